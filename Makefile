@@ -1,0 +1,33 @@
+# Two commands for a newcomer (see README): `make run` and `make test`.
+# Everything else is installed by these targets themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+KS     := $(VENV)/bin/kubesteward
+
+.PHONY: run test unit mypy sandbox-down clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## The main job: on your current cluster, or on the local sandbox when none is configured.
+run: $(VENV)/.installed
+	$(KS) status -A --sandbox-if-unconfigured
+
+## The whole test suite: type check, unit tests, end-to-end tests on a real local control plane.
+test: $(VENV)/.installed
+	$(KS) sandbox build
+	$(PY) -m mypy
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit
+
+sandbox-down: $(VENV)/.installed
+	$(KS) sandbox down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache

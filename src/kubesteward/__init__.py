@@ -1,0 +1,7 @@
+"""kubesteward: a Kubernetes operations engine (library first, CLI second)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,3 @@
+from kubesteward.cli.main import run
+
+run()

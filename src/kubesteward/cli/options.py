@@ -1,0 +1,79 @@
+"""Options shared by every cluster command, kubectl style, and target resolution."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kubesteward.cli.state import STATE
+from kubesteward.cluster.config import kubeconfig_paths
+
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="Path to the kubeconfig file(s), ':'-separated. Default: $KUBECONFIG, ~/.kube/config."),
+]
+Contexts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        help="Kubeconfig context. Repeat (or comma-separate) to fan out over several clusters concurrently.",
+    ),
+]
+AllContexts = Annotated[bool, typer.Option("--all-contexts", help="Every context in the kubeconfig.")]
+Namespace = Annotated[str | None, typer.Option("-n", "--namespace", help="Namespace scope.")]
+AllNamespaces = Annotated[bool, typer.Option("-A", "--all-namespaces", help="All namespaces (the default for scans).")]
+Selector = Annotated[str | None, typer.Option("-l", "--selector", help="Label selector, e.g. app=web,tier!=db.")]
+RequestTimeout = Annotated[float, typer.Option("--request-timeout", help="Seconds per API request.")]
+SandboxFallback = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox-if-unconfigured",
+        help="When no cluster is configured, use the local simulated cluster (starting it if needed).",
+    ),
+]
+Output = Annotated[str, typer.Option("-o", "--output", help="Output format: table, json or yaml.")]
+
+
+@dataclass
+class Targets:
+    kubeconfig: str | None
+    contexts: list[str | None]
+
+
+def _configured(kubeconfig: str | None) -> bool:
+    if kubeconfig:
+        return True
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return True
+    return any(Path(p).expanduser().is_file() for p in kubeconfig_paths(None).split(os.pathsep) if p)
+
+
+def resolve_targets(
+    kubeconfig: str | None,
+    contexts: list[str] | None,
+    all_contexts: bool = False,
+    sandbox_fallback: bool = False,
+) -> Targets:
+    """Which kubeconfig and contexts a command runs against."""
+    if not _configured(kubeconfig):
+        from kubesteward.sandbox.cluster import Sandbox
+
+        sandbox = Sandbox()
+        if sandbox_fallback or sandbox.status().running:
+            if not sandbox.status().running:
+                STATE.note("No cluster configured: starting the local sandbox (kubesteward sandbox up)...")
+                sandbox.up(progress=lambda m: STATE.note(f"  {m}"))
+            STATE.note(f"No cluster configured: using the local sandbox ({sandbox.kubeconfig})")
+            kubeconfig = str(sandbox.kubeconfig)
+    names: list[str | None] = []
+    for value in contexts or []:
+        names.extend(part.strip() for part in value.split(",") if part.strip())
+    if all_contexts:
+        from kubesteward.cluster import list_contexts
+
+        names = list(list_contexts(kubeconfig)[0])
+    return Targets(kubeconfig=kubeconfig, contexts=names or [None])

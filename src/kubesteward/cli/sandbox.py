@@ -1,0 +1,121 @@
+"""``kubesteward sandbox up|down|status|kubeconfig|faults``: the local simulated cluster."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kubesteward.cli.output import check_format, emit_machine
+from kubesteward.cli.state import STATE
+from kubesteward.errors import SandboxFailure
+
+app = typer.Typer(
+    help="A real local control plane (etcd, kube-apiserver, controller-manager, scheduler, KWOK nodes, "
+    "metrics-server) on 127.0.0.1, built from pinned Go modules.",
+    no_args_is_help=True,
+)
+
+Name = Annotated[str, typer.Option("--name", help="Sandbox name (several can run side by side).")]
+
+
+@app.command()
+def up(
+    name: Name = "kubesteward",
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=500, help="Simulated (KWOK) nodes.")] = 3,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for Ready.")] = 180.0,
+) -> None:
+    """Build the binaries if missing, start the control plane, wait until it is Ready (idempotent)."""
+    from kubesteward.sandbox.build import BuildError
+    from kubesteward.sandbox.cluster import Sandbox, SandboxError
+
+    sandbox = Sandbox(name=name, nodes=nodes)
+    started = time.monotonic()
+    try:
+        with STATE.err.status("starting sandbox...") as spinner:
+            def progress(message: str) -> None:
+                spinner.update(f"[{time.monotonic() - started:4.0f}s] {message}")
+                if STATE.verbosity > 0:
+                    STATE.err.print(f"  {message}", highlight=False)
+
+            status = sandbox.up(progress=progress, timeout=timeout)
+    except (SandboxError, BuildError) as exc:
+        raise SandboxFailure(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+    STATE.note(
+        f"sandbox {status.name!r} ready in {time.monotonic() - started:.1f}s: {status.server}, {status.nodes} nodes\n"
+        f"  export KUBECONFIG={status.kubeconfig}"
+    )
+
+
+@app.command()
+def build() -> None:
+    """Build (or reuse from the cache) the pinned control-plane binaries, showing progress."""
+    from kubesteward.sandbox.build import BuildError, ensure_binaries
+
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        STATE.note(f"[{time.monotonic() - started:5.0f}s] {message}")
+
+    try:
+        paths = ensure_binaries(progress)
+    except BuildError as exc:
+        raise SandboxFailure(str(exc).splitlines()[0]) from exc
+    for binary, path in sorted(paths.items()):
+        STATE.note(f"  {binary:<24} {path}")
+    STATE.note(f"binaries ready in {time.monotonic() - started:.1f}s")
+
+
+@app.command()
+def down(name: Name = "kubesteward") -> None:
+    """Stop exactly the processes this sandbox started and remove its state."""
+    from kubesteward.sandbox.cluster import Sandbox, SandboxError
+
+    try:
+        Sandbox(name=name).down()
+    except SandboxError as exc:
+        raise SandboxFailure(str(exc)) from exc
+    STATE.note(f"sandbox {name!r} is down")
+
+
+@app.command("status")
+def status_(
+    name: Name = "kubesteward",
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml")] = "table",
+) -> int:
+    """Is the sandbox running? Where is its kubeconfig? Which pids are ours?"""
+    from kubesteward.sandbox.cluster import Sandbox
+
+    fmt = check_format(output)
+    status = Sandbox(name=name).status()
+    if fmt != "table":
+        emit_machine({**status.__dict__, "kubeconfig": str(status.kubeconfig)}, fmt)
+    else:
+        state = "[green]running[/]" if status.running else "[yellow]stopped[/]"
+        STATE.out.print(f"sandbox {status.name}: {state}", highlight=False)
+        if status.running:
+            STATE.out.print(f"  server     {status.server}\n  kubeconfig {status.kubeconfig}\n  nodes      {status.nodes}")
+            for component, pid in sorted(status.pids.items()):
+                STATE.out.print(f"  {component:<24} pid {pid}", highlight=False)
+    return 0 if status.running else 1
+
+
+@app.command()
+def kubeconfig(name: Name = "kubesteward") -> None:
+    """Print the path of the sandbox's own kubeconfig (it never touches ~/.kube/config)."""
+    from kubesteward.sandbox.cluster import Sandbox
+
+    print(Sandbox(name=name).kubeconfig)
+
+
+@app.command()
+def faults() -> None:
+    """List the fault-injection labels the sandbox understands."""
+    from kubesteward.sandbox.faults import FAULTS
+
+    table = Table("target", "label", "result")
+    for fault in FAULTS:
+        table.add_row(fault.kind, f"{fault.label_key}={fault.value}", fault.description)
+    STATE.out.print(table)

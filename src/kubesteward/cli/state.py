@@ -1,0 +1,40 @@
+"""Process-wide CLI settings set by the root callback (verbosity, consoles)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rich.console import Console
+
+
+@dataclass
+class CliState:
+    verbosity: int = 0  # -1 quiet, 0 normal, 1 -v, 2 -vv
+    out: Console = Console()
+    err: Console = Console(stderr=True)
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
+
+    def configure_logging(self) -> None:
+        from rich.logging import RichHandler
+
+        level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(self.verbosity, logging.DEBUG)
+        logging.basicConfig(
+            level=level,
+            format="%(message)s",
+            handlers=[RichHandler(console=self.err, show_path=False, show_time=False)],
+            force=True,
+        )
+        # httpx logs every request at INFO; only show them at -vv.
+        logging.getLogger("httpx").setLevel(logging.DEBUG if self.verbosity >= 2 else logging.WARNING)
+
+    def note(self, message: str) -> None:
+        """An informational line on stderr, hidden by -q."""
+        if not self.quiet:
+            self.err.print(message, highlight=False)
+
+
+STATE = CliState()

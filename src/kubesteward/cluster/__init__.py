@@ -1,0 +1,23 @@
+"""Cluster access: configuration, transport, retries, typed errors, client factory."""
+
+from __future__ import annotations
+
+from kubesteward.cluster.client import FIELD_MANAGER, KubeClient, ObjectList
+from kubesteward.cluster.config import ClusterConfig, list_contexts, load_config
+from kubesteward.cluster.factory import ClientFactory, ContextResult
+from kubesteward.cluster.resources import ResourceType
+from kubesteward.cluster.retry import CircuitBreaker, RetryPolicy
+
+__all__ = [
+    "FIELD_MANAGER",
+    "CircuitBreaker",
+    "ClientFactory",
+    "ClusterConfig",
+    "ContextResult",
+    "KubeClient",
+    "ObjectList",
+    "ResourceType",
+    "RetryPolicy",
+    "list_contexts",
+    "load_config",
+]

@@ -1,0 +1,526 @@
+"""The one async client every feature uses to talk to a cluster.
+
+- httpx connection pool with per-request timeouts;
+- retries with full-jitter backoff on 429 (honouring Retry-After), 5xx,
+  connection resets and timeouts, bounded in attempts and total time, and
+  never a blind retry of a non-idempotent write;
+- a circuit breaker per cluster so a dead API fails fast;
+- paged LIST decoded by msgspec straight into caller-chosen slim structs;
+- server-side apply, server-side dry run, read-modify-write with 409 retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import copy
+import json
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
+
+import httpx
+import msgspec
+
+from kubesteward.cluster import resources
+from kubesteward.cluster.config import ClusterConfig
+from kubesteward.cluster.resources import ResourceType
+from kubesteward.cluster.retry import CircuitBreaker, CircuitOpen, RetryPolicy, parse_retry_after
+from kubesteward.errors import (
+    ClusterError,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    ServerError,
+    Timeout,
+    Unauthorized,
+    Unreachable,
+)
+
+T = TypeVar("T")
+
+FIELD_MANAGER = "kubesteward"
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class ListMeta(msgspec.Struct, gc=False):
+    resourceVersion: str = ""
+    continue_: str = msgspec.field(name="continue", default="")
+
+
+class _ListEnvelope(msgspec.Struct, Generic[T], gc=False):
+    metadata: ListMeta = msgspec.field(default_factory=ListMeta)
+    items: list[T] | None = None
+
+
+@dataclass
+class ObjectList(Generic[T]):
+    """The decoded items of a (possibly paged) LIST and the resourceVersion to watch from."""
+
+    items: list[T]
+    resource_version: str
+    pages: int = 1
+    restarts: int = 0  # times the list restarted because its continue token expired
+
+
+class KubeClient:
+    """Async client for one cluster context. Create through :class:`ClientFactory` or directly."""
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        max_connections: int = 32,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.config = config
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self.timeout = timeout
+        self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+        self._discovered: dict[str, dict[str, ResourceType]] = {}
+        self._http = httpx.AsyncClient(
+            base_url=config.host,
+            verify=_ssl_context(config) if config.host.startswith("https://") else False,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            auth=(config.username, config.password) if config.username and config.password else None,
+            headers={"User-Agent": "kubesteward", "Accept": "application/json"},
+            trust_env=False,  # proxies come from the kubeconfig, never from ambient env
+        )
+
+    @property
+    def context(self) -> str:
+        return self.config.context
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ transport
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Send one request with retries; return a 2xx response or raise a typed error."""
+        response = await self._send_with_retries(method, path, params, content, headers, idempotent, timeout)
+        if response.status_code >= 400:
+            raise self._error_for(response, method, path)
+        return response
+
+    async def _send_with_retries(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+        timeout: float | None,
+    ) -> httpx.Response:
+        if idempotent is None:
+            idempotent = method.upper() in _IDEMPOTENT
+        policy = self.retry
+        deadline = time.monotonic() + policy.total
+        attempt = 0
+        last: ClusterError | None = None
+        while True:
+            try:
+                self.breaker.check()
+            except CircuitOpen:
+                cause = f" (last error: {last})" if last else ""
+                raise Unreachable(
+                    f"API server {self.config.host} keeps failing; failing fast for "
+                    f"{self.breaker.cooldown:.0f}s{cause}",
+                    context=self.context,
+                ) from None
+            request_headers = dict(headers or {})
+            token = self.config.authorization()
+            if token:
+                request_headers["Authorization"] = token
+            extensions = {"sni_hostname": self.config.tls_server_name} if self.config.tls_server_name else None
+            retryable = False
+            retry_after: float | None = None
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    headers=request_headers,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                    extensions=extensions,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # The request never reached the server: safe to retry any method.
+                retryable = True
+                last = Unreachable(f"cannot connect to {self.config.host}: {_reason(exc)}", context=self.context)
+                self.breaker.record_failure()
+            except httpx.TimeoutException as exc:
+                retryable = idempotent
+                last = Timeout(f"{method} {path} timed out: {_reason(exc)}", context=self.context)
+                self.breaker.record_failure()
+            except httpx.TransportError as exc:
+                # Reset or protocol error mid-flight: the server may have acted.
+                retryable = idempotent
+                last = Unreachable(f"connection to {self.config.host} failed: {_reason(exc)}", context=self.context)
+                self.breaker.record_failure()
+            else:
+                status = response.status_code
+                if status == 429 or status >= 500:
+                    await response.aread()
+                    # 429 means "not processed", so even a POST may be retried.
+                    retryable = status == 429 or idempotent
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    last = ServerError(
+                        f"{method} {path}: {status} {_status_message(response)}", context=self.context, status=status
+                    )
+                    if status >= 500:
+                        self.breaker.record_failure()
+                    if not retryable:
+                        return response
+                else:
+                    self.breaker.record_success()
+                    return response
+            attempt += 1
+            if not retryable or attempt >= policy.max_attempts:
+                raise _with_attempts(last, attempt)
+            delay = policy.delay(attempt)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            if time.monotonic() + delay > deadline:
+                raise _with_attempts(last, attempt)
+            await asyncio.sleep(delay)
+
+    def _error_for(self, response: httpx.Response, method: str, path: str) -> ClusterError:
+        status = response.status_code
+        message = _status_message(response)
+        kinds: dict[int, type[ClusterError]] = {
+            401: Unauthorized,
+            403: Forbidden,
+            404: NotFound,
+            409: Conflict,
+            410: Gone,
+            400: Invalid,
+            422: Invalid,
+        }
+        cls = kinds.get(status, ServerError)
+        labels = {401: "unauthorized", 403: "forbidden", 404: "not found", 409: "conflict", 410: "gone"}
+        label = labels.get(status, "invalid" if cls is Invalid else "error")
+        if status == 401:
+            message = f"the server at {self.config.host} rejected the credentials of context {self.context!r}"
+        return cls(f"{label} ({status}): {message}", context=self.context, status=status)
+
+    # ------------------------------------------------------------------ decoding
+
+    def _decoder(self, type_: Any) -> msgspec.json.Decoder[Any]:
+        decoder = self._decoders.get(type_)
+        if decoder is None:
+            decoder = msgspec.json.Decoder(type_)
+            self._decoders[type_] = decoder
+        return decoder
+
+    async def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        response = await self.request("GET", path, params=params)
+        return msgspec.json.decode(response.content)
+
+    async def version(self) -> dict[str, str]:
+        data: dict[str, str] = await self.get_json("/version")
+        return data
+
+    # ------------------------------------------------------------------ reads
+
+    async def list_pages(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int = 500,
+        type: Any = dict,
+    ) -> AsyncIterator[tuple[list[Any], ListMeta, bool]]:
+        """Yield ``(items, list_meta, restarted)`` page by page.
+
+        When a continue token expires (410 Gone) the list restarts from the
+        beginning; ``restarted`` tells the caller to drop what it collected.
+        """
+        decoder = self._decoder(_ListEnvelope[type])
+        path = rt.collection_path(namespace)
+        token = ""
+        restarted = False
+        while True:
+            params: dict[str, str | int] = {"limit": limit}
+            if label_selector:
+                params["labelSelector"] = label_selector
+            if field_selector:
+                params["fieldSelector"] = field_selector
+            if token:
+                params["continue"] = token
+            try:
+                response = await self.request("GET", path, params=params)
+            except Gone:
+                if not token:
+                    raise
+                token, restarted = "", True
+                continue
+            envelope = decoder.decode(response.content)
+            yield envelope.items or [], envelope.metadata, restarted
+            restarted = False
+            token = envelope.metadata.continue_
+            if not token:
+                return
+
+    @overload
+    async def list(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str | None = ...,
+        label_selector: str | None = ...,
+        field_selector: str | None = ...,
+        limit: int = ...,
+        type: builtins.type[T],
+    ) -> ObjectList[T]: ...
+
+    @overload
+    async def list(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str | None = ...,
+        label_selector: str | None = ...,
+        field_selector: str | None = ...,
+        limit: int = ...,
+    ) -> ObjectList[dict[str, Any]]: ...
+
+    async def list(
+        self,
+        rt: ResourceType,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int = 500,
+        type: Any = dict,
+    ) -> ObjectList[Any]:
+        """Paged LIST of a whole collection, decoded into ``type`` (a msgspec Struct, or dict for full objects)."""
+        items: builtins.list[Any] = []
+        pages = restarts = 0
+        resource_version = ""
+        async for page, meta, restarted in self.list_pages(
+            rt, namespace=namespace, label_selector=label_selector, field_selector=field_selector, limit=limit, type=type
+        ):
+            if restarted:
+                items, pages, restarts = [], 0, restarts + 1
+            items.extend(page)
+            pages += 1
+            resource_version = meta.resourceVersion
+        return ObjectList(items=items, resource_version=resource_version, pages=pages, restarts=restarts)
+
+    async def get(self, rt: ResourceType, name: str, namespace: str | None = None, *, type: Any = dict) -> Any:
+        response = await self.request("GET", rt.object_path(name, namespace))
+        return self._decoder(type).decode(response.content)
+
+    # ------------------------------------------------------------------ discovery
+
+    async def resolve(self, api_version: str, kind: str) -> ResourceType:
+        """Where ``kind`` lives; built-ins need no API call, others use discovery (cached)."""
+        known = resources.builtin(api_version, kind)
+        if known is not None:
+            return known
+        kinds = self._discovered.get(api_version)
+        if kinds is None:
+            path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+            try:
+                data = await self.get_json(path)
+            except NotFound:
+                raise Invalid(f"unknown apiVersion {api_version!r} (kind {kind})", context=self.context) from None
+            group, _, version = api_version.rpartition("/")
+            kinds = {
+                r["kind"]: ResourceType(group, version, r["kind"], r["name"], bool(r.get("namespaced")))
+                for r in data.get("resources", [])
+                if "/" not in r.get("name", "/")
+            }
+            self._discovered[api_version] = kinds
+        try:
+            return kinds[kind]
+        except KeyError:
+            raise Invalid(f"unknown kind {kind!r} in {api_version}", context=self.context) from None
+
+    # ------------------------------------------------------------------ writes
+
+    async def create(self, obj: Mapping[str, Any], *, namespace: str | None = None, dry_run: bool = False) -> Any:
+        rt, _name, ns = await self._locate(obj, namespace)
+        response = await self.request(
+            "POST", rt.collection_path(ns), params=_write_params(dry_run), content=_encode(obj),
+            headers={"Content-Type": "application/json"},
+        )
+        return msgspec.json.decode(response.content)
+
+    async def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+        field_manager: str = FIELD_MANAGER,
+    ) -> Any:
+        """Server-side apply. ``force`` takes ownership of conflicting fields (only when asked)."""
+        rt, name, ns = await self._locate(obj, namespace)
+        params = _write_params(dry_run)
+        params["fieldManager"] = field_manager
+        if force:
+            params["force"] = "true"
+        body = dict(obj)
+        if ns and rt.namespaced:
+            body["metadata"] = {**body.get("metadata", {}), "namespace": ns}
+        # JSON is YAML, so the apply-patch+yaml content type accepts it as is.
+        # SSA is declarative and idempotent, so it is safe to retry.
+        response = await self.request(
+            "PATCH", rt.object_path(name, ns), params=params, content=_encode(body),
+            headers={"Content-Type": "application/apply-patch+yaml"}, idempotent=True,
+        )
+        return msgspec.json.decode(response.content)
+
+    async def patch(
+        self,
+        rt: ResourceType,
+        name: str,
+        patch: Mapping[str, Any] | builtins.list[Any],
+        *,
+        namespace: str | None = None,
+        patch_type: str = "merge",
+        dry_run: bool = False,
+        subresource: str | None = None,
+    ) -> Any:
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "json": "application/json-patch+json",
+        }[patch_type]
+        path = rt.object_path(name, namespace) + (f"/{subresource}" if subresource else "")
+        response = await self.request(
+            "PATCH", path, params=_write_params(dry_run), content=_encode(patch),
+            headers={"Content-Type": content_type}, idempotent=patch_type == "merge",
+        )
+        return msgspec.json.decode(response.content)
+
+    async def replace(self, obj: Mapping[str, Any], *, namespace: str | None = None, dry_run: bool = False) -> Any:
+        """PUT. With ``metadata.resourceVersion`` set this is an optimistic-concurrency update (409 if stale)."""
+        rt, name, ns = await self._locate(obj, namespace)
+        response = await self.request(
+            "PUT", rt.object_path(name, ns), params=_write_params(dry_run), content=_encode(obj),
+            headers={"Content-Type": "application/json"},
+        )
+        return msgspec.json.decode(response.content)
+
+    async def delete(
+        self, rt: ResourceType, name: str, *, namespace: str | None = None, dry_run: bool = False,
+        grace_period_seconds: int | None = None,
+    ) -> Any:
+        params = _write_params(dry_run)
+        if grace_period_seconds is not None:
+            params["gracePeriodSeconds"] = grace_period_seconds
+        response = await self.request("DELETE", rt.object_path(name, namespace), params=params)
+        return msgspec.json.decode(response.content)
+
+    async def update(
+        self,
+        rt: ResourceType,
+        name: str,
+        mutate: Callable[[dict[str, Any]], None],
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        attempts: int = 5,
+    ) -> Any:
+        """Read-modify-write guarded by ``resourceVersion``; on 409 re-read and re-apply ``mutate``."""
+        for attempt in range(attempts):
+            current: dict[str, Any] = await self.get(rt, name, namespace)
+            desired = copy.deepcopy(current)
+            mutate(desired)
+            try:
+                return await self.replace(desired, namespace=namespace, dry_run=dry_run)
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(random.random() * 0.05 * (2**attempt))
+        raise AssertionError("unreachable")
+
+    async def _locate(self, obj: Mapping[str, Any], namespace: str | None) -> tuple[ResourceType, str, str | None]:
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        metadata = obj.get("metadata") or {}
+        name = metadata.get("name")
+        if not api_version or not kind or not name:
+            raise Invalid("object needs apiVersion, kind and metadata.name", context=self.context)
+        rt = await self.resolve(str(api_version), str(kind))
+        ns = metadata.get("namespace") or namespace
+        if rt.namespaced and not ns:
+            ns = "default"
+        return rt, str(name), (str(ns) if rt.namespaced else None)
+
+
+def _write_params(dry_run: bool) -> dict[str, str | int]:
+    return {"dryRun": "All"} if dry_run else {}
+
+
+def _encode(obj: Any) -> bytes:
+    return msgspec.json.encode(obj)
+
+
+def _ssl_context(config: ClusterConfig) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else ssl.create_default_context()
+    if not config.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if config.cert_file:
+        context.load_cert_chain(config.cert_file, config.key_file)
+    return context
+
+
+def _status_message(response: httpx.Response) -> str:
+    """The human message of a ``Status`` body, or a trimmed body."""
+    try:
+        body = json.loads(response.content)
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"]).splitlines()[0]
+    except ValueError:
+        pass
+    text = response.text.strip().splitlines()
+    return text[0][:200] if text else response.reason_phrase
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _with_attempts(error: ClusterError | None, attempts: int) -> ClusterError:
+    assert error is not None
+    if attempts > 1:
+        error.args = (f"{error.args[0]} (after {attempts} attempts)",)
+    return error

@@ -1,0 +1,156 @@
+"""Turn a kubeconfig context (or the in-cluster service account) into connection settings.
+
+All authentication is delegated to the official ``kubernetes`` client's config
+loader: exec credential plugins, OIDC with refresh, token files with rotation.
+We only read back the host, TLS material and a credential callback from it;
+the loader is kept off the data path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubesteward.errors import ConfigError
+
+IN_CLUSTER = "in-cluster"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Everything the transport needs to reach one cluster."""
+
+    context: str
+    host: str
+    verify_ssl: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_server_name: str | None = None
+    username: str | None = None
+    password: str | None = None
+    # Returns the current "Bearer ..." header value (refreshing exec/OIDC/
+    # service-account tokens when the loader decides they expired), or None.
+    authorization: Callable[[], str | None] = field(default=lambda: None, compare=False, repr=False)
+
+
+def kubeconfig_paths(kubeconfig: str | None) -> str:
+    """The kubeconfig search path, kubectl style: flag, then $KUBECONFIG (':'-merged), then ~/.kube/config."""
+    if kubeconfig:
+        return kubeconfig
+    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def _existing_files(paths: str) -> list[str]:
+    return [p for p in paths.split(os.pathsep) if p and Path(p).expanduser().is_file()]
+
+
+def list_contexts(kubeconfig: str | None = None) -> tuple[list[str], str | None]:
+    """All context names and the current one."""
+    kconfig = _loader()
+    paths = kubeconfig_paths(kubeconfig)
+    if not _existing_files(paths):
+        raise ConfigError(f"no kubeconfig found at {paths}")
+    try:
+        contexts, current = kconfig.list_kube_config_contexts(config_file=paths)
+        first_current = _first_current_context(paths)
+    except Exception as exc:  # the loader raises plain exceptions of several types
+        raise ConfigError(f"cannot read kubeconfig {paths}: {_one_line(exc)}") from exc
+    names = [c["name"] for c in contexts or []]
+    return names, first_current or (current or {}).get("name")
+
+
+def _loader() -> Any:
+    # Imported lazily (it costs ~0.3 s) and typed as Any: its functions are unannotated.
+    return importlib.import_module("kubernetes.config")
+
+
+def _first_current_context(paths: str) -> str | None:
+    """kubectl's merge rule: the first file that sets current-context wins.
+
+    (The official loader lets the last file win; we follow kubectl.)
+    """
+    import yaml
+
+    for path in _existing_files(paths):
+        with open(Path(path).expanduser()) as handle:
+            data = yaml.safe_load(handle)
+        if isinstance(data, dict) and data.get("current-context"):
+            return str(data["current-context"])
+    return None
+
+
+def _in_cluster_available() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and Path(
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    ).is_file()
+
+
+def load_config(kubeconfig: str | None = None, context: str | None = None) -> ClusterConfig:
+    """Resolve one context into a :class:`ClusterConfig`.
+
+    With no kubeconfig file anywhere and running inside a pod, the in-cluster
+    service account is used (``context`` may then be None or ``in-cluster``).
+    """
+    kconfig = _loader()
+    configuration = importlib.import_module("kubernetes.client").Configuration()
+    paths = kubeconfig_paths(kubeconfig)
+    if context == IN_CLUSTER or (not kubeconfig and not _existing_files(paths) and _in_cluster_available()):
+        try:
+            kconfig.load_incluster_config(client_configuration=configuration)
+        except Exception as exc:
+            raise ConfigError(f"in-cluster configuration failed: {_one_line(exc)}") from exc
+        name = IN_CLUSTER
+    else:
+        if not _existing_files(paths):
+            raise ConfigError(
+                f"no kubeconfig found at {paths} (set --kubeconfig or KUBECONFIG, "
+                "or run `kubesteward sandbox up` for a local cluster)"
+            )
+        try:
+            context = context or _first_current_context(paths)
+            kconfig.load_kube_config(config_file=paths, context=context, client_configuration=configuration)
+        except Exception as exc:
+            what = f"context {context!r}" if context else "the current context"
+            raise ConfigError(f"cannot load {what} from {paths}: {_one_line(exc)}") from exc
+        name = context or "default"
+    return _from_configuration(name, configuration)
+
+
+def _from_configuration(name: str, configuration: Any) -> ClusterConfig:
+    host = str(configuration.host).rstrip("/")
+    if not host.startswith(("http://", "https://")):
+        raise ConfigError(f"context {name!r} has no usable server address ({host!r})", context=name)
+
+    def authorization() -> str | None:
+        # auth_settings() runs the loader's refresh hook (exec plugin, OIDC
+        # refresh, rotated service-account token) before reading the key; it
+        # also hides the key's name, which differs between client versions.
+        for setting in configuration.auth_settings().values():
+            if setting.get("in") == "header" and str(setting.get("key", "")).lower() == "authorization":
+                value = setting.get("value")
+                if value:
+                    return str(value)
+        return None
+
+    return ClusterConfig(
+        context=name,
+        host=host,
+        verify_ssl=bool(configuration.verify_ssl),
+        ca_file=configuration.ssl_ca_cert or None,
+        cert_file=configuration.cert_file or None,
+        key_file=configuration.key_file or None,
+        tls_server_name=getattr(configuration, "tls_server_name", None) or None,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        authorization=authorization,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

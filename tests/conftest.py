@@ -1,0 +1,70 @@
+"""Shared fixtures. End-to-end tests run against a REAL kube-apiserver: the
+project's sandbox (started once per session), or the cluster named by
+KUBESTEWARD_TEST_KUBECONFIG (e.g. a kind cluster)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from kubesteward.cluster import KubeClient, RetryPolicy, load_config, resources
+from kubesteward.errors import NotFound
+
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_DIR in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def sandbox_kubeconfig() -> Iterator[Path]:
+    explicit = os.environ.get("KUBESTEWARD_TEST_KUBECONFIG")
+    if explicit:
+        yield Path(explicit)
+        return
+    from kubesteward.sandbox.cluster import Sandbox
+
+    sandbox = Sandbox(name="kubesteward-test", nodes=3)
+    started = time.monotonic()
+    status = sandbox.up(progress=lambda m: print(f"[sandbox] {m}", file=sys.stderr, flush=True), timeout=300)
+    print(f"[sandbox] ready in {time.monotonic() - started:.1f}s at {status.server}", file=sys.stderr)
+    try:
+        yield sandbox.kubeconfig
+    finally:
+        if not os.environ.get("KUBESTEWARD_KEEP_SANDBOX"):
+            sandbox.down()
+
+
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.5, total=10.0)
+
+
+@pytest.fixture
+async def kube(sandbox_kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    client = KubeClient(load_config(str(sandbox_kubeconfig)), retry=FAST_RETRY)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def namespace(kube: KubeClient) -> AsyncIterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        try:
+            await kube.delete(resources.NAMESPACE, name)
+        except NotFound:
+            pass

@@ -1,0 +1,146 @@
+"""A fault-injecting HTTP proxy in front of the REAL kube-apiserver.
+
+It is not a fake: every request it does not deliberately fail is forwarded
+to the sandbox's apiserver with the sandbox's admin credentials, and the
+real answer is relayed. Tests point a client at ``proxy.url`` (plain HTTP on
+127.0.0.1) and script faults: "answer the next 2 requests with 429", "fail
+every request with 503", "drop the connection", "expire the next continue
+token with 410".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from kubesteward.cluster.config import ClusterConfig
+
+Matcher = Callable[[str, str], bool]
+
+
+@dataclass
+class Fault:
+    status: int  # 0 means: close the connection without answering
+    remaining: int  # -1: forever
+    match: Matcher
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"injected fault"}'
+
+
+class FaultProxy:
+    def __init__(self, upstream: ClusterConfig) -> None:
+        self.upstream = upstream
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path+query) of every request received
+        self.injected = 0
+        self._lock = threading.Lock()
+        verify: Any = upstream.ca_file or True
+        if not upstream.verify_ssl:
+            verify = False
+        cert = (upstream.cert_file, upstream.key_file) if upstream.cert_file else None
+        self._client = httpx.Client(base_url=upstream.host, verify=verify, cert=cert, timeout=30.0)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _handle(self) -> None:
+                proxy._serve(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._client.close()
+
+    # ---------------------------------------------------------------- scripting
+
+    def fail(
+        self,
+        status: int,
+        times: int = -1,
+        *,
+        match: Matcher = lambda method, path: True,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        fault = Fault(status=status, remaining=times, match=match, headers=headers or {})
+        if body is not None:
+            fault.body = body
+        with self._lock:
+            self.faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def count(self, method: str | None = None, contains: str = "") -> int:
+        with self._lock:
+            return sum(1 for m, p in self.requests if (method is None or m == method) and contains in p)
+
+    # ---------------------------------------------------------------- serving
+
+    def _pick_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            self.requests.append((method, path))
+            for fault in self.faults:
+                if fault.remaining != 0 and fault.match(method, path):
+                    if fault.remaining > 0:
+                        fault.remaining -= 1
+                    self.injected += 1
+                    return fault
+        return None
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        method = handler.command
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        fault = self._pick_fault(method, handler.path)
+        if fault is not None:
+            if fault.status == 0:
+                handler.close_connection = True
+                handler.connection.close()
+                return
+            handler.send_response(fault.status)
+            for key, value in {"Content-Type": "application/json", **fault.headers}.items():
+                handler.send_header(key, value)
+            handler.send_header("Content-Length", str(len(fault.body)))
+            handler.end_headers()
+            handler.wfile.write(fault.body)
+            return
+        headers = {
+            k: v for k, v in handler.headers.items() if k.lower() in ("content-type", "accept")
+        }
+        token = self.upstream.authorization()
+        if token:
+            headers["Authorization"] = token
+        upstream = self._client.request(method, handler.path, content=body, headers=headers)
+        handler.send_response(upstream.status_code)
+        for key, value in upstream.headers.items():
+            if key.lower() in ("content-type", "retry-after", "warning"):
+                handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(upstream.content)))
+        handler.end_headers()
+        handler.wfile.write(upstream.content)
