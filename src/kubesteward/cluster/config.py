@@ -33,6 +33,9 @@ class ClusterConfig:
     tls_server_name: str | None = None
     username: str | None = None
     password: str | None = None
+    # The context's default namespace (kubectl's), used when a cluster-wide
+    # LIST is forbidden and we fall back to what this user may read.
+    namespace: str = "default"
     # Returns the current "Bearer ..." header value (refreshing exec/OIDC/
     # service-account tokens when the loader decides they expired), or None.
     authorization: Callable[[], str | None] = field(default=lambda: None, compare=False, repr=False)
@@ -105,6 +108,8 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
         except Exception as exc:
             raise ConfigError(f"in-cluster configuration failed: {_one_line(exc)}") from exc
         name = IN_CLUSTER
+        sa_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        default_namespace = sa_namespace.read_text().strip() if sa_namespace.is_file() else "default"
     else:
         if not _existing_files(paths):
             raise ConfigError(
@@ -114,14 +119,17 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
         try:
             context = context or _first_current_context(paths)
             kconfig.load_kube_config(config_file=paths, context=context, client_configuration=configuration)
+            entries, _ = kconfig.list_kube_config_contexts(config_file=paths)
+            chosen = next((c for c in entries or [] if c.get("name") == context), {})
+            default_namespace = (chosen.get("context") or {}).get("namespace") or "default"
         except Exception as exc:
             what = f"context {context!r}" if context else "the current context"
             raise ConfigError(f"cannot load {what} from {paths}: {_one_line(exc)}") from exc
         name = context or "default"
-    return _from_configuration(name, configuration)
+    return _from_configuration(name, configuration, default_namespace)
 
 
-def _from_configuration(name: str, configuration: Any) -> ClusterConfig:
+def _from_configuration(name: str, configuration: Any, namespace: str) -> ClusterConfig:
     host = str(configuration.host).rstrip("/")
     if not host.startswith(("http://", "https://")):
         raise ConfigError(f"context {name!r} has no usable server address ({host!r})", context=name)
@@ -148,6 +156,7 @@ def _from_configuration(name: str, configuration: Any) -> ClusterConfig:
         username=configuration.username or None,
         password=configuration.password or None,
         authorization=authorization,
+        namespace=namespace,
     )
 
 

@@ -1,0 +1,1 @@
+"""Analyzers: pure functions from the cluster model to findings with stable codes."""

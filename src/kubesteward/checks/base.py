@@ -1,0 +1,132 @@
+"""Findings, stable codes and the analyzer registry.
+
+An analyzer is a pure function ``(ClusterModel, CheckSettings) -> Iterable[Finding]``,
+registered with the codes it may emit and the kinds it needs. The engine
+skips an analyzer whose kinds could not be loaded (RBAC) and says so.
+
+Codes are stable forever: ``KS`` + three digits, grouped by area
+(1xx pods, 2xx workloads, 3xx networking, 4xx storage, 5xx nodes,
+6xx autoscaling and disruption). A retired code is never reused.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesteward.checks.settings import CheckSettings
+from kubesteward.model.cluster import ClusterModel, ObjectKey
+
+
+class Severity(enum.IntEnum):
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: str) -> Severity:
+        return cls[value.upper()]
+
+
+@dataclass(frozen=True)
+class Code:
+    """Catalogue entry for one finding code (what ``kubesteward explain`` prints)."""
+
+    code: str
+    title: str
+    area: str
+    severity: Severity
+    explanation: str
+    remediation: str
+    # Lower rank = closer to a root cause. Used to pick an incident's headline:
+    # a NotReady node (10) explains a crashing pod (40) explains an empty Service (60).
+    rank: int = 50
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: Severity
+    object: ObjectKey
+    message: str
+    remediation: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    # The object this finding is a symptom of, when the analyzer can tell
+    # from the model (a pod's NotReady node, a pending pod's PVC).
+    cause: ObjectKey | None = None
+    # Everything else this finding is about (used for grouping and blast radius).
+    related: list[ObjectKey] = field(default_factory=list)
+
+
+Analyzer = Callable[[ClusterModel, CheckSettings], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    func: Analyzer
+    codes: tuple[str, ...]
+    requires: tuple[str, ...]
+
+
+CODES: dict[str, Code] = {}
+ANALYZERS: dict[str, Registered] = {}
+
+
+def define(
+    code: str,
+    title: str,
+    *,
+    area: str,
+    severity: Severity,
+    explanation: str,
+    remediation: str,
+    rank: int = 50,
+) -> Code:
+    """Add a code to the catalogue. Codes are unique; defining one twice is a bug."""
+    if code in CODES:
+        raise ValueError(f"finding code {code} defined twice")
+    entry = Code(code, title, area, severity, explanation.strip(), remediation.strip(), rank)
+    CODES[code] = entry
+    return entry
+
+
+def analyzer(*, codes: Iterable[Code], requires: Iterable[str]) -> Callable[[Analyzer], Analyzer]:
+    """Register a pure analyzer that may emit ``codes`` and reads the kinds in ``requires``."""
+
+    def register(func: Analyzer) -> Analyzer:
+        name = f"{func.__module__.rsplit('.', 1)[-1]}.{func.__name__}"
+        ANALYZERS[name] = Registered(name, func, tuple(c.code for c in codes), tuple(requires))
+        return func
+
+    return register
+
+
+def finding(
+    code: Code,
+    obj: ObjectKey,
+    message: str,
+    *,
+    evidence: dict[str, Any] | None = None,
+    severity: Severity | None = None,
+    remediation: str | None = None,
+    cause: ObjectKey | None = None,
+    related: Iterable[ObjectKey] = (),
+) -> Finding:
+    """Build a finding from a catalogue code (its severity and remediation unless overridden)."""
+    return Finding(
+        code=code.code,
+        severity=severity or code.severity,
+        object=obj,
+        message=message,
+        remediation=remediation or code.remediation,
+        evidence={k: v for k, v in (evidence or {}).items() if v not in (None, "", [], {})},
+        cause=cause,
+        related=list(related),
+    )

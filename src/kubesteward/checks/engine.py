@@ -1,0 +1,106 @@
+"""Run the registered analyzers over a model, apply suppressions, group incidents."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesteward.checks.base import ANALYZERS, CODES, Finding, Severity
+from kubesteward.checks.settings import CheckSettings
+from kubesteward.model.cluster import ClusterModel
+
+IGNORE_ANNOTATION = "kubesteward.io/ignore"
+
+
+def load_analyzers() -> None:
+    """Import every analyzer module of this package (they register themselves)."""
+    import kubesteward.checks as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in ("base", "engine", "evidence", "settings", "incidents", "catalogue"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+@dataclass
+class SkippedCheck:
+    analyzer: str
+    codes: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+@dataclass
+class Report:
+    context: str
+    source: str
+    findings: list[Finding]
+    skipped_checks: list[SkippedCheck] = field(default_factory=list)
+    suppressed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # objects per kind in the model
+
+
+def _ignored_codes(model: ClusterModel, finding: Finding) -> str:
+    """The ignore annotation of the object, or of the top of its owner chain."""
+    obj = model.get(*finding.object)
+    if obj is None:
+        return ""
+    own = (obj.metadata.annotations or {}).get(IGNORE_ANNOTATION, "")
+    root = model.root_owner(obj)
+    inherited = (root.metadata.annotations or {}).get(IGNORE_ANNOTATION, "") if root is not obj else ""
+    return ",".join(x for x in (own, inherited) if x)
+
+
+def matches_code(code: str, patterns: Iterable[str]) -> bool:
+    return any(p.strip().lower() in ("all", "*") or fnmatch.fnmatch(code, p.strip().upper()) for p in patterns if p.strip())
+
+
+def run_checks(
+    model: ClusterModel,
+    *,
+    settings: CheckSettings | None = None,
+    ignore: Iterable[str] = (),
+    only: Iterable[str] = (),
+) -> Report:
+    """Every analyzer whose kinds are loaded, minus suppressed findings (``--ignore``, config, annotation)."""
+    load_analyzers()
+    settings = settings or CheckSettings()
+    ignore = [p for p in ignore if p]
+    only = [p for p in only if p]
+    findings: list[Finding] = []
+    skipped: list[SkippedCheck] = []
+    suppressed = 0
+    for registered in ANALYZERS.values():
+        if only and not any(matches_code(c, only) for c in registered.codes):
+            continue
+        missing = tuple(k for k in registered.requires if k not in model.loaded)
+        if missing:
+            skipped.append(SkippedCheck(registered.name, registered.codes, missing))
+            continue
+        for item in registered.func(model, settings):
+            if item.code not in CODES:
+                raise AssertionError(f"{registered.name} emitted undefined code {item.code}")
+            if (only and not matches_code(item.code, only)) or matches_code(item.code, ignore):
+                suppressed += 1
+                continue
+            annotation = _ignored_codes(model, item)
+            if annotation and matches_code(item.code, annotation.split(",")):
+                suppressed += 1
+                continue
+            findings.append(item)
+    findings.sort(key=lambda f: (-f.severity, f.code, f.object))
+    counts = {kind: len(model.objects(kind)) for kind in sorted(model.loaded)}
+    return Report(model.context, model.source, findings, skipped, suppressed, counts)
+
+
+def fails(findings: Iterable[Finding], threshold: Severity | None) -> bool:
+    return threshold is not None and any(f.severity >= threshold for f in findings)
+
+
+def summary_counts(findings: Iterable[Finding]) -> dict[str, Any]:
+    out = {s.label: 0 for s in sorted(Severity, reverse=True)}
+    for f in findings:
+        out[f.severity.label] += 1
+    return out

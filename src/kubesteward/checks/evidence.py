@@ -1,0 +1,40 @@
+"""Shared evidence helpers, so every analyzer reports events and containers the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubesteward.model import objects as o
+from kubesteward.model.cluster import ClusterModel
+
+
+def event_lines(model: ClusterModel, obj: Any, limit: int = 3) -> list[str]:
+    """The newest Warning events about ``obj`` as ``Reason: message (xN)`` lines.
+
+    Warning events are evidence attached to the finding of their object; they
+    are never findings of their own (that is what makes other tools noisy).
+    """
+    lines = []
+    for event in model.events_for(obj)[:limit]:
+        count = f" (x{event.occurrences})" if event.occurrences > 1 else ""
+        lines.append(f"{event.reason}: {event.message}{count}")
+    return lines
+
+
+def container_spec(pod: o.Pod, name: str) -> o.Container | None:
+    for container in list(pod.spec.initContainers or []) + list(pod.spec.containers):
+        if container.name == name:
+            return container
+    return None
+
+
+def limit_of(container: o.Container | None, resource: str) -> str | None:
+    if container is None or container.resources is None:
+        return None
+    return (container.resources.limits or {}).get(resource)
+
+
+def request_of(container: o.Container | None, resource: str) -> str | None:
+    if container is None or container.resources is None:
+        return None
+    return (container.resources.requests or {}).get(resource)

@@ -1,0 +1,399 @@
+"""The one in-memory cluster model every analyzer reads.
+
+Built from slim objects (live LIST, a snapshot, or manifest files) and
+indexed once: by uid, owner chain, node, namespace, label, events by
+involved object, and by name for every kind that is referenced by name.
+Indexes are built lazily on first use and never trigger API calls, so an
+analyzer is a pure function of this model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, NamedTuple
+
+from kubesteward.model import objects as o
+from kubesteward.model.selectors import map_selector_matches, selector_is_empty, selector_matches
+
+DEFAULT_STORAGE_CLASS = "storageclass.kubernetes.io/is-default-class"
+DEFAULT_INGRESS_CLASS = "ingressclass.kubernetes.io/is-default-class"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+class ObjectKey(NamedTuple):
+    """Identity of an object in findings and incidents (namespace '' for cluster-scoped)."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+
+def key_of(obj: Any) -> ObjectKey:
+    meta: o.ObjectMeta = obj.metadata
+    return ObjectKey(obj.kind, meta.namespace, meta.name)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A kind the model could not load (RBAC, missing API), so checks needing it were skipped."""
+
+    kind: str
+    reason: str
+    namespaces: tuple[str, ...] = ()  # non-empty: loaded only in these namespaces
+
+
+# kind name -> attribute of ClusterModel holding that kind's objects
+KIND_ATTRS: dict[str, str] = {
+    "Pod": "pods",
+    "Node": "nodes",
+    "Namespace": "namespaces",
+    "Deployment": "deployments",
+    "ReplicaSet": "replicasets",
+    "StatefulSet": "statefulsets",
+    "DaemonSet": "daemonsets",
+    "Job": "jobs",
+    "CronJob": "cronjobs",
+    "Service": "services",
+    "EndpointSlice": "endpointslices",
+    "Ingress": "ingresses",
+    "IngressClass": "ingressclasses",
+    "NetworkPolicy": "networkpolicies",
+    "PersistentVolumeClaim": "pvcs",
+    "PersistentVolume": "pvs",
+    "StorageClass": "storageclasses",
+    "HorizontalPodAutoscaler": "hpas",
+    "PodDisruptionBudget": "pdbs",
+    "ServiceAccount": "serviceaccounts",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Event": "events",
+}
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class ClusterModel:
+    context: str = ""
+    source: str = "live"  # "live", or the file/dir it was loaded from
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    namespace_scope: str | None = None  # None: all namespaces
+    skipped: list[Skipped] = field(default_factory=list)
+    loaded: set[str] = field(default_factory=set)  # kinds actually loaded (fully or partly)
+    partial: dict[str, set[str]] = field(default_factory=dict)  # kind -> the only namespaces loaded
+
+    pods: list[o.Pod] = field(default_factory=list)
+    nodes: list[o.Node] = field(default_factory=list)
+    namespaces: list[o.Namespace] = field(default_factory=list)
+    deployments: list[o.Deployment] = field(default_factory=list)
+    replicasets: list[o.ReplicaSet] = field(default_factory=list)
+    statefulsets: list[o.StatefulSet] = field(default_factory=list)
+    daemonsets: list[o.DaemonSet] = field(default_factory=list)
+    jobs: list[o.Job] = field(default_factory=list)
+    cronjobs: list[o.CronJob] = field(default_factory=list)
+    services: list[o.Service] = field(default_factory=list)
+    endpointslices: list[o.EndpointSlice] = field(default_factory=list)
+    ingresses: list[o.Ingress] = field(default_factory=list)
+    ingressclasses: list[o.IngressClass] = field(default_factory=list)
+    networkpolicies: list[o.NetworkPolicy] = field(default_factory=list)
+    pvcs: list[o.PersistentVolumeClaim] = field(default_factory=list)
+    pvs: list[o.PersistentVolume] = field(default_factory=list)
+    storageclasses: list[o.StorageClass] = field(default_factory=list)
+    hpas: list[o.HorizontalPodAutoscaler] = field(default_factory=list)
+    pdbs: list[o.PodDisruptionBudget] = field(default_factory=list)
+    serviceaccounts: list[o.ServiceAccount] = field(default_factory=list)
+    configmaps: list[o.ConfigMap] = field(default_factory=list)
+    secrets: list[o.Secret] = field(default_factory=list)
+    events: list[o.Event] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ generic access
+
+    def objects(self, kind: str) -> Sequence[Any]:
+        result: Sequence[Any] = getattr(self, KIND_ATTRS[kind])
+        return result
+
+    def has(self, kind: str, namespace: str | None = None) -> bool:
+        """True when ``kind`` was loaded (in ``namespace``, if given), so "not found"
+        in it means "does not exist" rather than "we could not look"."""
+        if kind not in self.loaded:
+            return False
+        partial = self.partial.get(kind)
+        return partial is None or (namespace is not None and namespace in partial)
+
+    def all_objects(self) -> Iterable[Any]:
+        for attr in KIND_ATTRS.values():
+            yield from getattr(self, attr)
+
+    def age_seconds(self, timestamp: str | None) -> float | None:
+        when = parse_time(timestamp)
+        return None if when is None else (self.now - when).total_seconds()
+
+    # ------------------------------------------------------------------ by name
+
+    @cached_property
+    def _by_key(self) -> dict[ObjectKey, Any]:
+        return {key_of(obj): obj for obj in self.all_objects() if obj.kind != "Event"}
+
+    def get(self, kind: str, namespace: str, name: str) -> Any | None:
+        return self._by_key.get(ObjectKey(kind, namespace, name))
+
+    def node(self, name: str) -> o.Node | None:
+        return self._by_key.get(ObjectKey("Node", "", name))
+
+    def configmap(self, namespace: str, name: str) -> o.ConfigMap | None:
+        return self._by_key.get(ObjectKey("ConfigMap", namespace, name))
+
+    def secret(self, namespace: str, name: str) -> o.Secret | None:
+        return self._by_key.get(ObjectKey("Secret", namespace, name))
+
+    def pvc(self, namespace: str, name: str) -> o.PersistentVolumeClaim | None:
+        return self._by_key.get(ObjectKey("PersistentVolumeClaim", namespace, name))
+
+    def service(self, namespace: str, name: str) -> o.Service | None:
+        return self._by_key.get(ObjectKey("Service", namespace, name))
+
+    def storage_class(self, name: str) -> o.StorageClass | None:
+        return self._by_key.get(ObjectKey("StorageClass", "", name))
+
+    def ingress_class(self, name: str) -> o.IngressClass | None:
+        return self._by_key.get(ObjectKey("IngressClass", "", name))
+
+    @cached_property
+    def default_storage_classes(self) -> list[o.StorageClass]:
+        return [sc for sc in self.storageclasses if (sc.metadata.annotations or {}).get(DEFAULT_STORAGE_CLASS) == "true"]
+
+    @cached_property
+    def default_ingress_classes(self) -> list[o.IngressClass]:
+        return [ic for ic in self.ingressclasses if (ic.metadata.annotations or {}).get(DEFAULT_INGRESS_CLASS) == "true"]
+
+    # ------------------------------------------------------------------ owners
+
+    @cached_property
+    def _by_uid(self) -> dict[str, Any]:
+        return {obj.metadata.uid: obj for obj in self.all_objects() if obj.metadata.uid and obj.kind != "Event"}
+
+    def by_uid(self, uid: str) -> Any | None:
+        return self._by_uid.get(uid)
+
+    def owner(self, obj: Any) -> Any | None:
+        """The controlling owner (by uid, falling back to kind/name for files without uids)."""
+        ref = obj.metadata.controller()
+        if ref is None:
+            return None
+        found = self._by_uid.get(ref.uid) if ref.uid else None
+        return found if found is not None else self.get(ref.kind, obj.metadata.namespace, ref.name)
+
+    def owner_key(self, obj: Any) -> ObjectKey | None:
+        """The controlling owner's key, even when the owner itself is not in the model."""
+        ref = obj.metadata.controller()
+        if ref is None:
+            return None
+        found = self.owner(obj)
+        return key_of(found) if found is not None else ObjectKey(ref.kind, obj.metadata.namespace, ref.name)
+
+    def root_owner(self, obj: Any) -> Any:
+        """Walk the controller chain up: Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob."""
+        seen = 0
+        current = obj
+        while seen < 8:
+            parent = self.owner(current)
+            if parent is None:
+                return current
+            current, seen = parent, seen + 1
+        return current
+
+    def root_key(self, obj: Any) -> ObjectKey:
+        """Key of the top of the owner chain; a missing owner still names the group (e.g. a deleted Job)."""
+        root = self.root_owner(obj)
+        missing = self.owner_key(root) if root.metadata.controller() is not None else None
+        return missing or key_of(root)
+
+    @cached_property
+    def _children(self) -> dict[str, list[Any]]:
+        children: dict[str, list[Any]] = defaultdict(list)
+        for obj in self.all_objects():
+            if obj.kind == "Event":
+                continue
+            ref = obj.metadata.controller()
+            if ref is not None and ref.uid:
+                children[ref.uid].append(obj)
+        return children
+
+    def children(self, obj: Any) -> list[Any]:
+        return self._children.get(obj.metadata.uid, [])
+
+    def pods_of(self, workload: Any) -> list[o.Pod]:
+        """Pods controlled by a workload, directly or through ReplicaSets/Jobs."""
+        out: list[o.Pod] = []
+        stack = [workload]
+        while stack:
+            for child in self.children(stack.pop()):
+                if child.kind == "Pod":
+                    out.append(child)
+                else:
+                    stack.append(child)
+        return out
+
+    # ------------------------------------------------------------------ pods by node / namespace / label
+
+    @cached_property
+    def _pods_by_node(self) -> dict[str, list[o.Pod]]:
+        index: dict[str, list[o.Pod]] = defaultdict(list)
+        for pod in self.pods:
+            if pod.spec.nodeName:
+                index[pod.spec.nodeName].append(pod)
+        return index
+
+    def pods_on_node(self, node: str) -> list[o.Pod]:
+        return self._pods_by_node.get(node, [])
+
+    @cached_property
+    def _pods_by_namespace(self) -> dict[str, list[o.Pod]]:
+        index: dict[str, list[o.Pod]] = defaultdict(list)
+        for pod in self.pods:
+            index[pod.metadata.namespace].append(pod)
+        return index
+
+    def pods_in(self, namespace: str) -> list[o.Pod]:
+        return self._pods_by_namespace.get(namespace, [])
+
+    @cached_property
+    def _pods_by_label(self) -> dict[tuple[str, str, str], list[o.Pod]]:
+        index: dict[tuple[str, str, str], list[o.Pod]] = defaultdict(list)
+        for pod in self.pods:
+            ns = pod.metadata.namespace
+            for key, value in (pod.metadata.labels or {}).items():
+                index[(ns, key, value)].append(pod)
+        return index
+
+    def _candidates(self, namespace: str, labels: Mapping[str, str] | None) -> list[o.Pod]:
+        """Pods having the rarest of the required label pairs (or all pods of the namespace)."""
+        if not labels:
+            return self.pods_in(namespace)
+        lists = [self._pods_by_label.get((namespace, k, v), []) for k, v in labels.items()]
+        return min(lists, key=len)
+
+    def select_pods(self, namespace: str, selector: o.LabelSelector | None) -> list[o.Pod]:
+        """Pods a LabelSelector selects in a namespace (None selects nothing, {} selects all)."""
+        if selector is None:
+            return []
+        if selector_is_empty(selector):
+            return list(self.pods_in(namespace))
+        return [p for p in self._candidates(namespace, selector.matchLabels) if selector_matches(selector, p.metadata.labels)]
+
+    def service_pods(self, service: o.Service) -> list[o.Pod]:
+        """Pods a Service's map selector selects (none for selector-less Services)."""
+        selector = service.spec.selector
+        if not selector:
+            return []
+        ns = service.metadata.namespace
+        return [p for p in self._candidates(ns, selector) if map_selector_matches(selector, p.metadata.labels)]
+
+    # ------------------------------------------------------------------ endpoints, events, autoscaling
+
+    @cached_property
+    def _slices_by_service(self) -> dict[tuple[str, str], list[o.EndpointSlice]]:
+        index: dict[tuple[str, str], list[o.EndpointSlice]] = defaultdict(list)
+        for eps in self.endpointslices:
+            service = (eps.metadata.labels or {}).get(SERVICE_NAME_LABEL)
+            if service:
+                index[(eps.metadata.namespace, service)].append(eps)
+        return index
+
+    def endpoint_slices(self, service: o.Service) -> list[o.EndpointSlice]:
+        return self._slices_by_service.get((service.metadata.namespace, service.metadata.name), [])
+
+    def ready_endpoints(self, service: o.Service) -> int:
+        return sum(
+            1
+            for eps in self.endpoint_slices(service)
+            for ep in eps.endpoints or ()
+            if ep.conditions.ready is not False  # nil means ready, per the API
+        )
+
+    @cached_property
+    def _events_by_object(self) -> dict[tuple[str, str, str], list[o.Event]]:
+        index: dict[tuple[str, str, str], list[o.Event]] = defaultdict(list)
+        for event in self.events:
+            ref = event.involvedObject
+            index[(ref.kind, ref.namespace or "", ref.name)].append(event)
+        for events in index.values():
+            events.sort(key=lambda e: e.last_seen, reverse=True)
+        return index
+
+    def events_for(self, obj: Any, *, warnings_only: bool = True) -> list[o.Event]:
+        """Events about an object, newest first (matched by kind/namespace/name; uid when known)."""
+        meta: o.ObjectMeta = obj.metadata
+        events = self._events_by_object.get((obj.kind, meta.namespace, meta.name), [])
+        return [
+            e
+            for e in events
+            if (not warnings_only or e.type == "Warning")
+            and (not e.involvedObject.uid or not meta.uid or e.involvedObject.uid == meta.uid)
+        ]
+
+    @cached_property
+    def _hpas_by_target(self) -> dict[tuple[str, str, str], list[o.HorizontalPodAutoscaler]]:
+        index: dict[tuple[str, str, str], list[o.HorizontalPodAutoscaler]] = defaultdict(list)
+        for hpa in self.hpas:
+            ref = hpa.spec.scaleTargetRef
+            index[(ref.kind, hpa.metadata.namespace, ref.name)].append(hpa)
+        return index
+
+    def hpas_for(self, obj: Any) -> list[o.HorizontalPodAutoscaler]:
+        return self._hpas_by_target.get((obj.kind, obj.metadata.namespace, obj.metadata.name), [])
+
+    # ------------------------------------------------------------------ references
+
+    @cached_property
+    def _services_by_namespace(self) -> dict[str, list[o.Service]]:
+        index: dict[str, list[o.Service]] = defaultdict(list)
+        for svc in self.services:
+            index[svc.metadata.namespace].append(svc)
+        return index
+
+    def services_selecting(self, pod: o.Pod) -> list[o.Service]:
+        return [
+            s
+            for s in self._services_by_namespace.get(pod.metadata.namespace, [])
+            if map_selector_matches(s.spec.selector, pod.metadata.labels)
+        ]
+
+    @cached_property
+    def _ingresses_by_service(self) -> dict[tuple[str, str], list[o.Ingress]]:
+        index: dict[tuple[str, str], list[o.Ingress]] = defaultdict(list)
+        for ing in self.ingresses:
+            for backend in ingress_backends(ing):
+                if backend.service is not None:
+                    index[(ing.metadata.namespace, backend.service.name)].append(ing)
+        return index
+
+    def ingresses_for(self, service: o.Service) -> list[o.Ingress]:
+        found = self._ingresses_by_service.get((service.metadata.namespace, service.metadata.name), [])
+        return list({id(i): i for i in found}.values())
+
+
+def ingress_backends(ingress: o.Ingress) -> list[o.IngressBackend]:
+    backends = [ingress.spec.defaultBackend] if ingress.spec.defaultBackend else []
+    for rule in ingress.spec.rules or ():
+        if rule.http is not None:
+            backends.extend(path.backend for path in rule.http.paths)
+    return backends
+
+
+def pod_containers(pod: o.Pod) -> list[o.Container]:
+    return list(pod.spec.initContainers or []) + list(pod.spec.containers)

@@ -1,0 +1,108 @@
+"""Load the same cluster model offline: ``kubectl get -o json|yaml`` output, a
+multi-document YAML, a directory of such files, or a kubesteward snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from kubesteward.errors import InputError
+from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, parse_time
+from kubesteward.model.kinds import BY_KIND, strip_values
+
+SNAPSHOT_KEY = "kubesteward"  # top-level key of our snapshot List: {snapshotTime, context, skipped}
+_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def iter_documents(path: Path) -> Iterator[tuple[Path, Any]]:
+    """Every parsed document under ``path`` (a file, ``-`` for stdin, or a directory, recursively)."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+        if not files:
+            raise InputError(f"{path}: no .json/.yaml/.yml files found")
+        for file in files:
+            yield from iter_documents(file)
+        return
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    text = path.read_text()
+    if path.suffix == ".json" or text.lstrip().startswith(("{", "[")):
+        try:
+            yield path, json.loads(text)
+            return
+        except json.JSONDecodeError as exc:
+            if path.suffix == ".json":
+                raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    try:
+        for doc in yaml.load_all(text, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
+            if doc is not None:
+                yield path, doc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}{where}: invalid YAML: {problem}") from None
+
+
+def flatten(doc: Any) -> Iterator[dict[str, Any]]:
+    """Objects of a document: a v1 List (or FooList) is unpacked, recursively."""
+    if isinstance(doc, list):
+        for item in doc:
+            yield from flatten(item)
+    elif isinstance(doc, dict):
+        if isinstance(doc.get("items"), list) and str(doc.get("kind", "List")).endswith("List"):
+            for item in doc["items"]:
+                yield from flatten(item)
+        elif "kind" in doc:
+            yield doc
+
+
+def model_from_objects(
+    objects: Iterable[dict[str, Any]], *, source: str = "memory", context: str = "", now: dt.datetime | None = None
+) -> tuple[ClusterModel, dict[str, int]]:
+    """Build a model from plain objects; returns it and the count of objects of kinds it does not model."""
+    model = ClusterModel(context=context, source=source, now=now or dt.datetime.now(dt.UTC))
+    ignored: dict[str, int] = {}
+    for obj in objects:
+        kind = str(obj.get("kind", ""))
+        spec = BY_KIND.get(kind)
+        if spec is None:
+            ignored[kind] = ignored.get(kind, 0) + 1
+            continue
+        try:
+            item = msgspec.convert(obj, spec.struct, strict=False)
+        except msgspec.ValidationError as exc:
+            name = (obj.get("metadata") or {}).get("name", "?")
+            raise InputError(f"{source}: {kind} {name!r} does not look like a valid object: {exc}") from None
+        getattr(model, KIND_ATTRS[kind]).append(strip_values(item))
+        model.loaded.add(kind)
+    return model, ignored
+
+
+def load_files(paths: Iterable[Path]) -> tuple[ClusterModel, dict[str, int]]:
+    """Load files into one model. Only kinds present in the files count as loaded:
+    a check needing a kind the files lack is skipped, never run on "nothing"."""
+    documents: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {}
+    names = []
+    for path in paths:
+        names.append(str(path))
+        for _file, doc in iter_documents(path):
+            if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
+                meta = doc[SNAPSHOT_KEY]
+            documents.extend(flatten(doc))
+    if not documents:
+        raise InputError(f"{', '.join(names)}: no Kubernetes objects found")
+    now = parse_time(meta.get("snapshotTime")) if meta else None
+    model, ignored = model_from_objects(documents, source=", ".join(names), context=str(meta.get("context", "")), now=now)
+    for kind in meta.get("loadedKinds", []) if meta else []:
+        # A snapshot records which kinds were listed, so an empty kind is "none exist", not "unknown".
+        model.loaded.add(kind)
+    return model, ignored

@@ -1,0 +1,91 @@
+"""Load the cluster model from a live cluster: one concurrent paged LIST per kind.
+
+No per-object calls. A kind the user may not list cluster-wide is retried in
+the namespaces they may read (the requested one, or the context's default);
+what still fails is recorded in ``ClusterModel.skipped`` with the reason, and
+the engine skips exactly the checks that need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import gc
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kubesteward.cluster import KubeClient
+from kubesteward.errors import Forbidden, NotFound, Unauthorized
+from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, Skipped
+from kubesteward.model.kinds import BY_KIND, MODEL_KINDS, KindSpec, strip_values
+
+Progress = Callable[[str, int, int], None]  # (kind, done, total)
+
+
+async def load_cluster(
+    client: KubeClient,
+    *,
+    namespace: str | None = None,
+    kinds: Iterable[str] | None = None,
+    progress: Progress | None = None,
+    page_size: int = 500,
+) -> ClusterModel:
+    """Build a :class:`ClusterModel` of the cluster (or of one namespace)."""
+    specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
+    model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
+    done = 0
+
+    async def one(spec: KindSpec) -> None:
+        nonlocal done
+        items, skipped = await _load_kind(client, spec, namespace, page_size)
+        if items is not None:
+            getattr(model, KIND_ATTRS[spec.kind]).extend(strip_values(i) for i in items)
+            model.loaded.add(spec.kind)
+            if namespace and spec.resource.namespaced:
+                model.partial[spec.kind] = {namespace}
+        if skipped is not None:
+            model.skipped.append(skipped)
+            if skipped.namespaces:
+                model.partial[spec.kind] = set(skipped.namespaces)
+        done += 1
+        if progress is not None:
+            progress(spec.kind, done, len(specs))
+
+    # Large lists allocate millions of small objects; the cyclic GC would
+    # rescan them over and over while they arrive. Our structs cannot form
+    # cycles, so pause it during the load and freeze the survivors after.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        await asyncio.gather(*(one(spec) for spec in specs))
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.freeze()
+    model.now = dt.datetime.now(dt.UTC)
+    return model
+
+
+async def _load_kind(
+    client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int
+) -> tuple[list[Any] | None, Skipped | None]:
+    rt = spec.resource
+    scope = namespace if rt.namespaced else None
+    try:
+        result = await client.list(rt, namespace=scope, type=spec.struct, limit=page_size)
+        return result.items, None
+    except NotFound:
+        return None, Skipped(spec.kind, f"the API {rt.api_version} is not served by this cluster")
+    except Forbidden as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        if not rt.namespaced or scope is not None:
+            return None, Skipped(spec.kind, f"forbidden: {reason}")
+    # Cluster-wide list forbidden: fall back to the context's default namespace.
+    fallback = client.config.namespace
+    try:
+        result = await client.list(rt, namespace=fallback, type=spec.struct, limit=page_size)
+    except (Forbidden, Unauthorized, NotFound):
+        return None, Skipped(spec.kind, f"forbidden: cannot list {rt.plural} cluster-wide or in {fallback!r}")
+    return result.items, Skipped(
+        spec.kind, f"cluster-wide list forbidden; loaded namespace {fallback!r} only", namespaces=(fallback,)
+    )

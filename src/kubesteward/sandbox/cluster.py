@@ -1,0 +1,617 @@
+"""A real local control plane with simulated nodes: ``kubesteward sandbox``.
+
+kwokctl (binary runtime) starts etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, the KWOK controller and metrics-server as plain processes on
+127.0.0.1, all from binaries we built ourselves (see ``build``), with every
+download source replaced by a local path. Nodes are ordinary Node objects that
+KWOK keeps "alive"; pods are scheduled by the real scheduler and KWOK plays
+their status from the stages in ``stages/`` (including the fault labels of
+``faults``).
+
+Everything lives under ``state_root()/<name>``: kwokctl's workdir, our own
+kubeconfig (never ~/.kube/config), the pids we started and the logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from kubesteward.sandbox import build, versions
+from kubesteward.sandbox.paths import state_root
+
+Progress = Callable[[str], None]
+
+# kwokctl names its processes (and pid files) after these.
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+    "metrics-server",
+)
+NODE_LABEL = "type=kwok"
+LOOPBACK = "127.0.0.1"
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+_ZONES = ("zone-a", "zone-b", "zone-c")
+
+# metrics-server v0.9.0 manifests/base, reduced to what kwokctl keeps for the
+# binary runtime (it drops the Deployment and RBAC, turns the Service into an
+# ExternalName to 127.0.0.1 and points the APIService at the real port).
+# Without this kwokctl would fetch components.yaml from GitHub.
+_METRICS_SERVER_MANIFEST = """\
+apiVersion: v1
+kind: Service
+metadata:
+  labels:
+    k8s-app: metrics-server
+  name: metrics-server
+  namespace: kube-system
+spec:
+  ports:
+  - appProtocol: https
+    name: https
+    port: 443
+    protocol: TCP
+    targetPort: https
+  selector:
+    k8s-app: metrics-server
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  labels:
+    k8s-app: metrics-server
+  name: v1beta1.metrics.k8s.io
+spec:
+  group: metrics.k8s.io
+  groupPriorityMinimum: 100
+  insecureSkipTLSVerify: true
+  service:
+    name: metrics-server
+    namespace: kube-system
+  version: v1beta1
+  versionPriority: 100
+"""
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    name: str
+    running: bool
+    kubeconfig: Path
+    server: str | None  # https://127.0.0.1:PORT when running
+    pids: dict[str, int] = field(default_factory=dict)  # component -> pid we started
+    nodes: int = 0  # simulated nodes seen through the API when running
+
+
+class SandboxError(RuntimeError):
+    """A one-line, human message about why the sandbox cannot do what was asked."""
+
+
+@dataclass(frozen=True)
+class _Proc:
+    component: str
+    pid: int
+    create_time: float
+
+
+class Sandbox:
+    """One named local cluster. Cheap to construct; nothing happens until ``up``."""
+
+    def __init__(self, name: str = "kubesteward", nodes: int = 3, state_dir: Path | None = None) -> None:
+        if not _NAME_RE.match(name):
+            raise SandboxError(f"invalid sandbox name {name!r}: use 1-40 lowercase letters, digits and '-'")
+        if nodes < 0:
+            raise SandboxError("the number of nodes cannot be negative")
+        self.name = name
+        self.nodes = nodes
+        self.state_dir = (state_dir if state_dir is not None else state_root() / name).absolute()
+
+    # -- layout ----------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def _kwok_workdir(self) -> Path:
+        return self.state_dir / "kwok"
+
+    @property
+    def _cluster_dir(self) -> Path:
+        return self._kwok_workdir / "clusters" / self.name
+
+    @property
+    def _record_path(self) -> Path:
+        return self.state_dir / "processes.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self._cluster_dir / "logs"
+
+    def node_names(self) -> list[str]:
+        return [f"kwok-node-{i}" for i in range(self.nodes)]
+
+    # -- public API ------------------------------------------------------
+
+    def up(self, progress: Progress = lambda m: None, timeout: float = 120.0) -> SandboxStatus:
+        """Start the sandbox (or confirm it is running) and wait until it is usable.
+
+        Usable means: API ready, every simulated node Ready, the ``default``
+        ServiceAccount present (pods can be created), the scheduler holding
+        its lease, and metrics-server answering ``kubectl top nodes``.
+        """
+        with self._lock():
+            current = self._status()
+            if current.running:
+                # Fast path: make sure the node set matches and nothing regressed.
+                deadline = time.monotonic() + min(timeout, 30.0)
+                self._apply_nodes()
+                self._wait_ready(deadline, progress, metrics=False)
+                progress(f"sandbox {self.name} already running at {current.server}")
+                return self._status()
+            if self.state_dir.exists():
+                progress(f"sandbox {self.name}: cleaning up stale state")
+                self._teardown()
+
+            binaries = build.ensure_binaries(progress)
+            started = time.monotonic()
+            deadline = started + timeout
+            try:
+                self._create(binaries, deadline, progress)
+                self._apply_nodes()
+                progress(f"waiting for {self.nodes} nodes, scheduler and metrics-server")
+                self._wait_ready(deadline, progress, metrics=True)
+            except BaseException:
+                # Never leave half a control plane running; keep the files so
+                # the logs stay readable until the next up()/down().
+                self._stop_processes()
+                raise
+            status = self._status()
+            progress(f"sandbox {self.name} ready at {status.server} in {time.monotonic() - started:.1f}s")
+            return status
+
+    def down(self) -> None:
+        """Stop exactly the processes this sandbox started, then remove its state."""
+        with self._lock():
+            self._teardown()
+
+    def status(self) -> SandboxStatus:
+        return self._status()
+
+    def dry_run(self) -> str:
+        """What ``kwokctl create cluster`` would do with our configuration.
+
+        Runs in a scratch workdir so an existing cluster does not short-circuit
+        it; the point is to show every binary and manifest is a local path.
+        """
+        kwokctl = build.binary_path("kwokctl")
+        if not kwokctl.is_file():
+            raise SandboxError(f"kwokctl is not built yet ({kwokctl}); run `kubesteward sandbox up` first")
+        paths = {b: build.binary_path(b) for comp in build.components() for b in comp.packages}
+        with tempfile.TemporaryDirectory(prefix="kubesteward-dry-run-") as tmp:
+            scratch = Sandbox(self.name, self.nodes, Path(tmp))
+            config = scratch._write_config(paths)
+            proc = subprocess.run(
+                [str(kwokctl), "--dry-run", *scratch._create_args(config)],
+                env=scratch._env(paths),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        if proc.returncode != 0:
+            raise SandboxError(f"kwokctl --dry-run failed: {_last_line(proc.stderr or proc.stdout)}")
+        return proc.stdout + proc.stderr
+
+    # -- creation --------------------------------------------------------
+
+    def _create(self, binaries: dict[str, Path], deadline: float, progress: Progress) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config(binaries)
+        progress(f"starting control plane on {LOOPBACK} (kwokctl, binary runtime)")
+        log = self.state_dir / "kwokctl.log"
+        with open(log, "w") as out:
+            try:
+                proc = subprocess.run(
+                    [str(binaries["kwokctl"]), *self._create_args(config)],
+                    env=self._env(binaries),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=max(1.0, deadline - time.monotonic()),
+                )
+            except subprocess.TimeoutExpired:
+                raise SandboxError(f"kwokctl create cluster timed out; see {log} and {self.logs_dir}") from None
+        self._save_record()
+        if proc.returncode != 0:
+            raise SandboxError(
+                f"kwokctl create cluster failed: {_last_line(log.read_text())} (see {log} and {self.logs_dir})"
+            )
+        self._write_kubeconfig()
+
+    def _create_args(self, config: Path) -> list[str]:
+        return [
+            "--name",
+            self.name,
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--config",
+            str(config),
+            # An empty --kubeconfig stops kwokctl from adding a context to
+            # ~/.kube/config (its default); we write our own file instead.
+            "--kubeconfig",
+            "",
+        ]
+
+    def _env(self, binaries: dict[str, Path]) -> dict[str, str]:
+        # kwokctl reads dozens of KWOK_* overrides; the user's must not leak in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KWOK_") and k != "KUBECONFIG"}
+        env["KWOK_WORKDIR"] = str(self._kwok_workdir)
+        # kwokctl shells out to `kubectl` (kustomize, readiness); ours first.
+        dirs = [str(binaries["kubectl"].parent), str(binaries["kwokctl"].parent)]
+        env["PATH"] = os.pathsep.join(dirs + [env.get("PATH", "")])
+        return env
+
+    def _write_config(self, binaries: dict[str, Path]) -> Path:
+        manifests = self.state_dir / "metrics-server-manifests"
+        manifests.mkdir(parents=True, exist_ok=True)
+        (manifests / "metrics-server.yaml").write_text(_METRICS_SERVER_MANIFEST)
+        (manifests / "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- metrics-server.yaml\n"
+        )
+        options: dict[str, Any] = {
+            "runtime": "binary",
+            "bindAddress": LOOPBACK,
+            "kubeVersion": versions.KUBERNETES,
+            "etcdVersion": versions.ETCD.lstrip("v"),
+            "kwokVersion": versions.KWOK,
+            "metricsServerVersion": versions.METRICS_SERVER,
+            "kubeApiserverBinary": str(binaries["kube-apiserver"]),
+            "kubeControllerManagerBinary": str(binaries["kube-controller-manager"]),
+            "kubeSchedulerBinary": str(binaries["kube-scheduler"]),
+            "kubectlBinary": str(binaries["kubectl"]),
+            "etcdBinary": str(binaries["etcd"]),
+            "etcdctlBinary": str(binaries["etcdctl"]),
+            "kwokControllerBinary": str(binaries["kwok"]),
+            "metricsServerBinary": str(binaries["metrics-server"]),
+            "metricsServerManifests": [str(manifests)],
+            "enable": ["metrics-server"],
+            "cacheDir": str(self._kwok_workdir / "cache"),
+        }
+        kwokctl_config = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            "options": options,
+            # kwokctl's 15s makes `kubectl top` wait ~30s after start.
+            "componentsPatches": [
+                {"name": "metrics-server", "extraArgs": [{"key": "metric-resolution", "value": "10s"}]}
+            ],
+        }
+        documents = [yaml.safe_dump(kwokctl_config, sort_keys=False)]
+        documents += [text for _name, text in stage_documents()]
+        path = self.state_dir / "kwokctl.yaml"
+        path.write_text("\n---\n".join(documents))
+        return path
+
+    def _write_kubeconfig(self) -> None:
+        """Our own self-contained kubeconfig (certificates embedded)."""
+        source = self._cluster_dir / "kubeconfig.yaml"
+        try:
+            data = yaml.safe_load(source.read_text())
+            cluster = data["clusters"][0]["cluster"]
+            user = data["users"][0]["user"]
+            server = str(cluster["server"])
+            ca = Path(cluster["certificate-authority"]).read_bytes()
+            cert = Path(user["client-certificate"]).read_bytes()
+            key = Path(user["client-key"]).read_bytes()
+        except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
+            raise SandboxError(f"cannot read kwokctl's kubeconfig {source}: {exc}") from None
+
+        def b64(raw: bytes) -> str:
+            return base64.b64encode(raw).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": self.name, "cluster": {"server": server, "certificate-authority-data": b64(ca)}}],
+            "users": [{"name": self.name, "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)}}],
+            "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": self.name}}],
+            "current-context": self.name,
+            "preferences": {},
+        }
+        tmp = self.kubeconfig.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(config, handle, sort_keys=False)
+        tmp.replace(self.kubeconfig)
+
+    def _node_objects(self) -> dict[str, Any]:
+        items = []
+        for i, name in enumerate(self.node_names()):
+            resources_ = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "500Gi"}
+            items.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        # KWOK's convention for "a fake node it may manage".
+                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {
+                            "type": "kwok",
+                            "kubernetes.io/arch": "amd64",
+                            "kubernetes.io/hostname": name,
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/role": "agent",
+                            "node-role.kubernetes.io/agent": "",
+                            "topology.kubernetes.io/zone": _ZONES[i % len(_ZONES)],
+                        },
+                    },
+                    # Status is kept on create (a kubelet registers this way).
+                    "status": {
+                        "allocatable": resources_,
+                        "capacity": resources_,
+                        "nodeInfo": {
+                            "architecture": "amd64",
+                            "kubeletVersion": versions.KUBERNETES,
+                            "kubeProxyVersion": versions.KUBERNETES,
+                            "operatingSystem": "linux",
+                            "containerRuntimeVersion": f"kwok://{versions.KWOK}",
+                            "osImage": "KWOK simulated node",
+                        },
+                    },
+                }
+            )
+        return {"apiVersion": "v1", "kind": "List", "items": items}
+
+    def _apply_nodes(self) -> None:
+        if self.nodes == 0:
+            return
+        manifest = json.dumps(self._node_objects())
+        proc = self._kubectl(["apply", "-f", "-"], input_text=manifest, timeout=30)
+        if proc.returncode != 0:
+            raise SandboxError(f"creating simulated nodes failed: {_last_line(proc.stderr)}")
+
+    # -- readiness -------------------------------------------------------
+
+    def _wait_ready(self, deadline: float, progress: Progress, metrics: bool) -> None:
+        checks: list[tuple[str, Callable[[], bool]]] = [
+            ("API server ready", self._api_ready),
+            (f"{self.nodes} nodes Ready", self._nodes_ready),
+            ("default ServiceAccount", self._default_sa),
+            ("kube-scheduler leader", self._scheduler_leader),
+        ]
+        if metrics:
+            checks += [("metrics API available", self._metrics_api), ("kubectl top nodes", self._top_nodes)]
+        for label, check in checks:
+            while not check():
+                if time.monotonic() > deadline:
+                    raise SandboxError(
+                        f"sandbox {self.name} not ready in time: still waiting for {label} (logs: {self.logs_dir})"
+                    )
+                time.sleep(0.5)
+            progress(f"ok: {label}")
+
+    def _api_ready(self) -> bool:
+        return self._kubectl(["get", "--raw", "/readyz"], timeout=5).returncode == 0
+
+    def _nodes_ready(self) -> bool:
+        proc = self._kubectl(["get", "nodes", "-l", NODE_LABEL, "-o", "json"], timeout=10)
+        if proc.returncode != 0:
+            return False
+        ready = set()
+        for node in json.loads(proc.stdout).get("items", []):
+            for cond in node.get("status", {}).get("conditions") or []:
+                if cond.get("type") == "Ready" and cond.get("status") == "True":
+                    ready.add(node["metadata"]["name"])
+        return set(self.node_names()) <= ready
+
+    def _default_sa(self) -> bool:
+        return self._kubectl(["get", "serviceaccount", "default", "-n", "default"], timeout=10).returncode == 0
+
+    def _scheduler_leader(self) -> bool:
+        proc = self._kubectl(
+            ["get", "lease", "kube-scheduler", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}"],
+            timeout=10,
+        )
+        return proc.returncode == 0 and bool(proc.stdout.strip())
+
+    def _metrics_api(self) -> bool:
+        proc = self._kubectl(
+            [
+                "get",
+                "apiservice",
+                "v1beta1.metrics.k8s.io",
+                "-o",
+                'jsonpath={.status.conditions[?(@.type=="Available")].status}',
+            ],
+            timeout=10,
+        )
+        return proc.returncode == 0 and proc.stdout.strip() == "True"
+
+    def _top_nodes(self) -> bool:
+        if self.nodes == 0:
+            return True
+        proc = self._kubectl(["top", "nodes", "--no-headers"], timeout=15)
+        if proc.returncode != 0:
+            return False
+        seen = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
+        return bool(seen & set(self.node_names()))
+
+    def _kubectl(self, args: Sequence[str], timeout: float, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [str(build.binary_path("kubectl")), "--kubeconfig", str(self.kubeconfig), *args]
+        try:
+            return subprocess.run(cmd, input=input_text, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(cmd, 124, "", f"kubectl {' '.join(args)} timed out")
+
+    # -- status ----------------------------------------------------------
+
+    def _status(self) -> SandboxStatus:
+        procs = self._live_processes()
+        pids = {p.component: p.pid for p in procs}
+        server = self._server()
+        running = (
+            server is not None
+            and set(COMPONENTS) <= set(pids)
+            and self.kubeconfig.is_file()
+            and self._api_ready()
+        )
+        nodes = 0
+        if running:
+            proc = self._kubectl(["get", "nodes", "-l", NODE_LABEL, "-o", "name"], timeout=10)
+            if proc.returncode == 0:
+                nodes = len(proc.stdout.split())
+        return SandboxStatus(
+            name=self.name,
+            running=running,
+            kubeconfig=self.kubeconfig,
+            server=server if running else None,
+            pids=pids,
+            nodes=nodes,
+        )
+
+    def _server(self) -> str | None:
+        try:
+            data = yaml.safe_load(self.kubeconfig.read_text())
+            return str(data["clusters"][0]["cluster"]["server"])
+        except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
+            return None
+
+    # -- processes -------------------------------------------------------
+
+    def _marker(self) -> str:
+        # Every component we start is given files inside this directory on
+        # its command line; nothing else on the machine is.
+        return str(self._cluster_dir) + os.sep
+
+    def _is_ours(self, proc: psutil.Process) -> bool:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real != os.getuid():
+                return False
+            marker = self._marker()
+            return any(marker in arg for arg in proc.cmdline()[1:])
+        except (psutil.Error, OSError):
+            return False
+
+    def _pidfile_processes(self) -> list[_Proc]:
+        """Processes kwokctl says it started, confirmed by their command line."""
+        found = []
+        for component in COMPONENTS:
+            try:
+                pid = int((self._cluster_dir / "pids" / f"{component}.pid").read_text().strip())
+                proc = psutil.Process(pid)
+            except (OSError, ValueError, psutil.Error):
+                continue
+            if self._is_ours(proc):
+                found.append(_Proc(component, pid, proc.create_time()))
+        return found
+
+    def _save_record(self) -> None:
+        record = {p.component: {"pid": p.pid, "create_time": p.create_time} for p in self._pidfile_processes()}
+        self._record_path.write_text(json.dumps(record, indent=2) + "\n")
+
+    def _live_processes(self) -> list[_Proc]:
+        """Our processes that are still alive: pid, start time and command line all match."""
+        try:
+            record = json.loads(self._record_path.read_text())
+        except (OSError, ValueError):
+            return []
+        alive = []
+        for component, entry in record.items():
+            try:
+                proc = psutil.Process(int(entry["pid"]))
+                same_start = abs(proc.create_time() - float(entry["create_time"])) < 0.5
+            except (psutil.Error, KeyError, TypeError, ValueError):
+                continue
+            if same_start and self._is_ours(proc):
+                alive.append(_Proc(component, proc.pid, proc.create_time()))
+        return alive
+
+    def _stop_processes(self) -> None:
+        procs: dict[int, psutil.Process] = {}
+        for known in self._live_processes() + self._pidfile_processes():
+            try:
+                procs[known.pid] = psutil.Process(known.pid)
+            except psutil.Error:
+                pass
+        # A create that died half-way may have started processes before any
+        # pid made it into our record; they are still recognisable by our
+        # private directory on their command line.
+        for proc in psutil.process_iter():
+            if proc.pid not in procs and self._is_ours(proc):
+                procs[proc.pid] = proc
+        _terminate(list(procs.values()), self._is_ours)
+
+    def _teardown(self) -> None:
+        self._stop_processes()
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            if self.state_dir.exists():
+                raise SandboxError(f"could not remove {self.state_dir}")
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        # Outside state_dir, which down() deletes.
+        lock_path = self.state_dir.parent / f".{self.state_dir.name}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _terminate(procs: list[psutil.Process], still_ours: Callable[[psutil.Process], bool]) -> None:
+    """SIGTERM, then SIGKILL after a grace period; re-checking identity before each signal."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        targets = [p for p in procs if still_ours(p)]
+        if not targets:
+            return
+        for proc in targets:
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass
+        # Not our children, so we cannot wait(); and without a reaping init
+        # they linger as zombies, which count as gone.
+        end = time.monotonic() + grace
+        while time.monotonic() < end and any(still_ours(p) for p in targets):
+            time.sleep(0.1)
+
+
+def stage_documents() -> list[tuple[str, str]]:
+    """The KWOK objects shipped in ``stages/`` as (file name, YAML text), sorted."""
+    folder = resources.files("kubesteward.sandbox") / "stages"
+    docs = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            docs.append((entry.name, entry.read_text()))
+    return docs
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
