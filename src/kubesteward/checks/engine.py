@@ -5,11 +5,12 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubesteward.checks.base import ANALYZERS, CODES, Finding, Severity
+from kubesteward.checks.incidents import Incident, build_incidents
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model.cluster import ClusterModel
 
@@ -40,6 +41,8 @@ class Report:
     skipped_checks: list[SkippedCheck] = field(default_factory=list)
     suppressed: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # objects per kind in the model
+    incidents: list[Incident] = field(default_factory=list)
+    skipped_kinds: list[Any] = field(default_factory=list)  # model.skipped: what could not be loaded
 
 
 def _ignored_codes(model: ClusterModel, finding: Finding) -> str:
@@ -63,6 +66,7 @@ def run_checks(
     settings: CheckSettings | None = None,
     ignore: Iterable[str] = (),
     only: Iterable[str] = (),
+    keep: Callable[[Finding], bool] | None = None,
 ) -> Report:
     """Every analyzer whose kinds are loaded, minus suppressed findings (``--ignore``, config, annotation)."""
     load_analyzers()
@@ -85,6 +89,8 @@ def run_checks(
             if (only and not matches_code(item.code, only)) or matches_code(item.code, ignore):
                 suppressed += 1
                 continue
+            if keep is not None and not keep(item):
+                continue  # out of the requested scope (namespace, label selector): not "suppressed"
             annotation = _ignored_codes(model, item)
             if annotation and matches_code(item.code, annotation.split(",")):
                 suppressed += 1
@@ -92,7 +98,16 @@ def run_checks(
             findings.append(item)
     findings.sort(key=lambda f: (-f.severity, f.code, f.object))
     counts = {kind: len(model.objects(kind)) for kind in sorted(model.loaded)}
-    return Report(model.context, model.source, findings, skipped, suppressed, counts)
+    return Report(
+        model.context,
+        model.source,
+        findings,
+        skipped,
+        suppressed,
+        counts,
+        incidents=build_incidents(model, findings),
+        skipped_kinds=list(model.skipped),
+    )
 
 
 def fails(findings: Iterable[Finding], threshold: Severity | None) -> bool:

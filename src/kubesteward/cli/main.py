@@ -10,7 +10,7 @@ import click
 import typer
 
 from kubesteward import __version__
-from kubesteward.cli import sandbox, status
+from kubesteward.cli import diagnose, sandbox, status
 from kubesteward.cli.state import STATE
 from kubesteward.errors import EXIT_CODES, KubestewardError
 
@@ -21,6 +21,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("diagnose")(diagnose.diagnose)
+app.command("snapshot")(diagnose.snapshot)
+app.command("explain")(diagnose.explain)
 app.command("status")(status.status)
 app.add_typer(sandbox.app, name="sandbox")
 

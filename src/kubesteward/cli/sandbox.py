@@ -117,5 +117,5 @@ def faults() -> None:
 
     table = Table("target", "label", "result")
     for fault in FAULTS:
-        table.add_row(fault.kind, f"{fault.label_key}={fault.value}", fault.description)
+        table.add_row(fault.kind, fault.label, fault.result)
     STATE.out.print(table)

@@ -120,7 +120,7 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
             context = context or _first_current_context(paths)
             kconfig.load_kube_config(config_file=paths, context=context, client_configuration=configuration)
             entries, _ = kconfig.list_kube_config_contexts(config_file=paths)
-            chosen = next((c for c in entries or [] if c.get("name") == context), {})
+            chosen: dict[str, Any] = next((c for c in entries or [] if c.get("name") == context), {})
             default_namespace = (chosen.get("context") or {}).get("namespace") or "default"
         except Exception as exc:
             what = f"context {context!r}" if context else "the current context"

@@ -95,6 +95,7 @@ class ClusterModel:
     skipped: list[Skipped] = field(default_factory=list)
     loaded: set[str] = field(default_factory=set)  # kinds actually loaded (fully or partly)
     partial: dict[str, set[str]] = field(default_factory=dict)  # kind -> the only namespaces loaded
+    origins: dict[ObjectKey, str] = field(default_factory=dict)  # offline: the file each object came from
 
     pods: list[o.Pod] = field(default_factory=list)
     nodes: list[o.Node] = field(default_factory=list)

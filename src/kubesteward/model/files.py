@@ -14,7 +14,7 @@ import msgspec
 import yaml
 
 from kubesteward.errors import InputError
-from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, parse_time
+from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, Skipped, key_of, parse_time
 from kubesteward.model.kinds import BY_KIND, strip_values
 
 SNAPSHOT_KEY = "kubesteward"  # top-level key of our snapshot List: {snapshotTime, context, skipped}
@@ -65,9 +65,17 @@ def flatten(doc: Any) -> Iterator[dict[str, Any]]:
 
 
 def model_from_objects(
-    objects: Iterable[dict[str, Any]], *, source: str = "memory", context: str = "", now: dt.datetime | None = None
+    objects: Iterable[dict[str, Any]],
+    *,
+    source: str = "memory",
+    context: str = "",
+    now: dt.datetime | None = None,
+    origins: dict[int, str] | None = None,
 ) -> tuple[ClusterModel, dict[str, int]]:
-    """Build a model from plain objects; returns it and the count of objects of kinds it does not model."""
+    """Build a model from plain objects; returns it and the count of objects of kinds it does not model.
+
+    ``origins`` maps ``id(obj)`` to the file it came from (kept for SARIF locations).
+    """
     model = ClusterModel(context=context, source=source, now=now or dt.datetime.now(dt.UTC))
     ignored: dict[str, int] = {}
     for obj in objects:
@@ -83,6 +91,8 @@ def model_from_objects(
             raise InputError(f"{source}: {kind} {name!r} does not look like a valid object: {exc}") from None
         getattr(model, KIND_ATTRS[kind]).append(strip_values(item))
         model.loaded.add(kind)
+        if origins is not None and id(obj) in origins:
+            model.origins[key_of(item)] = origins[id(obj)]
     return model, ignored
 
 
@@ -90,19 +100,29 @@ def load_files(paths: Iterable[Path]) -> tuple[ClusterModel, dict[str, int]]:
     """Load files into one model. Only kinds present in the files count as loaded:
     a check needing a kind the files lack is skipped, never run on "nothing"."""
     documents: list[dict[str, Any]] = []
+    origins: dict[int, str] = {}
     meta: dict[str, Any] = {}
     names = []
     for path in paths:
         names.append(str(path))
-        for _file, doc in iter_documents(path):
+        for file, doc in iter_documents(path):
             if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
                 meta = doc[SNAPSHOT_KEY]
-            documents.extend(flatten(doc))
+            for obj in flatten(doc):
+                documents.append(obj)
+                origins[id(obj)] = str(file)
     if not documents:
         raise InputError(f"{', '.join(names)}: no Kubernetes objects found")
     now = parse_time(meta.get("snapshotTime")) if meta else None
-    model, ignored = model_from_objects(documents, source=", ".join(names), context=str(meta.get("context", "")), now=now)
-    for kind in meta.get("loadedKinds", []) if meta else []:
-        # A snapshot records which kinds were listed, so an empty kind is "none exist", not "unknown".
-        model.loaded.add(kind)
+    model, ignored = model_from_objects(
+        documents, source=", ".join(names), context=str(meta.get("context", "")), now=now, origins=origins
+    )
+    if meta:
+        # A snapshot records which kinds were listed, so an empty kind is "none exist", not "unknown",
+        # and what could not be listed, so the same checks are skipped offline as live.
+        model.loaded.update(meta.get("loadedKinds", []))
+        model.partial.update({k: set(v) for k, v in (meta.get("partial") or {}).items()})
+        model.skipped.extend(
+            Skipped(s["kind"], s["reason"], tuple(s.get("namespaces", ()))) for s in meta.get("skipped", [])
+        )
     return model, ignored

@@ -37,6 +37,7 @@ class ObjectMeta(msgspec.Struct, gc=False, omit_defaults=True):
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
     ownerReferences: list[OwnerReference] | None = None
+    finalizers: list[str] | None = None
 
     def controller(self) -> OwnerReference | None:
         for ref in self.ownerReferences or ():
@@ -161,6 +162,7 @@ class Container(msgspec.Struct, gc=False, omit_defaults=True):
     resources: ResourceRequirements | None = None
     readinessProbe: Probe | None = None
     livenessProbe: Probe | None = None
+    restartPolicy: str | None = None  # "Always" on an init container makes it a sidecar
 
 
 class KeyToPath(msgspec.Struct, gc=False, omit_defaults=True):
@@ -218,6 +220,7 @@ class PodSpec(msgspec.Struct, gc=False, omit_defaults=True):
     tolerations: list[Toleration] | None = None
     restartPolicy: str = "Always"
     imagePullSecrets: list[NameRef] | None = None
+    schedulerName: str = ""
 
 
 class Pod(msgspec.Struct, gc=False, omit_defaults=True):
@@ -387,6 +390,7 @@ class CronJobSpec(msgspec.Struct, gc=False, omit_defaults=True):
     suspend: bool = False
     timeZone: str | None = None
     startingDeadlineSeconds: int | None = None
+    concurrencyPolicy: str = "Allow"
 
 
 class ObjectRef(msgspec.Struct, gc=False, omit_defaults=True):
@@ -575,13 +579,21 @@ class CrossVersionObjectReference(msgspec.Struct, gc=False, omit_defaults=True):
     apiVersion: str = ""
 
 
+class MetricTarget(msgspec.Struct, gc=False, omit_defaults=True):
+    type: str = ""  # Utilization, AverageValue or Value
+    averageUtilization: int | None = None
+
+
 class MetricResource(msgspec.Struct, gc=False, omit_defaults=True):
     name: str
+    target: MetricTarget | None = None
+    container: str = ""  # ContainerResource metrics only
 
 
 class MetricSpec(msgspec.Struct, gc=False, omit_defaults=True):
     type: str
     resource: MetricResource | None = None
+    containerResource: MetricResource | None = None
 
 
 class HPASpec(msgspec.Struct, gc=False, omit_defaults=True):

@@ -1,0 +1,136 @@
+"""Group findings into root-cause incidents through the model.
+
+Each finding is linked to one *anchor* object: its explicit ``cause`` when
+the analyzer could tell (a pod's NotReady node, a pending pod's PVC, a PVC's
+missing StorageClass), otherwise the top of its owner chain (a pod's
+Deployment). Findings whose objects or anchors connect are one incident
+(union-find), so "node NotReady" collects the pods on it, and "StorageClass
+missing" collects the PVC, the Pending pod and its StatefulSet.
+
+The incident's headline is its most root-cause-like finding (lowest code
+rank, then highest severity). Incidents are ordered by severity, then blast
+radius (pods and services affected).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from kubesteward.checks.base import CODES, Finding, Severity
+from kubesteward.model.cluster import ClusterModel, ObjectKey
+
+
+@dataclass
+class Incident:
+    id: str  # stable fingerprint of the root cause: same cause, same id, across runs
+    severity: Severity
+    root: ObjectKey
+    title: str
+    cause: Finding
+    symptoms: list[Finding] = field(default_factory=list)
+    pods: int = 0
+    services: int = 0
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [self.cause, *self.symptoms]
+
+
+AGGREGATE_KINDS = frozenset(
+    {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Service", "Ingress",
+     "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+)
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[ObjectKey, ObjectKey] = {}
+
+    def find(self, key: ObjectKey) -> ObjectKey:
+        self.parent.setdefault(key, key)
+        root = key
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[key] != root:  # path compression
+            self.parent[key], key = root, self.parent[key]
+        return root
+
+    def union(self, a: ObjectKey, b: ObjectKey) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[ra] = rb
+
+
+def anchor(model: ClusterModel, item: Finding) -> ObjectKey:
+    if item.cause is not None:
+        return item.cause
+    obj = model.get(*item.object)
+    return model.root_key(obj) if obj is not None else item.object
+
+
+def _rank(item: Finding) -> tuple[int, int, str]:
+    code = CODES.get(item.code)
+    return (code.rank if code else 50, -int(item.severity), item.code)
+
+
+def fingerprint(context: str, root: ObjectKey, code: str) -> str:
+    raw = f"{context}|{root.kind}|{root.namespace}|{root.name}|{code}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def build_incidents(model: ClusterModel, findings: list[Finding]) -> list[Incident]:
+    groups = _UnionFind()
+    for item in findings:
+        groups.union(item.object, anchor(model, item))
+    # A workload-level finding (Deployment unavailable, Service without
+    # endpoints) is a symptom of whatever breaks its pods. When its pods'
+    # findings already sit in another incident (their NotReady node), it joins
+    # the incident holding most of them. Only aggregate kinds do this: a node
+    # or a PVC is never "explained" by the pods that happen to use it.
+    has_finding = {item.object for item in findings}
+    for item in findings:
+        if item.cause is not None or item.object.kind not in AGGREGATE_KINDS:
+            continue
+        votes: dict[ObjectKey, int] = {}
+        for key in item.related:
+            if key in has_finding:
+                root = groups.find(key)
+                votes[root] = votes.get(root, 0) + 1
+        if votes:
+            groups.union(item.object, max(votes, key=lambda k: votes[k]))
+    members: dict[ObjectKey, list[Finding]] = {}
+    for item in findings:
+        members.setdefault(groups.find(item.object), []).append(item)
+
+    incidents = []
+    for group in members.values():
+        group.sort(key=_rank)
+        head = group[0]
+        root = anchor(model, head) if head.cause is not None else head.object
+        affected = {head.object, *head.related}
+        for item in group[1:]:
+            affected.add(item.object)
+            affected.update(item.related)
+        incidents.append(
+            Incident(
+                id=fingerprint(model.context, root, head.code),
+                severity=max(item.severity for item in group),
+                root=root,
+                title=_title(head, root, len(group)),
+                cause=head,
+                symptoms=group[1:],
+                pods=sum(1 for k in affected if k.kind == "Pod"),
+                services=sum(1 for k in affected if k.kind == "Service"),
+            )
+        )
+    incidents.sort(key=lambda i: (-i.severity, -(i.pods + i.services), -len(i.symptoms), str(i.root)))
+    return incidents
+
+
+def _title(head: Finding, root: ObjectKey, size: int) -> str:
+    code = CODES.get(head.code)
+    what = code.title if code else head.code
+    subject = root if root == head.object else head.object
+    more = f" (+{size - 1} related)" if size > 1 else ""
+    return f"{what}: {subject}{more}"

@@ -1,0 +1,253 @@
+"""``kubesteward diagnose``, ``snapshot`` and ``explain``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.markup import escape
+from rich.tree import Tree
+
+from kubesteward.cli import options as opt
+from kubesteward.cli.output import check_format
+from kubesteward.cli.state import STATE
+from kubesteward.checks.base import CODES, Finding, Severity
+from kubesteward.checks.engine import Report, fails, load_analyzers, summary_counts
+from kubesteward.cluster import ClientFactory, ContextResult
+from kubesteward.config_file import load_project_config
+from kubesteward.diagnosis import Diagnosis, diagnose_cluster, diagnose_files
+from kubesteward.errors import UsageError
+from kubesteward.reporting.markdown import markdown_report
+from kubesteward.reporting.sarif import sarif_document
+from kubesteward.reporting.schema import cluster_doc, error_doc, report_document
+
+FORMATS = ("table", "json", "yaml", "sarif", "markdown")
+_COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_ICONS = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "ℹ"}
+MAX_SYMPTOMS = 6
+
+FromFile = Annotated[
+    list[Path] | None,
+    typer.Option("--from-file", "-f", help="Diagnose files instead of a cluster: kubectl -o json|yaml output, "
+                 "multi-document YAML, a directory, or a snapshot. Repeatable."),
+]
+FailOn = Annotated[
+    str | None, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe: error, warning, info.")
+]
+Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Codes (or globs like KS3*) to suppress; repeatable, comma-separated.")]
+Only = Annotated[list[str] | None, typer.Option("--only", help="Run only these codes (or globs).")]
+Config = Annotated[str | None, typer.Option("--config", help="Config file (default: .kubesteward.yaml in . or a parent).")]
+ShowInfo = Annotated[bool, typer.Option("--show-info", help="Also show info-level findings in the table view.")]
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def diagnose(
+    kubeconfig: opt.Kubeconfig = None,
+    context: opt.Contexts = None,
+    all_contexts: opt.AllContexts = False,
+    namespace: opt.Namespace = None,
+    all_namespaces: opt.AllNamespaces = False,
+    selector: opt.Selector = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json, yaml, sarif or markdown.")] = "table",
+    from_file: FromFile = None,
+    fail_on: FailOn = None,
+    ignore: Ignore = None,
+    only: Only = None,
+    config: Config = None,
+    show_info: ShowInfo = False,
+    request_timeout: opt.RequestTimeout = 30.0,
+    sandbox_if_unconfigured: opt.SandboxFallback = False,
+) -> int:
+    """Find every broken thing, grouped under its root cause, with evidence and the fix."""
+    fmt = check_format(output, FORMATS)
+    project = load_project_config(config)
+    threshold_name = fail_on or project.fail_on
+    try:
+        threshold = Severity.parse(threshold_name) if threshold_name and threshold_name != "none" else None
+    except KeyError:
+        raise UsageError(f"--fail-on must be error, warning, info or none, not {threshold_name!r}") from None
+    ignore_codes = [*project.ignore, *_split(ignore)]
+    scope = None if all_namespaces else namespace
+
+    results: list[ContextResult[Diagnosis]]
+    if from_file:
+        diagnosis = diagnose_files(
+            from_file, settings=project.settings, ignore=ignore_codes, only=_split(only),
+            label_selector=selector, namespace=scope,
+        )
+        results = [ContextResult(diagnosis.report.context or "files", value=diagnosis)]
+    else:
+        targets = opt.resolve_targets(kubeconfig, context, all_contexts, sandbox_if_unconfigured)
+        results = _diagnose_live(targets, scope, selector, project.settings, ignore_codes, _split(only), request_timeout)
+
+    failures = [r for r in results if r.error is not None]
+    if len(results) == 1 and failures and failures[0].error is not None:
+        raise failures[0].error
+    diagnoses = [r.value for r in results if r.value is not None]
+    _emit(fmt, results, show_info)
+    if failures:
+        return max(r.error.exit_code for r in failures if r.error is not None)
+    return 1 if any(fails(d.report.findings, threshold) for d in diagnoses) else 0
+
+
+def _diagnose_live(
+    targets: opt.Targets, namespace: str | None, selector: str | None, settings: Any,
+    ignore: list[str], only: list[str], timeout: float,
+) -> list[ContextResult[Diagnosis]]:
+    with STATE.err.status("connecting...", spinner="dots") as status:
+        loaded: dict[str, tuple[int, int]] = {}
+
+        def progress_for(name: str) -> Any:
+            def progress(kind: str, done: int, total: int) -> None:
+                loaded[name] = (done, total)
+                done_all = sum(d for d, _ in loaded.values())
+                total_all = sum(t for _, t in loaded.values())
+                status.update(f"listing {done_all}/{total_all} kinds (last: {kind})")
+
+            return progress
+
+        async def main() -> list[ContextResult[Diagnosis]]:
+            async with ClientFactory(targets.kubeconfig, timeout=timeout) as factory:
+                return await factory.fan_out(
+                    targets.contexts,
+                    lambda client: diagnose_cluster(
+                        client, namespace=namespace, settings=settings, ignore=ignore, only=only,
+                        label_selector=selector, progress=progress_for(client.context),
+                    ),
+                )
+
+        return asyncio.run(main())
+
+
+def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) -> None:
+    reports = [r.value.report for r in results if r.value is not None]
+    if fmt in ("json", "yaml"):
+        clusters = [cluster_doc(r.value.report) if r.value else error_doc(r.context, str(r.error)) for r in results]
+        document = report_document(clusters)
+        if fmt == "json":
+            print(json.dumps(document, indent=2))
+        else:
+            print(yaml.safe_dump(document, sort_keys=False), end="")
+    elif fmt == "sarif":
+        origins: dict[Any, str] = {}
+        for r in results:
+            if r.value is not None:
+                origins.update(r.value.model.origins)
+        print(json.dumps(sarif_document(reports, origins), indent=2))
+    elif fmt == "markdown":
+        print(markdown_report(reports))
+    else:
+        for result in results:
+            if result.value is not None:
+                render_table(result.value.report, show_info)
+            else:
+                STATE.err.print(f"[red]error[/]: {escape(str(result.error))}", highlight=False)
+
+
+def _line(item: Finding) -> str:
+    colour = _COLOURS[item.severity]
+    return f"[{colour}]{item.code}[/] [bold]{escape(str(item.object))}[/] {escape(item.message)}"
+
+
+def render_table(report: Report, show_info: bool = False) -> None:
+    out = STATE.out
+    counts = summary_counts(report.findings)
+    objects = sum(report.counts.values())
+    out.print(
+        f"[bold]{escape(report.context or report.source)}[/]  "
+        f"[dim]{objects} objects, {len(report.counts)} kinds[/]  "
+        f"[red]{counts['error']} errors[/]  [yellow]{counts['warning']} warnings[/]  "
+        f"[dim]{counts['info']} info, {report.suppressed} suppressed[/]",
+        highlight=False,
+    )
+    for skipped in report.skipped_kinds:
+        out.print(f"[yellow]! skipped {skipped.kind}[/]: {escape(skipped.reason)}", highlight=False)
+    if report.skipped_checks:
+        missing = sorted({k for s in report.skipped_checks for k in s.missing})
+        codes = sorted({c for s in report.skipped_checks for c in s.codes})
+        out.print(
+            f"[yellow]! skipped checks[/] {', '.join(codes)} (they need {', '.join(missing)}, which could not be loaded)",
+            highlight=False,
+        )
+    shown = [i for i in report.incidents if show_info or i.severity > Severity.INFO]
+    hidden = len(report.incidents) - len(shown)
+    if not report.incidents:
+        out.print("[green]✔ no problems found[/]")
+    for number, incident in enumerate(shown, 1):
+        head = incident.cause
+        colour = _COLOURS[incident.severity]
+        radius = f"[dim]pods {incident.pods}, services {incident.services}[/]" if incident.pods or incident.services else ""
+        tree = Tree(
+            f"[{colour}]{_ICONS[incident.severity]} {number}. {escape(incident.title)}[/]  {radius}", guide_style="dim"
+        )
+        tree.add(f"{_line(head)}")
+        evidence = ", ".join(
+            f"{k}={v}" for k, v in head.evidence.items() if not isinstance(v, (list, dict))
+        )
+        if evidence:
+            tree.add(f"[dim]evidence:[/] {escape(evidence)}")
+        for event in (head.evidence.get("events") or [])[:2]:
+            tree.add(f"[dim]event:[/] {escape(str(event))}")
+        tree.add(f"[green]fix:[/] {escape(head.remediation)}")
+        if incident.symptoms:
+            branch = tree.add(f"[dim]{len(incident.symptoms)} related finding(s)[/]")
+            for item in incident.symptoms[:MAX_SYMPTOMS]:
+                branch.add(_line(item))
+            if len(incident.symptoms) > MAX_SYMPTOMS:
+                branch.add(f"[dim]… and {len(incident.symptoms) - MAX_SYMPTOMS} more (-o json for all)[/]")
+        out.print(tree)
+    if hidden:
+        out.print(f"[dim]{hidden} info-level incident(s) hidden (--show-info)[/]")
+
+
+def snapshot(
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.json or .yaml); - for stdout.")],
+    kubeconfig: opt.Kubeconfig = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    namespace: opt.Namespace = None,
+    all_namespaces: opt.AllNamespaces = False,
+    request_timeout: opt.RequestTimeout = 30.0,
+    sandbox_if_unconfigured: opt.SandboxFallback = False,
+) -> None:
+    """Write the cluster model to a file for offline diagnosis (Secret values are never included)."""
+    from kubesteward.model.load import load_cluster
+    from kubesteward.model.snapshot import snapshot_document
+
+    targets = opt.resolve_targets(kubeconfig, [context] if context else None, False, sandbox_if_unconfigured)
+
+    async def main() -> dict[str, Any]:
+        async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
+            model = await load_cluster(factory.client(targets.contexts[0]), namespace=None if all_namespaces else namespace)
+            return snapshot_document(model)
+
+    document = asyncio.run(main())
+    as_yaml = output.suffix in (".yaml", ".yml")
+    text = yaml.safe_dump(document, sort_keys=False) if as_yaml else json.dumps(document)
+    if str(output) == "-":
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        STATE.note(f"wrote {len(document['items'])} objects to {output}")
+
+
+def explain(code: Annotated[str | None, typer.Argument(help="A finding code such as KS101; omit to list all.")] = None) -> None:
+    """What a finding code means and how to fix it."""
+    load_analyzers()
+    if code is None:
+        for entry in sorted(CODES.values(), key=lambda c: c.code):
+            STATE.out.print(f"[bold]{entry.code}[/]  {entry.severity.label:<7}  {entry.area:<12} {escape(entry.title)}", highlight=False)
+        return
+    found = CODES.get(code.upper())
+    if found is None:
+        raise UsageError(f"unknown code {code!r}; `kubesteward explain` lists them all")
+    STATE.out.print(f"[bold]{found.code}[/] {escape(found.title)}  [dim]({found.area}, {found.severity.label})[/]\n")
+    STATE.out.print(escape(found.explanation) + "\n")
+    STATE.out.print(f"[green]Fix:[/] {escape(found.remediation)}")

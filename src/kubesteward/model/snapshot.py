@@ -1,0 +1,43 @@
+"""Offline snapshots: the loaded model written as a ``v1 List`` that
+``kubesteward diagnose --from-file`` (and ``kubectl``) can read back.
+
+Only the slim fields are kept, so a snapshot is small and diagnosing it
+gives exactly the findings of the live run. Secrets carry key names only:
+their values are dropped by the loader before anything can be written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+from kubesteward.model.cluster import KIND_ATTRS, ClusterModel
+from kubesteward.model.files import SNAPSHOT_KEY
+from kubesteward.model.kinds import BY_KIND
+
+
+def snapshot_document(model: ClusterModel) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    for kind in KIND_ATTRS:
+        api_version = BY_KIND[kind].resource.api_version
+        for obj in model.objects(kind):
+            body = msgspec.to_builtins(obj)
+            if kind == "Secret":
+                body.pop("data", None)
+                body.pop("stringData", None)
+            items.append({"apiVersion": api_version, "kind": kind, **body})
+    return {
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {},
+        SNAPSHOT_KEY: {
+            "snapshotTime": model.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "context": model.context,
+            "loadedKinds": sorted(model.loaded),
+            "partial": {k: sorted(v) for k, v in model.partial.items()},
+            "skipped": [{"kind": s.kind, "reason": s.reason, "namespaces": list(s.namespaces)} for s in model.skipped],
+        },
+        "items": items,
+    }

@@ -1,0 +1,1 @@
+"""Machine and ticket formats of a diagnosis: JSON/YAML (versioned schema), SARIF, Markdown."""

@@ -1,0 +1,68 @@
+"""A Markdown incident ticket: paste it into an issue tracker or a postmortem."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from kubesteward.checks.base import Finding
+from kubesteward.checks.engine import Report, summary_counts
+
+
+def _evidence(item: Finding) -> list[str]:
+    lines = []
+    for key, value in item.evidence.items():
+        if isinstance(value, list):
+            lines.append(f"  - {key}:")
+            lines.extend(f"    - `{_inline(v)}`" for v in value)
+        else:
+            lines.append(f"  - {key}: `{_inline(value)}`")
+    return lines
+
+
+def _inline(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text.replace("`", "'").replace("\n", " ")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_report(reports: Sequence[Report]) -> str:
+    out: list[str] = []
+    for report in reports:
+        counts = summary_counts(report.findings)
+        out.append(f"# kubesteward diagnosis: {report.context or report.source}")
+        out.append("")
+        out.append(
+            f"**{len(report.incidents)} incidents** "
+            f"({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info; "
+            f"{report.suppressed} suppressed). Source: `{report.source}`."
+        )
+        if report.skipped_checks:
+            missing = sorted({k for s in report.skipped_checks for k in s.missing})
+            out.append(f"\n> Skipped checks needing: {', '.join(missing)} (not loaded or not permitted).")
+        for number, incident in enumerate(report.incidents, 1):
+            head = incident.cause
+            out += [
+                "",
+                f"## {number}. [{incident.severity.label.upper()}] {incident.title}",
+                "",
+                f"- **Root cause** `{incident.root}`: {head.message} (`{head.code}`)",
+                f"- **Blast radius**: {incident.pods} pods, {incident.services} services",
+                "- **Evidence**:",
+                *_evidence(head),
+                f"- **Fix**: {head.remediation}",
+                f"- **Incident id**: `{incident.id}`",
+            ]
+            if incident.symptoms:
+                out += ["", "| code | severity | object | message |", "|---|---|---|---|"]
+                for item in incident.symptoms:
+                    out.append(
+                        f"| {item.code} | {item.severity.label} | `{item.object}` | {_cell(item.message)} |"
+                    )
+        if not report.incidents:
+            out.append("\nNo problems found.")
+        out.append("")
+    return "\n".join(out)
