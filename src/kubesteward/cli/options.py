@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +53,10 @@ def _configured(kubeconfig: str | None) -> bool:
     return any(Path(p).expanduser().is_file() for p in kubeconfig_paths(None).split(os.pathsep) if p)
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
 def resolve_targets(
     kubeconfig: str | None,
     contexts: list[str] | None,
@@ -63,10 +68,20 @@ def resolve_targets(
         from kubesteward.sandbox.cluster import Sandbox
 
         sandbox = Sandbox()
-        if sandbox_fallback or sandbox.status().running:
-            if not sandbox.status().running:
-                STATE.note("No cluster configured: starting the local sandbox (kubesteward sandbox up)...")
-                sandbox.up(progress=lambda m: STATE.note(f"  {m}"))
+        running = sandbox.status().running
+        if not running and not sandbox_fallback and _interactive():
+            sandbox_fallback = typer.confirm(
+                "No cluster is configured. Start the local sandbox with a demo workload and use it?", default=True,
+                err=True,
+            )
+        if sandbox_fallback or running:
+            if not running:
+                STATE.note("No cluster configured: starting the local sandbox (kubesteward sandbox up --demo)...")
+                sandbox.up(progress=lambda m: STATE.note(f"  {m}") if STATE.verbosity > 0 else None)
+            if sandbox_fallback:
+                from kubesteward.cli.sandbox import seed_demo_workload
+
+                seed_demo_workload(sandbox.kubeconfig)
             STATE.note(f"No cluster configured: using the local sandbox ({sandbox.kubeconfig})")
             kubeconfig = str(sandbox.kubeconfig)
     names: list[str | None] = []

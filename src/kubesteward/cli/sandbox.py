@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +27,7 @@ def up(
     name: Name = "kubesteward",
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=500, help="Simulated (KWOK) nodes.")] = 3,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for Ready.")] = 180.0,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed a demo shop with real, label-injected faults.")] = False,
 ) -> None:
     """Build the binaries if missing, start the control plane, wait until it is Ready (idempotent)."""
     from kubesteward.sandbox.build import BuildError
@@ -47,6 +49,20 @@ def up(
         f"sandbox {status.name!r} ready in {time.monotonic() - started:.1f}s: {status.server}, {status.nodes} nodes\n"
         f"  export KUBECONFIG={status.kubeconfig}"
     )
+    if demo:
+        seed_demo_workload(status.kubeconfig)
+        STATE.note(f"  kubesteward diagnose --kubeconfig {status.kubeconfig} -n demo")
+
+
+def seed_demo_workload(kubeconfig: Path) -> None:
+    """Apply the demo shop and wait (bounded) until its faults are visible."""
+    from kubesteward.sandbox.demo import seed_and_wait
+
+    with STATE.err.status("seeding the demo workload and waiting for its faults to show..."):
+        converged = seed_and_wait(kubeconfig)
+    if not converged:
+        STATE.note("  (some demo faults are still developing; diagnose again in a minute)")
+    STATE.note("demo workload ready in namespace 'demo'")
 
 
 @app.command()
