@@ -107,7 +107,9 @@ def build_incidents(model: ClusterModel, findings: list[Finding]) -> list[Incide
     for group in members.values():
         group.sort(key=_rank)
         head = group[0]
-        root = anchor(model, head) if head.cause is not None else head.object
+        # The root is what the headline points at: its explicit cause, or the
+        # top of its owner chain (the Deployment of an OOMKilled pod).
+        root = anchor(model, head)
         affected = {head.object, *head.related}
         for item in group[1:]:
             affected.add(item.object)

@@ -1,0 +1,489 @@
+"""Storage analyzers (KS4xx): PersistentVolumeClaims, PersistentVolumes, StorageClasses.
+
+A Pending PVC is explained from the model in the order the PV controller
+itself decides: a pre-bound volumeName, then the StorageClass (named and
+missing, or unnamed with no default), then the binding mode (a
+WaitForFirstConsumer claim waits for its pod, which is fine), and only then
+"pending for too long" with the provisioner's events as evidence.
+
+The pods stuck on a Pending PVC are the pods analyzer's findings (their cause
+is the PVC); here they only appear as ``related``. A StatefulSet whose
+volumeClaimTemplates name a missing StorageClass is reported through the PVCs
+it creates, so each broken thing yields one finding.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kubesteward.checks.base import Code, Finding, Severity, analyzer, define, finding
+from kubesteward.checks.evidence import event_lines
+from kubesteward.checks.settings import CheckSettings
+from kubesteward.model import objects as o
+from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
+
+# Both annotations are still honoured by the DefaultStorageClass admission plugin
+# and the PV controller (the beta one survives in older installers' manifests).
+DEFAULT_CLASS_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+# Set by the scheduler on a WaitForFirstConsumer claim once it picked a node for
+# the consuming pod: from then on, provisioning is the provisioner's job.
+SELECTED_NODE_ANNOTATION = "volume.kubernetes.io/selected-node"
+WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
+
+# --------------------------------------------------------------------------- codes
+
+PVC_CLASS_MISSING = define(
+    "KS401",
+    "PVC names a StorageClass that does not exist",
+    area="storage",
+    severity=Severity.ERROR,
+    rank=15,
+    explanation="""
+The PersistentVolumeClaim is Pending and its storageClassName names a StorageClass that does not exist,
+and no PersistentVolume carries that class either. Nothing can ever provision or bind a volume for it, so
+every pod mounting it stays Pending ("unbound immediate PersistentVolumeClaims"). The usual causes are a
+typo, a class from another cluster or cloud (gp2, standard, managed-premium) in a copied manifest or Helm
+values, or a CSI driver that was never installed. The finding is linked to the missing StorageClass, so
+the claim, its pods and their StatefulSet form one incident.
+""",
+    remediation="""
+List the classes that exist and point the claim at one of them (storageClassName is immutable on a PVC,
+so recreate it; for a StatefulSet fix volumeClaimTemplates and delete the Pending PVCs):
+  kubectl get storageclass
+  kubectl get pvc <pvc> -n <namespace> -o yaml > pvc.yaml   # edit spec.storageClassName
+  kubectl delete pvc <pvc> -n <namespace> && kubectl apply -f pvc.yaml
+Or create the StorageClass <class> (with the provisioner of your CSI driver).
+""",
+)
+
+PVC_NO_DEFAULT_CLASS = define(
+    "KS402",
+    "PVC has no StorageClass and there is no default StorageClass",
+    area="storage",
+    severity=Severity.ERROR,
+    rank=15,
+    explanation="""
+The PersistentVolumeClaim is Pending, names no StorageClass, and the cluster has no default StorageClass,
+so nothing provisions a volume for it. Only a pre-created PersistentVolume without a class could satisfy
+it, and none that is Available exists. Common on fresh or bare-metal clusters without a storage add-on.
+""",
+    remediation="""
+Mark an existing class as the default (since Kubernetes 1.28 Pending claims without a class then get it
+automatically):
+  kubectl get storageclass
+  kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=true
+or install a provisioner (a CSI driver, or e.g. local-path-provisioner for test clusters), or set
+storageClassName on the claim explicitly (recreate it: the field is immutable).
+""",
+)
+
+MULTIPLE_DEFAULT_CLASSES = define(
+    "KS403",
+    "More than one default StorageClass",
+    area="storage",
+    severity=Severity.WARNING,
+    rank=30,
+    explanation="""
+Several StorageClasses carry the is-default-class annotation. A claim without storageClassName then gets
+the most recently created default, so which storage backend (and reclaim policy, performance, cost) a new
+volume gets depends on creation order rather than on an explicit decision. Usually a cloud default and an
+add-on (local-path, longhorn, a CSI driver) both claiming the role.
+""",
+    remediation="""
+Keep exactly one default:
+  kubectl get storageclass
+  kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=false --overwrite
+""",
+)
+
+PVC_PENDING = define(
+    "KS404",
+    "PVC stuck Pending",
+    area="storage",
+    severity=Severity.ERROR,
+    rank=20,
+    explanation="""
+The PersistentVolumeClaim has been Pending for longer than the startup grace (pod_pending_seconds), although
+its StorageClass exists (or it asks for a pre-created volume). Typical causes: the provisioner of the class
+is not running or keeps failing (quota, permissions, an unsupported parameter or access mode: see the
+events), no Available PersistentVolume matches a statically provisioned claim (size, access modes, class,
+selector), or the volume it is pre-bound to (spec.volumeName) does not exist or is taken. It is an error
+when pods mount the claim (they cannot start) and a warning otherwise. Claims of a WaitForFirstConsumer
+class that no pod uses yet are not reported: they bind when the first pod is scheduled.
+""",
+    remediation="""
+  kubectl describe pvc <pvc> -n <namespace>          (Events: ProvisioningFailed, ExternalProvisioning)
+  kubectl get storageclass <class> -o yaml           (provisioner, parameters, volumeBindingMode)
+  kubectl get pv                                     (for static volumes: class, capacity, access modes)
+Make sure the class's provisioner (its CSI controller pods) is running and fix what its events report,
+or create a matching PersistentVolume.
+""",
+)
+
+PVC_LOST = define(
+    "KS405",
+    "PVC lost its PersistentVolume",
+    area="storage",
+    severity=Severity.ERROR,
+    rank=20,
+    explanation="""
+The PersistentVolumeClaim is in phase Lost: the PersistentVolume it was bound to no longer exists (it was
+deleted, or force-removed past its protection finalizer). The data of that volume may be gone, and pods
+mounting the claim cannot start.
+""",
+    remediation="""
+  kubectl get pvc <pvc> -n <namespace> -o jsonpath='{.spec.volumeName}'
+  kubectl get pv <volume>
+If the backing storage still exists, recreate a PersistentVolume named <volume> pointing at it (with a
+claimRef to this claim); otherwise restore from backup into a new claim and delete this one.
+""",
+)
+
+PV_FAILED = define(
+    "KS406",
+    "PersistentVolume Failed",
+    area="storage",
+    severity=Severity.ERROR,
+    rank=20,
+    explanation="""
+The PersistentVolume is in phase Failed: the PV controller could not reclaim it after its claim was
+deleted (typically the Delete reclaim policy with a volume plugin or CSI driver that cannot delete it).
+The volume is unusable, and the backing storage may still exist and cost money.
+""",
+    remediation="""
+  kubectl describe pv <volume>        (status.message and Events say why reclaiming failed)
+Fix the cause (driver, credentials), then delete the volume in the storage backend if needed, and the
+object: kubectl delete pv <volume>
+""",
+)
+
+PV_RELEASED = define(
+    "KS407",
+    "PersistentVolume Released and not reusable",
+    area="storage",
+    severity=Severity.WARNING,
+    rank=20,
+    explanation="""
+The PersistentVolume's claim was deleted and the volume is now Released. With the Retain reclaim policy this
+is by design: the data is kept, but the volume still references its old claim, so no new claim can bind to it
+until an administrator cleans it up; the storage keeps being allocated (and billed) meanwhile. With the
+Delete or Recycle policy a Released volume is reported only when reclaiming is failing (warning events).
+""",
+    remediation="""
+Decide what to do with the data:
+  kubectl get pv <volume> -o yaml
+To reuse the volume for a new claim, remove the stale claim reference:
+  kubectl patch pv <volume> --type json -p '[{"op":"remove","path":"/spec/claimRef"}]'
+To discard it: kubectl delete pv <volume>, then delete the backing storage (Retain does not).
+""",
+)
+
+
+def _remedy(code: Code, **values: str) -> str:
+    """The code's remediation with its <placeholders> filled for one object."""
+    text = code.remediation
+    for name, value in values.items():
+        text = text.replace(f"<{name}>", value)
+    return text
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def is_default_class(sc: o.StorageClass) -> bool:
+    annotations = sc.metadata.annotations or {}
+    return any(annotations.get(a) == "true" for a in DEFAULT_CLASS_ANNOTATIONS)
+
+
+def _claim_users(model: ClusterModel) -> dict[tuple[str, str], list[o.Pod]]:
+    """Pods per (namespace, claim) that mount it through a persistentVolumeClaim volume."""
+    users: dict[tuple[str, str], list[o.Pod]] = defaultdict(list)
+    for pod in model.pods:
+        for volume in pod.spec.volumes or ():
+            if volume.persistentVolumeClaim is not None:
+                users[(pod.metadata.namespace, volume.persistentVolumeClaim.claimName)].append(pod)
+    return users
+
+
+@dataclass
+class _Claim:
+    """A PVC with everything the checks below need to know about it."""
+
+    pvc: o.PersistentVolumeClaim
+    pods: list[o.Pod]  # pods mounting it (any phase)
+    owner_pod: ObjectKey | None  # generic ephemeral volume: the pod owning the claim
+
+    @property
+    def key(self) -> ObjectKey:
+        return key_of(self.pvc)
+
+    @property
+    def consumers(self) -> list[o.Pod]:
+        """Pods that still want the volume (completed ones do not)."""
+        return [p for p in self.pods if p.status.phase not in ("Succeeded", "Failed")]
+
+    @property
+    def related(self) -> list[ObjectKey]:
+        keys = [key_of(p) for p in self.pods]
+        if self.owner_pod is not None and self.owner_pod not in keys:
+            keys.append(self.owner_pod)
+        return keys
+
+    @property
+    def fill(self) -> dict[str, str]:
+        return {"namespace": self.key.namespace, "pvc": self.key.name}
+
+
+def _claims(model: ClusterModel) -> Iterator[_Claim]:
+    users = _claim_users(model)
+    for pvc in model.pvcs:
+        ref = pvc.metadata.controller()
+        owner = model.owner_key(pvc) if ref is not None and ref.kind == "Pod" else None
+        yield _Claim(pvc, users.get((pvc.metadata.namespace, pvc.metadata.name), []), owner)
+
+
+def _pod_names(pods: list[o.Pod]) -> list[str]:
+    return sorted(p.metadata.name for p in pods)
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@analyzer(codes=[PVC_CLASS_MISSING, PVC_NO_DEFAULT_CLASS, PVC_PENDING, PVC_LOST], requires=["PersistentVolumeClaim"])
+def claims(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    for claim in _claims(model):
+        # A claim being deleted is on its way out; a stuck deletion is a different problem.
+        if claim.pvc.metadata.deletionTimestamp:
+            continue
+        if claim.pvc.status.phase == "Lost":
+            yield _lost(claim)
+        elif claim.pvc.status.phase == "Pending":
+            found = _pending(model, claim, settings)
+            if found is not None:
+                yield found
+
+
+def _lost(claim: _Claim) -> Finding:
+    volume = claim.pvc.spec.volumeName
+    return finding(
+        PVC_LOST, claim.key, f"bound volume {volume or '(unknown)'} no longer exists; the claim is Lost",
+        evidence={"volume_name": volume, "pods": _pod_names(claim.pods)},
+        remediation=_remedy(PVC_LOST, **claim.fill, volume=volume or "<volume>"),
+        cause=ObjectKey("PersistentVolume", "", volume) if volume else None,
+        related=claim.related,
+    )
+
+
+def _classless_volumes_available(model: ClusterModel) -> bool:
+    return any(pv.status.phase == "Available" and not pv.spec.storageClassName for pv in model.pvs)
+
+
+def _volumes_with_class(model: ClusterModel, name: str) -> int:
+    return sum(1 for pv in model.pvs if pv.spec.storageClassName == name)
+
+
+def _pending(model: ClusterModel, claim: _Claim, settings: CheckSettings) -> Finding | None:
+    pvc = claim.pvc
+    name = pvc.spec.storageClassName
+    # Pre-bound to a named volume: the PV controller never looks at classes or provisioners then.
+    if pvc.spec.volumeName:
+        return _stuck(model, claim, settings, None)
+    if name and model.has("StorageClass") and model.storage_class(name) is None:
+        # Static volumes may use a class name without a StorageClass object ("manual" in the docs);
+        # then the class is fine and the claim just waits for a matching volume.
+        if not (model.has("PersistentVolume") and _volumes_with_class(model, name)):
+            return _class_missing(model, claim, name, settings)
+        return _stuck(model, claim, settings, None)
+    if name is None and model.has("StorageClass") and not any(is_default_class(sc) for sc in model.storageclasses):
+        if not (model.has("PersistentVolume") and _classless_volumes_available(model)):
+            return _no_default(model, claim, settings)
+        return _stuck(model, claim, settings, None)
+    sc = model.storage_class(name) if name else _effective_default(model) if name is None else None
+    if sc is not None and sc.volumeBindingMode == WAIT_FOR_FIRST_CONSUMER and not _provisioning_started(model, claim):
+        return None  # binds once a consuming pod is scheduled; until then Pending is the normal state
+    return _stuck(model, claim, settings, sc)
+
+
+def _effective_default(model: ClusterModel) -> o.StorageClass | None:
+    """The default class a class-less claim gets (the newest one when several are marked)."""
+    defaults = [sc for sc in model.storageclasses if is_default_class(sc)]
+    return max(defaults, key=lambda sc: (sc.metadata.creationTimestamp or "", sc.metadata.name), default=None)
+
+
+def _provisioning_started(model: ClusterModel, claim: _Claim) -> bool:
+    """For WaitForFirstConsumer: a pod wants it AND the scheduler picked a node (or provisioning failed)."""
+    if not claim.consumers:
+        return False
+    picked = SELECTED_NODE_ANNOTATION in (claim.pvc.metadata.annotations or {})
+    return picked or bool(model.events_for(claim.pvc))
+
+
+def _class_missing(model: ClusterModel, claim: _Claim, name: str, settings: CheckSettings) -> Finding:
+    users = _pod_names(claim.consumers)
+    waiting = f"; {len(users)} pod{'s' if len(users) != 1 else ''} waiting for it" if users else ""
+    return finding(
+        PVC_CLASS_MISSING, claim.key, f"StorageClass {name} does not exist{waiting}",
+        evidence={
+            "storage_class": name,
+            "available_classes": sorted(sc.metadata.name for sc in model.storageclasses),
+            "pods": users,
+            "events": event_lines(model, claim.pvc, settings.evidence_events),
+        },
+        remediation=_remedy(PVC_CLASS_MISSING, **claim.fill, **{"class": name}),
+        cause=ObjectKey("StorageClass", "", name),
+        related=claim.related,
+    )
+
+
+def _no_default(model: ClusterModel, claim: _Claim, settings: CheckSettings) -> Finding:
+    users = _pod_names(claim.consumers)
+    return finding(
+        PVC_NO_DEFAULT_CLASS, claim.key, "no storageClassName and no default StorageClass: nothing will provision it",
+        evidence={
+            "available_classes": sorted(sc.metadata.name for sc in model.storageclasses),
+            "pods": users,
+            "events": event_lines(model, claim.pvc, settings.evidence_events),
+        },
+        remediation=_remedy(PVC_NO_DEFAULT_CLASS, **claim.fill),
+        related=claim.related,
+    )
+
+
+def _latest_note(model: ClusterModel, pvc: o.PersistentVolumeClaim, limit: int) -> list[str]:
+    """Warning events, or else the newest normal one: "waiting for a volume to be created, either by
+    external provisioner X" is the best evidence that a provisioner is simply not running."""
+    lines = event_lines(model, pvc, limit)
+    if lines:
+        return lines
+    normal = model.events_for(pvc, warnings_only=False)[:1]
+    return [f"{e.reason}: {e.message}" for e in normal]
+
+
+def _stuck(model: ClusterModel, claim: _Claim, settings: CheckSettings, sc: o.StorageClass | None) -> Finding | None:
+    pvc = claim.pvc
+    age = model.age_seconds(pvc.metadata.creationTimestamp)
+    # Same grace as a pending pod: provisioning a volume is part of starting the pod that needs it.
+    if age is not None and age < settings.pod_pending_seconds:
+        return None
+    volume = pvc.spec.volumeName
+    missing_volume = bool(volume) and model.has("PersistentVolume") and model.get("PersistentVolume", "", volume) is None
+    users = _pod_names(claim.consumers)
+    if missing_volume:
+        reason = f"pre-bound volume {volume} does not exist"
+    elif volume:
+        reason = f"waiting for pre-bound volume {volume}"
+    elif sc is not None:
+        which = "default StorageClass" if pvc.spec.storageClassName is None else "StorageClass"
+        reason = f"{which} {sc.metadata.name} (provisioner {sc.provisioner or 'none'}) has not provided a volume"
+    elif pvc.spec.storageClassName == "":
+        reason = "no Available PersistentVolume without a class matches it"
+    else:
+        reason = "not bound to any volume"
+    since = f" for {age / 60:.0f}m" if age is not None else ""
+    return finding(
+        PVC_PENDING, claim.key, f"Pending{since}: {reason}",
+        evidence={
+            "storage_class": pvc.spec.storageClassName or (sc.metadata.name if sc else None),
+            "provisioner": sc.provisioner if sc else None,
+            "binding_mode": sc.volumeBindingMode if sc else None,
+            "volume_name": volume,
+            "access_modes": pvc.spec.accessModes or [],
+            "pods": users,
+            "events": _latest_note(model, pvc, settings.evidence_events),
+        },
+        # Nobody waits on it yet (as far as we can see): worth fixing, but no outage.
+        severity=Severity.WARNING if not users and model.has("Pod", pvc.metadata.namespace) else None,
+        remediation=_remedy(PVC_PENDING, **claim.fill, **{"class": pvc.spec.storageClassName or "<class>"}),
+        cause=ObjectKey("PersistentVolume", "", volume) if missing_volume else None,
+        related=claim.related,
+    )
+
+
+# --------------------------------------------------------------------------- classes
+
+
+@analyzer(codes=[MULTIPLE_DEFAULT_CLASSES], requires=["StorageClass"])
+def default_classes(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    defaults = sorted((sc for sc in model.storageclasses if is_default_class(sc)), key=lambda sc: sc.metadata.name)
+    if len(defaults) < 2:
+        return
+    names = [sc.metadata.name for sc in defaults]
+    # The admission plugin gives class-less claims the newest default; say which one that is.
+    newest = _effective_default(model)
+    assert newest is not None
+    yield finding(
+        MULTIPLE_DEFAULT_CLASSES, key_of(defaults[0]),
+        f"{len(defaults)} StorageClasses are marked default ({', '.join(names)}); claims without a class get {newest.metadata.name}",
+        evidence={"default_classes": names, "effective_default": newest.metadata.name},
+        remediation=_remedy(MULTIPLE_DEFAULT_CLASSES, **{"class": names[0]}),
+        related=[key_of(sc) for sc in defaults[1:]],
+    )
+
+
+# --------------------------------------------------------------------------- volumes
+
+
+def _claim_ref(pv: o.PersistentVolume) -> ObjectKey | None:
+    ref = pv.spec.claimRef
+    return ObjectKey("PersistentVolumeClaim", ref.namespace, ref.name) if ref is not None and ref.name else None
+
+
+@analyzer(codes=[PV_FAILED, PV_RELEASED], requires=["PersistentVolume"])
+def volumes(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    for pv in model.pvs:
+        if pv.metadata.deletionTimestamp:
+            continue
+        if pv.status.phase == "Failed":
+            yield _failed(model, pv, settings)
+        elif pv.status.phase == "Released":
+            found = _released(model, pv, settings)
+            if found is not None:
+                yield found
+
+
+def _volume_evidence(model: ClusterModel, pv: o.PersistentVolume, settings: CheckSettings) -> dict[str, object]:
+    claim = _claim_ref(pv)
+    return {
+        "reason": pv.status.reason,
+        "message": pv.status.message,
+        "reclaim_policy": pv.spec.persistentVolumeReclaimPolicy,
+        "storage_class": pv.spec.storageClassName,
+        "claim": f"{claim.namespace}/{claim.name}" if claim else None,
+        "events": event_lines(model, pv, settings.evidence_events),
+    }
+
+
+def _failed(model: ClusterModel, pv: o.PersistentVolume, settings: CheckSettings) -> Finding:
+    detail = pv.status.message or pv.status.reason or "no reason recorded"
+    claim = _claim_ref(pv)
+    return finding(
+        PV_FAILED, key_of(pv), f"reclaiming failed: {detail}",
+        evidence=_volume_evidence(model, pv, settings),
+        remediation=_remedy(PV_FAILED, volume=pv.metadata.name),
+        related=[claim] if claim else [],
+    )
+
+
+def _released(model: ClusterModel, pv: o.PersistentVolume, settings: CheckSettings) -> Finding | None:
+    # The API defaults an unset policy to Retain.
+    policy = pv.spec.persistentVolumeReclaimPolicy or "Retain"
+    warnings = event_lines(model, pv, settings.evidence_events)
+    if policy != "Retain" and not warnings:
+        return None  # Delete/Recycle is in progress: the volume disappears or becomes Available shortly
+    claim = _claim_ref(pv)
+    former = f" (was {claim.namespace}/{claim.name})" if claim else ""
+    if policy == "Retain":
+        message = f"claim deleted{former}; reclaim policy Retain keeps the data, but no new claim can bind until it is cleaned up"
+    else:
+        message = f"claim deleted{former}; reclaim policy {policy} is not completing: {warnings[0]}"
+    return finding(
+        PV_RELEASED, key_of(pv), message,
+        evidence=_volume_evidence(model, pv, settings),
+        remediation=_remedy(PV_RELEASED, volume=pv.metadata.name),
+        related=[claim] if claim else [],
+    )

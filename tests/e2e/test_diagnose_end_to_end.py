@@ -1,0 +1,183 @@
+"""diagnose end to end on the real control plane: the demo shop's incidents,
+a snapshot round trip, and a namespace-only user getting partial results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubesteward.checks.engine import run_checks
+from kubesteward.cluster import KubeClient, resources
+from kubesteward.errors import NotFound
+from kubesteward.model.files import load_files
+from kubesteward.model.load import load_cluster
+from kubesteward.model.snapshot import snapshot_document
+from kubesteward.sandbox.demo import DEMO_NAMESPACE, apply_demo, wait_for_demo
+from tests.support.wait import eventually
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubesteward", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+async def demo(kube: KubeClient, sandbox_kubeconfig: Path) -> AsyncIterator[Path]:
+    await apply_demo(sandbox_kubeconfig)
+    assert await wait_for_demo(sandbox_kubeconfig, timeout=120), "demo faults did not show up"
+    try:
+        yield sandbox_kubeconfig
+    finally:
+        for rt, name, ns in ((resources.NAMESPACE, DEMO_NAMESPACE, None), (resources.NODE, "kwok-flaky-0", None)):
+            try:
+                await kube.delete(rt, name, namespace=ns)
+            except NotFound:
+                pass
+
+
+def incident_with_root(cluster: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    for incident in cluster["incidents"]:
+        keys = [incident["root"], incident["cause"]["object"]] + [s["object"] for s in incident["symptoms"]]
+        if any(k["kind"] == kind and k["name"] == name for k in keys[:2]):
+            return incident
+    raise AssertionError(f"no incident rooted at {kind}/{name}: {[i['title'] for i in cluster['incidents']]}")
+
+
+def objects_in(incident: dict[str, Any]) -> set[tuple[str, str]]:
+    items = [incident["cause"], *incident["symptoms"]]
+    return {(i["object"]["kind"], i["object"]["name"]) for i in items}
+
+
+async def test_demo_incidents_group_symptoms_under_root_causes(demo: Path) -> None:
+    result = cli("diagnose", "--kubeconfig", str(demo), "-n", DEMO_NAMESPACE, "-o", "json", "--fail-on", "error")
+    assert result.returncode == 1, result.stderr  # errors found, --fail-on error
+    document = json.loads(result.stdout)
+    assert document["apiVersion"] == "kubesteward.io/v1" and document["kind"] == "DiagnosisReport"
+    (cluster,) = document["clusters"]
+
+    # A NotReady node is the root of its pods' problems.
+    node = incident_with_root(cluster, "Node", "kwok-flaky-0")
+    assert node["cause"]["object"]["kind"] == "Node" and node["severity"] == "error"
+    assert node["blastRadius"]["pods"] >= 2  # the two legacy-billing pods pinned to it
+
+    # OOMKilled pods explain their Deployment, its empty Service, the Ingress in front and the blocked PDB.
+    checkout = incident_with_root(cluster, "Deployment", "checkout")
+    assert checkout["cause"]["evidence"].get("reason") == "OOMKilled" or any(
+        s["evidence"].get("reason") == "OOMKilled" for s in checkout["symptoms"]
+    )
+    members = objects_in(checkout)
+    assert ("Service", "checkout") in members and ("Ingress", "shop") in members
+    assert sum(1 for kind, name in members if kind == "Pod" and name.startswith("checkout-")) == 3
+    assert checkout["blastRadius"] == {"pods": 3, "services": 1}
+
+    # A missing StorageClass explains the Pending PVC, its pod and the StatefulSet.
+    storage = incident_with_root(cluster, "PersistentVolumeClaim", "data-orders-db-0")
+    assert {("StatefulSet", "orders-db"), ("Pod", "orders-db-0")} <= objects_in(storage)
+    assert storage["cause"]["evidence"].get("storage_class") == "fast-ssd"
+
+    # Healthy neighbours stay silent.
+    flagged = {(f["object"]["kind"], f["object"]["name"]) for f in cluster["findings"]}
+    for healthy in [("Deployment", "web"), ("Service", "web"), ("PodDisruptionBudget", "web"),
+                    ("NetworkPolicy", "default-deny"), ("Job", "db-migrate")]:
+        assert healthy not in flagged
+    assert not any(kind == "Pod" and (name.startswith("web-") or name.startswith("db-migrate")) for kind, name in flagged)
+
+    # Incidents are ordered: errors first, then by blast radius.
+    order = [(i["severity"], i["blastRadius"]["pods"] + i["blastRadius"]["services"]) for i in cluster["incidents"]]
+    rank = {"error": 3, "warning": 2, "info": 1}
+    assert order == sorted(order, key=lambda o: (-rank[o[0]], -o[1]))
+
+    # Every finding belongs to exactly one incident.
+    in_incidents = [id_ for i in cluster["incidents"] for id_ in [i["id"]] * (1 + len(i["symptoms"]))]
+    assert len(in_incidents) == len(cluster["findings"])
+    assert all(f["incident"] for f in cluster["findings"])
+
+
+async def test_demo_human_sarif_and_markdown_views(demo: Path) -> None:
+    table = cli("diagnose", "--kubeconfig", str(demo), "-n", DEMO_NAMESPACE)
+    assert table.returncode == 0, table.stderr
+    assert "kwok-flaky-0" in table.stdout and "fix:" in table.stdout
+    sarif = json.loads(cli("diagnose", "--kubeconfig", str(demo), "-n", DEMO_NAMESPACE, "-o", "sarif").stdout)
+    run = sarif["runs"][0]
+    rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
+    assert rule_ids == {r["ruleId"] for r in run["results"]} and rule_ids
+    assert {r["level"] for r in run["results"]} <= {"error", "warning", "note"}
+    markdown = cli("diagnose", "--kubeconfig", str(demo), "-n", DEMO_NAMESPACE, "-o", "markdown").stdout
+    assert markdown.startswith("# kubesteward diagnosis") and "**Root cause**" in markdown
+    ignored = json.loads(cli("diagnose", "--kubeconfig", str(demo), "-n", DEMO_NAMESPACE, "-o", "json",
+                             "--ignore", "KS5*").stdout)["clusters"][0]
+    assert not any(f["code"].startswith("KS5") for f in ignored["findings"]) and ignored["summary"]["suppressed"] >= 1
+
+
+async def test_snapshot_round_trip_gives_the_same_findings(demo: Path, kube: KubeClient, tmp_path: Path) -> None:
+    model = await load_cluster(kube)
+    live = run_checks(model)
+    path = tmp_path / "snapshot.json"
+    path.write_text(json.dumps(snapshot_document(model)))
+    offline, _ignored = load_files([path])
+    replay = run_checks(offline)
+    assert [(f.code, f.object, f.message, f.evidence) for f in replay.findings] == [
+        (f.code, f.object, f.message, f.evidence) for f in live.findings
+    ]
+    assert [(i.id, i.title) for i in replay.incidents] == [(i.id, i.title) for i in live.incidents]
+    # Secret values never reach a snapshot (the demo secret's username is "shop", base64 c2hvcA==).
+    text = path.read_text()
+    assert "shop-db-credentials" in text and "c2hvcA==" not in text
+
+    # The CLI does the same through files.
+    snap = tmp_path / "cli-snapshot.yaml"
+    assert cli("snapshot", "--kubeconfig", str(demo), "-A", "-o", str(snap)).returncode == 0
+    assert "c2hvcA==" not in snap.read_text()
+    replayed = json.loads(cli("diagnose", "--from-file", str(snap), "-o", "json").stdout)["clusters"][0]
+    assert {f["code"] for f in replayed["findings"]} >= {"KS501", "KS401"}
+
+
+async def test_namespace_only_user_gets_partial_results(kube: KubeClient, namespace: str, sandbox_kubeconfig: Path,
+                                                        tmp_path: Path) -> None:
+    await kube.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer", "namespace": namespace}})
+    await kube.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "read-all", "namespace": namespace},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}],
+    })
+    await kube.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "viewer", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-all"},
+        "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
+    })
+    await kube.create({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "broken", "namespace": namespace,
+                                                         "labels": {"kubesteward.io/fault": "crashloop-error"}},
+        "spec": {"containers": [{"name": "app", "image": "registry.local/app:1"}]},
+    })
+    pod_rt = resources.POD
+    await eventually(lambda: kube.get(pod_rt, "broken", namespace),
+                     lambda p: any(cs.get("restartCount", 0) > 0 for cs in p.get("status", {}).get("containerStatuses", [])),
+                     what="the crash loop", timeout=90)
+    response = await kube.request(
+        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/viewer/token",
+        content=b'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}}',
+        headers={"Content-Type": "application/json"},
+    )
+    config = yaml.safe_load(sandbox_kubeconfig.read_text())
+    config["users"][0]["user"] = {"token": response.json()["status"]["token"]}
+    config["contexts"][0]["context"]["namespace"] = namespace  # kubectl's default namespace for this user
+    path = tmp_path / "viewer"
+    path.write_text(yaml.safe_dump(config))
+
+    result = cli("diagnose", "--kubeconfig", str(path), "-A", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    (cluster,) = json.loads(result.stdout)["clusters"]
+    assert any(f["object"]["name"] == "broken" for f in cluster["findings"])
+    skipped = {s["kind"]: s for s in cluster["skipped"]}
+    assert "Node" in skipped and "forbidden" in skipped["Node"]["reason"]
+    assert skipped["Pod"]["namespaces"] == [namespace]  # listed in the one namespace it may read
+    assert any("Node" in c["missing"] for c in cluster["skippedChecks"])
+    table = cli("diagnose", "--kubeconfig", str(path), "-A")
+    assert table.returncode == 0
+    assert "skipped Node" in table.stdout and "skipped checks" in table.stdout
