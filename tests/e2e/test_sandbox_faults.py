@@ -21,6 +21,7 @@ import pytest
 
 from kubesteward.sandbox import build
 from kubesteward.sandbox.faults import (
+    FAULT_CONTAINER_ANNOTATION,
     FAULT_LABEL,
     RESTART_INTERVAL_ANNOTATION,
     USAGE_CPU_ANNOTATION,
@@ -33,12 +34,13 @@ Obj = dict[str, Any]
 
 
 class Kubectl:
-    def __init__(self, kubeconfig: Path) -> None:
+    def __init__(self, kubeconfig: Path, cache_dir: Path) -> None:
         binary = build.binary_path("kubectl")
         found = str(binary) if binary.is_file() else shutil.which("kubectl")
         if found is None:
             pytest.skip("no kubectl binary (build the sandbox or put kubectl on PATH)")
-        self.cmd = [found, "--kubeconfig", str(kubeconfig)]
+        # Own cache dir: the tests must not write into ~/.kube.
+        self.cmd = [found, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache_dir)]
 
     def run(self, *args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([*self.cmd, *args], input=input_text, capture_output=True, text=True, timeout=60)
@@ -106,9 +108,9 @@ def pod_manifest(
     }
 
 
-@pytest.fixture
-def kubectl(sandbox_kubeconfig: Path) -> Kubectl:
-    return Kubectl(sandbox_kubeconfig)
+@pytest.fixture(scope="session")
+def kubectl(sandbox_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    return Kubectl(sandbox_kubeconfig, tmp_path_factory.mktemp("kube-cache"))
 
 
 @pytest.fixture
@@ -165,8 +167,8 @@ def is_running_ready(pod: Obj) -> bool:
 
 
 def is_crashlooping(pod: Obj) -> bool:
-    state = container(pod)["state"]
-    return state.get("waiting", {}).get("reason") == "CrashLoopBackOff"
+    state: Obj = container(pod)["state"]
+    return bool(state.get("waiting", {}).get("reason") == "CrashLoopBackOff")
 
 
 # -- pods ---------------------------------------------------------------------
@@ -186,9 +188,12 @@ def test_healthy_pod_is_scheduled_by_the_real_scheduler(kubectl: Kubectl, ns: st
     assert "default-scheduler" in (scheduled[0].get("reportingComponent"), scheduled[0]["source"].get("component"))
 
 
-@pytest.mark.parametrize(("fault", "reason", "exit_code"), [("crashloop-oom", "OOMKilled", 137), ("crashloop-error", "Error", 1)])
+@pytest.mark.parametrize(
+    ("fault", "reason", "exit_code"), [("crashloop-oom", "OOMKilled", 137), ("crashloop-error", "Error", 1)]
+)
 def test_crashloop(kubectl: Kubectl, ns: str, fault: str, reason: str, exit_code: int) -> None:
-    kubectl.apply(pod_manifest("worker", ns, labels={FAULT_LABEL: fault}, annotations={RESTART_INTERVAL_ANNOTATION: "2s"}))
+    labels, annotations = {FAULT_LABEL: fault}, {RESTART_INTERVAL_ANNOTATION: "2s"}
+    kubectl.apply(pod_manifest("worker", ns, labels=labels, annotations=annotations))
     pod = wait_pod(kubectl, ns, "worker", "CrashLoopBackOff", is_crashlooping)
 
     status = container(pod)
@@ -250,6 +255,27 @@ def test_image_pull_backoff(kubectl: Kubectl, ns: str) -> None:
     again = kubectl.get("pod", "puller", ns)
     assert again["status"]["phase"] == "Pending"
     assert container(again)["state"]["waiting"]["reason"] == "ImagePullBackOff"
+
+    # "The registry is fixed": without the label the pod starts.
+    kubectl.run("label", "pod", "puller", "-n", ns, f"{FAULT_LABEL}-")
+    wait_pod(kubectl, ns, "puller", "Running and Ready", is_running_ready)
+
+
+def test_fault_limited_to_one_container(kubectl: Kubectl, ns: str) -> None:
+    manifest = pod_manifest(
+        "duo",
+        ns,
+        labels={FAULT_LABEL: "crashloop-error"},
+        annotations={FAULT_CONTAINER_ANNOTATION: "app", RESTART_INTERVAL_ANNOTATION: "30s"},
+    )
+    manifest["spec"]["containers"].append({"name": "sidecar", "image": "registry.example.com/proxy:2.0"})
+    kubectl.apply(manifest)
+    pod = wait_pod(kubectl, ns, "duo", "CrashLoopBackOff", is_crashlooping)
+    by_name = {c["name"]: c for c in pod["status"]["containerStatuses"]}
+    assert by_name["app"]["lastState"]["terminated"]["reason"] == "Error"
+    assert by_name["sidecar"]["ready"] is True and "running" in by_name["sidecar"]["state"]
+    assert by_name["sidecar"]["restartCount"] == 0
+    assert condition(pod, "Ready")["message"] == "containers with unready status: [app]"
 
 
 def test_pod_not_ready(kubectl: Kubectl, ns: str) -> None:
@@ -374,7 +400,10 @@ def test_node_not_ready_from_creation_then_recovers(kubectl: Kubectl, make_node:
 
 @pytest.mark.parametrize(
     ("fault", "cond", "bad", "reason"),
-    [("not-ready", "Ready", "False", "KubeletNotReady"), ("memory-pressure", "MemoryPressure", "True", "KubeletHasInsufficientMemory")],
+    [
+        ("not-ready", "Ready", "False", "KubeletNotReady"),
+        ("memory-pressure", "MemoryPressure", "True", "KubeletHasInsufficientMemory"),
+    ],
 )
 def test_node_fault_added_to_healthy_node_and_removed(
     kubectl: Kubectl, make_node: Callable[..., str], fault: str, cond: str, bad: str, reason: str
@@ -393,6 +422,7 @@ def test_node_fault_added_to_healthy_node_and_removed(
         kubectl,
         name,
         "healthy again",
-        lambda n: condition(n, "Ready").get("status") == "True" and condition(n, "MemoryPressure").get("status") == "False",
+        lambda n: condition(n, "Ready").get("status") == "True"
+        and condition(n, "MemoryPressure").get("status") == "False",
     )
     assert condition(healed, "MemoryPressure")["reason"] == "KubeletHasSufficientMemory"

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from kubesteward.cluster.client import _ssl_context
 from kubesteward.cluster.config import ClusterConfig
 
 Matcher = Callable[[str, str], bool]
@@ -39,11 +40,8 @@ class FaultProxy:
         self.requests: list[tuple[str, str]] = []  # (method, path+query) of every request received
         self.injected = 0
         self._lock = threading.Lock()
-        verify: Any = upstream.ca_file or True
-        if not upstream.verify_ssl:
-            verify = False
-        cert = (upstream.cert_file, upstream.key_file) if upstream.cert_file else None
-        self._client = httpx.Client(base_url=upstream.host, verify=verify, cert=cert, timeout=30.0)
+        # The same TLS set-up (CA, client certificate) the product's client uses.
+        self._client = httpx.Client(base_url=upstream.host, verify=_ssl_context(upstream), timeout=30.0)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):

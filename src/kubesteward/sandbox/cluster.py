@@ -24,6 +24,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -143,6 +144,11 @@ class Sandbox:
     @property
     def _record_path(self) -> Path:
         return self.state_dir / "processes.json"
+
+    @property
+    def _kube_cache(self) -> Path:
+        # kubectl's discovery/http cache, which would default to ~/.kube/cache.
+        return self.state_dir / "kube-cache"
 
     @property
     def logs_dir(self) -> Path:
@@ -268,6 +274,7 @@ class Sandbox:
         # kwokctl reads dozens of KWOK_* overrides; the user's must not leak in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("KWOK_") and k != "KUBECONFIG"}
         env["KWOK_WORKDIR"] = str(self._kwok_workdir)
+        env["KUBECACHEDIR"] = str(self._kube_cache)
         # kwokctl shells out to `kubectl` (kustomize, readiness); ours first.
         dirs = [str(binaries["kubectl"].parent), str(binaries["kwokctl"].parent)]
         env["PATH"] = os.pathsep.join(dirs + [env.get("PATH", "")])
@@ -298,14 +305,28 @@ class Sandbox:
             "metricsServerManifests": [str(manifests)],
             "enable": ["metrics-server"],
             "cacheDir": str(self._kwok_workdir / "cache"),
+            # kwokctl stretches node heartbeats and the controller-manager's
+            # node monitor 5x by default; keep real-cluster timings so that
+            # taints and NotReady handling look like production.
+            "heartbeatFactor": 1.0,
         }
         kwokctl_config = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
             "options": options,
-            # kwokctl's 15s makes `kubectl top` wait ~30s after start.
             "componentsPatches": [
-                {"name": "metrics-server", "extraArgs": [{"key": "metric-resolution", "value": "10s"}]}
+                {
+                    "name": "metrics-server",
+                    "extraArgs": [
+                        # kwokctl's 15s makes `kubectl top` wait ~30s after start;
+                        # metrics-server wants the scrape timeout below it.
+                        {"key": "metric-resolution", "value": "10s", "override": True},
+                        {"key": "kubelet-request-timeout", "value": "5s"},
+                        # Nodes get realistic (unreachable) InternalIPs; their
+                        # Hostname address is the KWOK controller on loopback.
+                        {"key": "kubelet-preferred-address-types", "value": "Hostname", "override": True},
+                    ],
+                }
             ],
         }
         documents = [yaml.safe_dump(kwokctl_config, sort_keys=False)]
@@ -349,6 +370,7 @@ class Sandbox:
     def _node_objects(self) -> dict[str, Any]:
         items = []
         for i, name in enumerate(self.node_names()):
+            node_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{self.name}.kubesteward.local"))
             resources_ = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "500Gi"}
             items.append(
                 {
@@ -356,8 +378,14 @@ class Sandbox:
                     "kind": "Node",
                     "metadata": {
                         "name": name,
-                        # KWOK's convention for "a fake node it may manage".
-                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "annotations": {
+                            # KWOK's convention for "a fake node it may manage".
+                            "kwok.x-k8s.io/node": "fake",
+                            "node.alpha.kubernetes.io/ttl": "0",
+                            # All nodes share the KWOK controller's address; this
+                            # tells metrics-server which node's path to scrape.
+                            "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource",
+                        },
                         "labels": {
                             "type": "kwok",
                             "kubernetes.io/arch": "amd64",
@@ -369,16 +397,22 @@ class Sandbox:
                         },
                     },
                     # Status is kept on create (a kubelet registers this way).
+                    # KWOK adds the Hostname address (its own loopback server).
                     "status": {
+                        "addresses": [{"type": "InternalIP", "address": f"172.18.{i // 250}.{i % 250 + 2}"}],
                         "allocatable": resources_,
                         "capacity": resources_,
                         "nodeInfo": {
                             "architecture": "amd64",
-                            "kubeletVersion": versions.KUBERNETES,
-                            "kubeProxyVersion": versions.KUBERNETES,
-                            "operatingSystem": "linux",
+                            "bootID": node_id,
                             "containerRuntimeVersion": f"kwok://{versions.KWOK}",
+                            "kernelVersion": f"kwok-{versions.KWOK}",
+                            "kubeProxyVersion": versions.KUBERNETES,
+                            "kubeletVersion": versions.KUBERNETES,
+                            "machineID": node_id.replace("-", ""),
+                            "operatingSystem": "linux",
                             "osImage": "KWOK simulated node",
+                            "systemUUID": node_id,
                         },
                     },
                 }
@@ -459,12 +493,23 @@ class Sandbox:
         seen = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
         return bool(seen & set(self.node_names()))
 
-    def _kubectl(self, args: Sequence[str], timeout: float, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [str(build.binary_path("kubectl")), "--kubeconfig", str(self.kubeconfig), *args]
+    def _kubectl(
+        self, args: Sequence[str], timeout: float, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            str(build.binary_path("kubectl")),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--cache-dir",
+            str(self._kube_cache),
+            *args,
+        ]
         try:
             return subprocess.run(cmd, input=input_text, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess(cmd, 124, "", f"kubectl {' '.join(args)} timed out")
+        except OSError as exc:  # e.g. the binary cache was wiped under a running sandbox
+            return subprocess.CompletedProcess(cmd, 127, "", f"cannot run kubectl: {exc}")
 
     # -- status ----------------------------------------------------------
 
@@ -585,8 +630,13 @@ class Sandbox:
 
 
 def _terminate(procs: list[psutil.Process], still_ours: Callable[[psutil.Process], bool]) -> None:
-    """SIGTERM, then SIGKILL after a grace period; re-checking identity before each signal."""
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    """SIGTERM, then SIGKILL after a short grace; re-checking identity before each signal.
+
+    The grace is short on purpose: the state is deleted right after, and a
+    kube-apiserver whose clients and etcd go away at the same time can take
+    10s+ to finish its graceful shutdown.
+    """
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         targets = [p for p in procs if still_ours(p)]
         if not targets:
             return
