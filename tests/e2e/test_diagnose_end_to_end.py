@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kubesteward.checks.engine import run_checks
-from kubesteward.cluster import KubeClient, resources
+from kubesteward.cluster import KubeClient, load_config, resources
 from kubesteward.errors import NotFound
 from kubesteward.model.files import load_files
 from kubesteward.model.load import load_cluster
@@ -27,18 +27,30 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kubesteward", *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-async def demo(kube: KubeClient, sandbox_kubeconfig: Path) -> AsyncIterator[Path]:
-    await apply_demo(sandbox_kubeconfig)
-    assert await wait_for_demo(sandbox_kubeconfig, timeout=120), "demo faults did not show up"
+async def _gone(client: KubeClient) -> bool:
     try:
-        yield sandbox_kubeconfig
-    finally:
-        for rt, name, ns in ((resources.NAMESPACE, DEMO_NAMESPACE, None), (resources.NODE, "kwok-flaky-0", None)):
-            try:
-                await kube.delete(rt, name, namespace=ns)
-            except NotFound:
-                pass
+        await client.get(resources.NAMESPACE, DEMO_NAMESPACE)
+    except NotFound:
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+async def demo(sandbox_kubeconfig: Path) -> AsyncIterator[Path]:
+    """The demo shop, applied once for this module and removed afterwards."""
+    async with KubeClient(load_config(str(sandbox_kubeconfig))) as client:
+        # A previous run's namespace may still be terminating: applying into it would half-fail.
+        await eventually(lambda: _gone(client), bool, timeout=120, what="old demo namespace to go")
+        await apply_demo(sandbox_kubeconfig)
+        assert await wait_for_demo(sandbox_kubeconfig, timeout=120), "demo faults did not show up"
+        try:
+            yield sandbox_kubeconfig
+        finally:
+            for rt, name in ((resources.NAMESPACE, DEMO_NAMESPACE), (resources.NODE, "kwok-flaky-0")):
+                try:
+                    await client.delete(rt, name)
+                except NotFound:
+                    pass
 
 
 def incident_with_root(cluster: dict[str, Any], kind: str, name: str) -> dict[str, Any]:

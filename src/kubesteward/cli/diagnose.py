@@ -152,6 +152,14 @@ def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) ->
                 STATE.err.print(f"[red]error[/]: {escape(str(result.error))}", highlight=False)
 
 
+def _first_step(remediation: str) -> str:
+    """The first step of a remediation, for the compact view (json/markdown/explain have it all)."""
+    text = remediation.strip()
+    first, _, rest = text.partition("\n- ")
+    first = " ".join(line.strip() for line in first.splitlines())
+    return first.removeprefix("- ")
+
+
 def _line(item: Finding) -> str:
     colour = _COLOURS[item.severity]
     return f"[{colour}]{item.code}[/] [bold]{escape(str(item.object))}[/] {escape(item.message)}"
@@ -196,7 +204,7 @@ def render_table(report: Report, show_info: bool = False) -> None:
             tree.add(f"[dim]evidence:[/] {escape(evidence)}")
         for event in (head.evidence.get("events") or [])[:2]:
             tree.add(f"[dim]event:[/] {escape(str(event))}")
-        tree.add(f"[green]fix:[/] {escape(head.remediation)}")
+        tree.add(f"[green]fix:[/] {escape(_first_step(head.remediation))} [dim](kubesteward explain {head.code})[/]")
         if incident.symptoms:
             branch = tree.add(f"[dim]{len(incident.symptoms)} related finding(s)[/]")
             for item in incident.symptoms[:MAX_SYMPTOMS]:

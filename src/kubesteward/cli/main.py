@@ -8,6 +8,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 
 from kubesteward import __version__
 from kubesteward.cli import diagnose, sandbox, status
@@ -58,7 +59,10 @@ def run(argv: list[str] | None = None) -> None:
     try:
         result = app(args=argv, standalone_mode=False, prog_name=_prog_name())
     except KubestewardError as exc:
-        STATE.err.print(f"[red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        first, _, detail = str(exc).partition("\n")
+        STATE.err.print(f"[red]error[/]: {escape(first)}", highlight=False, soft_wrap=True)
+        if detail and STATE.verbosity > 0:
+            STATE.err.print(escape(detail), highlight=False)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -73,7 +77,11 @@ def run(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: still one line unless -v asks for the traceback
         if STATE.verbosity > 0:
             traceback.print_exc()
-        STATE.err.print(f"[red]internal error[/]: {type(exc).__name__}: {exc} (rerun with -v for details)", highlight=False)
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        STATE.err.print(
+            f"[red]internal error[/]: {type(exc).__name__}: {escape(message)} (rerun with -v for details)",
+            highlight=False,
+        )
         sys.exit(70)
     sys.exit(result if isinstance(result, int) else 0)
 

@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubesteward.errors import SandboxFailure
 from kubesteward.sandbox import versions
 from kubesteward.sandbox.paths import cache_root
 
 Progress = Callable[[str], None]
 
 
-class BuildError(RuntimeError):
+class BuildError(SandboxFailure):
     """The Go toolchain is missing or a build failed."""
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 import yaml
 
+from kubesteward.errors import SandboxFailure
 from kubesteward.sandbox import build, versions
 from kubesteward.sandbox.paths import state_root
 
@@ -104,7 +105,7 @@ class SandboxStatus:
     nodes: int = 0  # simulated nodes seen through the API when running
 
 
-class SandboxError(RuntimeError):
+class SandboxError(SandboxFailure):
     """A one-line, human message about why the sandbox cannot do what was asked."""
 
 
