@@ -10,20 +10,18 @@ variable (``KUBESTEWARD_<NAME>_BINARY``, e.g. ``KUBESTEWARD_KUBE_APISERVER_BINAR
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubesteward.errors import SandboxFailure
 from kubesteward.sandbox import versions
-from kubesteward.sandbox.paths import cache_root
+from kubesteward.sandbox.paths import cache_root, file_lock
 
 Progress = Callable[[str], None]
 
@@ -152,18 +150,6 @@ def _go() -> str:
     return go
 
 
-@contextmanager
-def _build_lock() -> Iterator[None]:
-    lock_path = cache_root() / "build.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _run_go(args: list[str], cwd: Path, env: dict[str, str], log: Path, progress: Progress, label: str) -> None:
     """Run one go command, streaming its package list into a counter."""
     with open(log, "a") as log_file:
@@ -234,7 +220,7 @@ def build_component(comp: Component, progress: Progress) -> None:
 
 def ensure_binaries(progress: Progress = lambda _msg: None) -> dict[str, Path]:
     """Build whatever is missing, then return every binary's path."""
-    with _build_lock():
+    with file_lock(cache_root() / "build.lock"):
         for comp in missing_components():
             build_component(comp, progress)
     return {b: binary_path(b) for comp in components() for b in comp.packages}

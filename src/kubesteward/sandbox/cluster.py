@@ -15,7 +15,6 @@ kubeconfig (never ~/.kube/config), the pids we started and the logs.
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import re
@@ -37,7 +36,7 @@ import yaml
 
 from kubesteward.errors import SandboxFailure
 from kubesteward.sandbox import build, versions
-from kubesteward.sandbox.paths import state_root
+from kubesteward.sandbox.paths import file_lock, state_root
 
 Progress = Callable[[str], None]
 
@@ -620,14 +619,8 @@ class Sandbox:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         # Outside state_dir, which down() deletes.
-        lock_path = self.state_dir.parent / f".{self.state_dir.name}.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(self.state_dir.parent / f".{self.state_dir.name}.lock"):
+            yield
 
 
 def _terminate(procs: list[psutil.Process], still_ours: Callable[[psutil.Process], bool]) -> None:
