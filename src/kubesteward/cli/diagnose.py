@@ -257,5 +257,28 @@ def explain(code: Annotated[str | None, typer.Argument(help="A finding code such
     if found is None:
         raise UsageError(f"unknown code {code!r}; `kubesteward explain` lists them all")
     STATE.out.print(f"[bold]{found.code}[/] {escape(found.title)}  [dim]({found.area}, {found.severity.label})[/]\n")
-    STATE.out.print(escape(found.explanation) + "\n")
-    STATE.out.print(f"[green]Fix:[/] {escape(found.remediation)}")
+    STATE.out.print(escape(reflow(found.explanation)) + "\n")
+    STATE.out.print("[green]Fix:[/]\n" + escape(reflow(found.remediation)))
+
+
+def reflow(text: str) -> str:
+    """Join hard-wrapped lines so the terminal wraps them; keep list items and indented commands."""
+    out: list[str] = []
+    in_item = False  # an indented line continues a "- " item, but is a command elsewhere
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        stripped = line.lstrip()
+        indented = line != stripped
+        if not stripped:
+            out.append("")
+            in_item = False
+        elif stripped.startswith("- "):
+            out.append(line)
+            in_item = True
+        elif not out or not out[-1] or (indented and not in_item) or line.startswith("    "):
+            out.append(line)
+        elif out[-1].startswith("  ") and not in_item:
+            out.append(line)  # text after a command block starts a new line
+        else:
+            out[-1] = f"{out[-1]} {stripped}"
+    return "\n".join(out)
