@@ -24,6 +24,9 @@ class CheckSettings:
     node_not_ready_seconds: float = 0.0
     # A CronJob whose last schedule is older than this many expected intervals is missing runs.
     cronjob_missed_factor: float = 3.0
+    # An HPA condition reporting failure (no metrics, cannot scale, pinned at max) younger
+    # than this is transient: metrics lag new pods by a scrape or two.
+    hpa_condition_seconds: float = 120.0
     # How many recent warning events to attach as evidence.
     evidence_events: int = 3
 

@@ -1,0 +1,1246 @@
+"""Workload analyzers (KS2xx): controllers that do not deliver the pods they promise.
+
+A workload finding is a *symptom* of its pods: "Deployment unavailable" is
+explained by the pods' own findings (OOMKilled, CrashLoopBackOff, Pending),
+which the incident builder groups under the workload through the owner chain.
+So these findings rank after pod findings, carry a one-line summary of why the
+pods are unhealthy (computed here from the pods, never from other analyzers),
+and list the pods in ``related`` for blast radius. When every unhealthy pod of
+a workload shares one cause the model can see (a NotReady node, an unbound
+PVC) the finding points at it, so the workload joins that incident.
+
+Noise control: a workload is only reported when the shortfall is real and not
+a rollout in progress: one of its pods is clearly failing (CrashLoopBackOff,
+ImagePullBackOff, CreateContainerConfigError, ...), or has been unready/pending for longer
+than the pod grace thresholds, or the controller itself says so (a condition
+that has been False for that long, FailedCreate events). Scaled-to-zero
+workloads and completed Jobs are silent; paused Deployments are info at most.
+
+CronJob schedules are checked with a small cron evaluator (5 fields, names,
+ranges, steps, ``@hourly``-style macros, ``@every``, ``CRON_TZ=``) that walks
+forward from ``lastScheduleTime``; see :class:`CronSchedule`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kubesteward.checks.base import Finding, Severity, analyzer, define, finding
+from kubesteward.checks.evidence import event_lines
+from kubesteward.checks.settings import CheckSettings
+from kubesteward.model import objects as o
+from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of, parse_time
+from kubesteward.model.objects import condition
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------- codes
+
+KS201 = define(
+    "KS201",
+    "Deployment unavailable",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=55,
+    explanation="""
+The Deployment does not have the minimum number of available replicas: its Available
+condition is False (MinimumReplicasUnavailable: fewer than replicas - maxUnavailable pods
+have been Ready for minReadySeconds), or no replica is available at all. Clients of its
+Service see errors or reduced capacity. This is a symptom: the pods say why (their own
+findings, summarised in `pods`). kubesteward reports it only when a pod is clearly
+failing (CrashLoopBackOff, ImagePullBackOff, ...), has been unready or Pending
+(including Unschedulable) longer than the grace thresholds, or the condition has been False that long;
+a rollout that is merely in progress stays silent.
+""",
+    remediation="""
+- `kubectl rollout status deployment/<name> -n <ns>` and `kubectl describe deployment <name> -n <ns>`.
+- Look at the pods: `kubectl get pods -n <ns> -l <selector>`, then `kubectl describe pod <pod>`
+  and `kubectl logs <pod> --previous` for crashing containers; fix the cause the pod findings name.
+- If a recent rollout broke it: `kubectl rollout undo deployment/<name> -n <ns>`.
+""",
+)
+
+KS202 = define(
+    "KS202",
+    "Deployment rollout stuck (progress deadline exceeded)",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=55,
+    explanation="""
+The Deployment's Progressing condition is False with reason ProgressDeadlineExceeded: the
+newest ReplicaSet made no progress (no new pod became available) for
+progressDeadlineSeconds (600s by default). The controller stops reporting progress but keeps
+trying; old replicas keep serving if there are any. Usually the new pods crash, cannot pull
+their image, cannot be scheduled, or cannot be created (quota, admission). Severity is
+ERROR when the Deployment is also unavailable, WARNING while old replicas still serve.
+Evidence names the newest ReplicaSet and summarises its pods' state.
+""",
+    remediation="""
+- `kubectl rollout status deployment/<name> -n <ns>`; `kubectl describe rs <replica_set> -n <ns>`
+  for FailedCreate events; `kubectl describe pod` / `kubectl logs --previous` for the new pods.
+- Roll back while you fix it: `kubectl rollout undo deployment/<name> -n <ns>`.
+- If the rollout is just slow (large images, slow start), raise `spec.progressDeadlineSeconds`.
+""",
+)
+
+KS203 = define(
+    "KS203",
+    "Deployment has fewer ready replicas than desired",
+    area="workloads",
+    severity=Severity.WARNING,
+    rank=55,
+    explanation="""
+The Deployment is still Available (enough replicas for its maxUnavailable budget), but some
+of its desired replicas have not been Ready for longer than the grace period
+(`pod_not_ready_seconds`, or immediately when a pod is clearly failing). Capacity is
+reduced and one more failure may make it unavailable. Rolling updates in progress, with
+young pods still starting, are not reported.
+""",
+    remediation="""
+- `kubectl get pods -n <ns> -l <selector> -o wide` to find the unready pods, then
+  `kubectl describe pod <pod>` (readiness probe failures, restarts, node).
+- If pods are stuck on one node, check that node; delete a stuck pod to let it be recreated.
+""",
+)
+
+KS204 = define(
+    "KS204",
+    "Workload cannot create pods",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=40,
+    explanation="""
+The ReplicaSet behind the workload reports ReplicaFailure=True (reason FailedCreate): the API
+server rejected its pod creations, so the missing replicas do not exist at all and no pod
+finding explains the shortfall. Typical messages: `exceeded quota` (a ResourceQuota is
+full, or requires requests/limits the pod template lacks), `forbidden` by an admission
+webhook or Pod Security admission, a missing ServiceAccount. The message is the API
+server's own; kubesteward reports it on the Deployment that owns the ReplicaSet (or on the
+ReplicaSet if nothing owns it).
+""",
+    remediation="""
+- `kubectl describe rs <replica_set> -n <ns>`: the FailedCreate events repeat the exact error.
+- exceeded quota: `kubectl describe resourcequota -n <ns>`; free quota, raise it, or lower the
+  template's requests; add requests/limits if the quota demands them (or a LimitRange default).
+- forbidden by admission/Pod Security: adjust the pod template's securityContext, or the policy.
+- missing ServiceAccount: `kubectl create serviceaccount <name> -n <ns>`.
+""",
+)
+
+KS205 = define(
+    "KS205",
+    "Deployment paused mid-rollout",
+    area="workloads",
+    severity=Severity.INFO,
+    rank=70,
+    explanation="""
+`spec.paused` is true and not every replica runs the current template (or some are
+unavailable). While paused, template changes are not rolled out and the progress deadline
+is not enforced, so a half-finished rollout stays half-finished. This is usually
+intentional (a canary, or batching several changes), hence INFO; a paused Deployment
+that is fully rolled out is silent.
+""",
+    remediation="""
+- Resume when ready: `kubectl rollout resume deployment/<name> -n <ns>`,
+  then `kubectl rollout status deployment/<name> -n <ns>`.
+""",
+)
+
+KS206 = define(
+    "KS206",
+    "StatefulSet not ready",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=55,
+    explanation="""
+Fewer of the StatefulSet's replicas are Ready than `spec.replicas`. With the default
+OrderedReady policy the controller creates pods one at a time, so one stuck pod (often
+`<name>-0` waiting for its PersistentVolumeClaim, or crash-looping) blocks every higher
+ordinal. ERROR when no replica is ready, WARNING when some are. Reported when a pod is
+clearly failing, has been unready/Pending past the grace thresholds, or the controller
+emitted warning events (e.g. FailedCreate).
+""",
+    remediation="""
+- `kubectl get pods -n <ns> -l <selector>`; `kubectl describe pod <name>-<n>` for the lowest
+  unready ordinal; `kubectl get pvc -n <ns>` for its volume claims.
+- `kubectl describe statefulset <name> -n <ns>` for FailedCreate events.
+- A broken template with OrderedReady will not roll forward by itself: fix the template, then
+  delete the stuck pod so it is recreated from the new revision.
+""",
+)
+
+KS207 = define(
+    "KS207",
+    "DaemonSet pods not ready",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=55,
+    explanation="""
+Some nodes that should run the DaemonSet's pod do not have a Ready one (numberReady <
+desiredNumberScheduled, or numberUnavailable > 0). DaemonSets usually carry node
+infrastructure (CNI, log shipping, monitoring, CSI drivers), so the affected nodes may be
+partly broken. ERROR when no pod is ready, WARNING when some are. Reported only when a pod
+is clearly failing or has been unready past the grace thresholds.
+""",
+    remediation="""
+- `kubectl get pods -n <ns> -l <selector> -o wide` to see which nodes are affected;
+  `kubectl describe pod` / `kubectl logs --previous` on an unready one.
+- If only some nodes fail, compare them (taints, kernel, resources, node conditions).
+- `kubectl rollout status daemonset/<name> -n <ns>`; `kubectl rollout undo daemonset/<name>` after a bad update.
+""",
+)
+
+KS208 = define(
+    "KS208",
+    "DaemonSet pods running on nodes they should not",
+    area="workloads",
+    severity=Severity.WARNING,
+    rank=60,
+    explanation="""
+numberMisscheduled > 0: DaemonSet pods run on nodes that no longer match the DaemonSet's
+node selector, affinity or tolerations, typically after node labels or NoSchedule taints
+changed. The controller does not remove every such pod by itself (a new NoSchedule taint
+leaves existing pods running), so they use resources where the DaemonSet is not meant
+to run.
+""",
+    remediation="""
+- `kubectl get pods -n <ns> -l <selector> -o wide` and compare the nodes with the DaemonSet's
+  nodeSelector/affinity/tolerations (`kubectl get ds <name> -n <ns> -o yaml`).
+- Either fix the node labels/taints or the DaemonSet's scheduling constraints, or delete
+  the misplaced pods.
+""",
+)
+
+KS209 = define(
+    "KS209",
+    "Job failed",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=40,
+    explanation="""
+The Job's Failed condition is True: BackoffLimitExceeded (more pod failures than
+`spec.backoffLimit`, 6 by default), DeadlineExceeded (ran longer than
+`activeDeadlineSeconds`), PodFailurePolicy, or failed indexes. The Job will not run again
+by itself. Evidence has the failure counts and, when its failed pods are still there, the
+exit code and reason of the last one. A failed Job of a CronJob whose newer Job succeeded
+is history, reported as INFO only.
+""",
+    remediation="""
+- `kubectl describe job <name> -n <ns>`; `kubectl logs job/<name> -n <ns>` (or the failed pod's
+  logs, `kubectl logs <pod> -n <ns>`) to see why the container exited non-zero.
+- DeadlineExceeded: make the work faster or raise `spec.activeDeadlineSeconds`.
+- After fixing it, re-run: delete and re-create the Job
+  (`kubectl get job <name> -o yaml | kubectl replace --force -f -`), or for a CronJob
+  `kubectl create job <name>-manual --from=cronjob/<cronjob> -n <ns>`.
+""",
+)
+
+KS210 = define(
+    "KS210",
+    "CronJob's recent runs failed",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=45,
+    explanation="""
+The most recent finished Job(s) created by this CronJob failed. kubesteward looks at the
+Jobs the CronJob owns (as many as its history limits keep), orders them by start time and
+counts consecutive failures from the newest finished one; the Job finding next to this
+one has the failure details. An older failure followed by a success is not reported.
+""",
+    remediation="""
+- See the failed Job's finding; `kubectl logs job/<job> -n <ns>`.
+- After fixing, trigger a run now: `kubectl create job <cronjob>-manual --from=cronjob/<cronjob> -n <ns>`.
+""",
+)
+
+KS211 = define(
+    "KS211",
+    "CronJob suspended",
+    area="workloads",
+    severity=Severity.INFO,
+    rank=70,
+    explanation="""
+`spec.suspend` is true: the CronJob creates no new Jobs until resumed (running Jobs
+continue). Usually deliberate (maintenance); reported so a forgotten suspension is visible.
+""",
+    remediation="""
+- Resume: `kubectl patch cronjob <name> -n <ns> -p '{"spec":{"suspend":false}}'`.
+""",
+)
+
+KS212 = define(
+    "KS212",
+    "CronJob is missing scheduled runs",
+    area="workloads",
+    severity=Severity.WARNING,
+    rank=45,
+    explanation="""
+Several scheduled times have passed without the CronJob scheduling a Job: walking the
+schedule forward from `status.lastScheduleTime` (or the CronJob's creation if it never
+ran), at least `cronjob_missed_factor` (3) runs, rounded up, are already due. Common
+causes: concurrencyPolicy Forbid with a Job that never finishes (evidence lists active
+Jobs), a `startingDeadlineSeconds` shorter than the controller's delay, the CronJob
+controller (kube-controller-manager) not running, or a time zone that differs from what
+the author expected.
+""",
+    remediation="""
+- `kubectl describe cronjob <name> -n <ns>`: events (FailedNeedsStart, TooManyMissedTimes).
+- Active Job stuck with concurrencyPolicy Forbid: inspect it (`kubectl describe job <job>`),
+  delete it, and consider `activeDeadlineSeconds` on the job template.
+- Check kube-controller-manager is healthy (`kubectl get --raw /healthz`, its logs).
+""",
+)
+
+KS213 = define(
+    "KS213",
+    "CronJob schedule invalid or never fires",
+    area="workloads",
+    severity=Severity.ERROR,
+    rank=40,
+    explanation="""
+kubesteward could not evaluate the CronJob's schedule as a standard 5-field cron
+expression (minute hour day-of-month month day-of-week, or a macro such as `@daily`), or
+the expression never matches a real date (e.g. `0 0 30 2 *`). Such a CronJob never runs.
+""",
+    remediation="""
+- Fix `spec.schedule`, e.g. `*/15 * * * *` (every 15 minutes) or `0 3 * * *` (03:00 daily);
+  set `spec.timeZone` instead of a `CRON_TZ=` prefix.
+- Check it with `kubectl apply --dry-run=server -f <file>`.
+""",
+)
+
+# --------------------------------------------------------------------------- pod health
+
+# Waiting reasons that mean "this will not fix itself soon"; others
+# (ContainerCreating, PodInitializing) are normal start-up.
+FAILING_WAITING = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "StartError",
+        "PreStartHookError",
+        "PostStartHookError",
+    }
+)
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+
+
+@dataclass(frozen=True)
+class PodProblem:
+    """Why one pod is not serving, in a few words (``CrashLoopBackOff (OOMKilled)``)."""
+
+    pod: o.Pod
+    summary: str
+    failing: bool  # clearly broken now, no grace period needed
+    pending: bool
+    since: str | None  # when it stopped being Ready (or was created)
+
+
+def pod_problem(pod: o.Pod) -> PodProblem | None:
+    """The problem of a pod that should serve but does not; None when it is Ready or done."""
+    if pod.metadata.deletionTimestamp or pod.status.phase == "Succeeded":
+        return None  # terminating (rollouts) and completed pods are not unhealthy
+    ready = condition(pod.status.conditions, "Ready")
+    if ready is not None and ready.status == "True":
+        return None
+    statuses = pod.status.containerStatuses or []
+    if ready is None and statuses and all(s.ready for s in statuses):
+        return None  # hand-written status without conditions: the containers say it
+    since = (ready.lastTransitionTime if ready is not None else None) or pod.metadata.creationTimestamp
+    if pod.status.phase == "Failed":
+        why = pod.status.reason or _last_termination(pod) or "Failed"
+        return PodProblem(pod, f"Failed ({why})", True, False, since)
+    container = _container_problem(pod)
+    if container is not None:
+        text, failing = container
+        return PodProblem(pod, text, failing, pod.status.phase == "Pending", since)
+    if pod.status.phase == "Pending" or not pod.status.phase:
+        scheduled = condition(pod.status.conditions, "PodScheduled")
+        # Unschedulable is not "failing" at once: a cluster autoscaler may be adding a node, a
+        # claim may be provisioning. Like the pod checks, give it pod_pending_seconds.
+        if scheduled is not None and scheduled.status == "False":
+            return PodProblem(pod, f"Pending ({scheduled.reason or 'Unschedulable'})", False, True, since)
+        return PodProblem(pod, "Pending", False, True, since)
+    return PodProblem(pod, "Running, not ready", False, False, since)
+
+
+def _container_problem(pod: o.Pod) -> tuple[str, bool] | None:
+    statuses = list(pod.status.initContainerStatuses or []) + list(pod.status.containerStatuses or [])
+    for status in statuses:
+        state = status.state
+        waiting = state.waiting if state is not None else None
+        if waiting is not None and waiting.reason and waiting.reason not in _STARTING:
+            detail = _termination_text(status.lastState.terminated if status.lastState else None)
+            text = f"{waiting.reason} ({detail})" if detail else waiting.reason
+            return text, waiting.reason in FAILING_WAITING
+        terminated = state.terminated if state is not None else None
+        if terminated is not None and terminated.exitCode != 0:
+            return f"Terminated ({_termination_text(terminated)})", True
+    return None
+
+
+def _termination_text(terminated: o.ContainerStateTerminated | None) -> str:
+    if terminated is None:
+        return ""
+    if terminated.reason == "OOMKilled":
+        return "OOMKilled"
+    if terminated.reason and terminated.reason not in ("Error", "Completed"):
+        return f"{terminated.reason}, exit {terminated.exitCode}"
+    return f"exit {terminated.exitCode}"
+
+
+def _last_termination(pod: o.Pod) -> str:
+    for status in pod.status.containerStatuses or ():
+        terminated = status.state.terminated if status.state else None
+        if terminated is not None and terminated.exitCode != 0:
+            return _termination_text(terminated)
+    return ""
+
+
+def live_pods(pods: Iterable[o.Pod]) -> list[o.Pod]:
+    """Pods that are meant to be running: not terminating, not completed."""
+    return [p for p in pods if not p.metadata.deletionTimestamp and p.status.phase != "Succeeded"]
+
+
+def pod_problems(pods: Iterable[o.Pod]) -> list[PodProblem]:
+    return [p for p in (pod_problem(pod) for pod in pods) if p is not None]
+
+
+def describe_pods(problems: Sequence[PodProblem], total: int) -> str:
+    """``3/3 pods CrashLoopBackOff (OOMKilled); 1/3 pods Pending (Unschedulable)``."""
+    counts = Counter(p.summary for p in problems)
+    return "; ".join(f"{n}/{total} pods {summary}" for summary, n in counts.most_common())
+
+
+def overdue(model: ClusterModel, settings: CheckSettings, problems: Iterable[PodProblem]) -> bool:
+    """Is any pod clearly failing (or waiting on a claim that cannot bind), or unready/pending
+    longer than the grace thresholds?"""
+    for problem in problems:
+        if problem.failing or (problem.pending and _blocked_claim(model, problem.pod) is not None):
+            return True
+        limit = settings.pod_pending_seconds if problem.pending else settings.pod_not_ready_seconds
+        age = model.age_seconds(problem.since)
+        if age is not None and age >= limit:
+            return True
+    return False
+
+
+def shared_cause(model: ClusterModel, problems: Sequence[PodProblem]) -> ObjectKey | None:
+    """The one object every unhealthy pod waits on (a NotReady node, an unbound PVC), if any."""
+    causes = {_pod_cause(model, p) for p in problems}
+    if len(causes) != 1:
+        return None
+    return causes.pop()
+
+
+def _pod_cause(model: ClusterModel, problem: PodProblem) -> ObjectKey | None:
+    pod = problem.pod
+    node = model.node(pod.spec.nodeName) if pod.spec.nodeName else None
+    if node is not None:
+        ready = condition(node.status.conditions, "Ready")
+        if ready is None or ready.status != "True":
+            return key_of(node)
+    if problem.pending and model.has("PersistentVolumeClaim", pod.metadata.namespace):
+        for volume in pod.spec.volumes or ():
+            claim = volume.persistentVolumeClaim
+            if claim is None:
+                continue
+            pvc = model.pvc(pod.metadata.namespace, claim.claimName)
+            if pvc is None or pvc.status.phase != "Bound":
+                return ObjectKey("PersistentVolumeClaim", pod.metadata.namespace, claim.claimName)
+    return None
+
+
+def _blocked_claim(model: ClusterModel, pod: o.Pod) -> str | None:
+    """A claim of the pod that cannot bind as things stand: it does not exist, or its
+    StorageClass does not (or it names none and there is no default). Provisioning
+    in progress is not blocked."""
+    ns = pod.metadata.namespace
+    if not model.has("PersistentVolumeClaim", ns):
+        return None
+    for volume in pod.spec.volumes or ():
+        if volume.persistentVolumeClaim is None:
+            continue
+        name = volume.persistentVolumeClaim.claimName
+        pvc = model.pvc(ns, name)
+        if pvc is None:
+            return name
+        if pvc.status.phase == "Bound" or pvc.spec.volumeName or not model.has("StorageClass"):
+            continue
+        wanted = pvc.spec.storageClassName
+        if (wanted is None and not model.default_storage_classes) or (wanted and model.storage_class(wanted) is None):
+            return name
+    return None
+
+
+def pod_keys(pods: Iterable[o.Pod]) -> list[ObjectKey]:
+    return sorted(key_of(p) for p in pods)
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+def owned(model: ClusterModel, owner: Any, kind: str) -> list[Any]:
+    """Objects of ``kind`` controlled by ``owner`` (by uid; by name for files without uids)."""
+    found = [c for c in model.children(owner) if c.kind == kind]
+    if found or owner.metadata.uid:
+        return found
+    ns, name = owner.metadata.namespace, owner.metadata.name
+    return [
+        c
+        for c in model.objects(kind)
+        if c.metadata.namespace == ns
+        and (ref := c.metadata.controller()) is not None
+        and ref.kind == owner.kind
+        and ref.name == name
+    ]
+
+
+def workload_pods(model: ClusterModel, workload: Any) -> list[o.Pod]:
+    """Pods of a workload, directly or through its ReplicaSets/Jobs."""
+    pods = model.pods_of(workload)
+    if pods or workload.metadata.uid:
+        return pods
+    out: list[o.Pod] = []
+    for child_kind in ("ReplicaSet", "Job"):
+        for child in owned(model, workload, child_kind):
+            out.extend(owned(model, child, "Pod"))
+    return out + owned(model, workload, "Pod")
+
+
+def in_service(model: ClusterModel, objects: Iterable[T]) -> Iterator[T]:
+    """Objects not on their way out: neither being deleted nor in a Terminating namespace
+    (whose pods vanish first, which would make every workload and budget in it look broken)."""
+    for obj in objects:
+        meta: o.ObjectMeta = cast(Any, obj).metadata
+        if meta.deletionTimestamp:
+            continue
+        ns = model.get("Namespace", "", meta.namespace) if meta.namespace else None
+        if ns is not None and (ns.status.phase == "Terminating" or ns.metadata.deletionTimestamp):
+            continue
+        yield obj
+
+
+def _events(model: ClusterModel, settings: CheckSettings, *objects: Any) -> list[str]:
+    lines: list[str] = []
+    for obj in objects:
+        if obj is not None:
+            lines.extend(event_lines(model, obj, settings.evidence_events))
+    return lines[: settings.evidence_events]
+
+
+def _failed_create(model: ClusterModel, obj: Any) -> bool:
+    """The controller reported that the API server rejected its pods (quota, admission)."""
+    return any(e.reason == "FailedCreate" for e in model.events_for(obj))
+
+
+def _condition_lines(conditions: list[o.Condition] | None, *types: str) -> list[str]:
+    out = []
+    for cond in conditions or ():
+        if cond.type in types:
+            text = f"{cond.type}={cond.status}"
+            if cond.reason:
+                text += f" {cond.reason}"
+            if cond.message:
+                text += f": {cond.message}"
+            out.append(text)
+    return out
+
+
+def _stale(meta: o.ObjectMeta, observed: int) -> bool:
+    """The controller has not yet acted on the latest spec, so status describes an older one."""
+    return bool(meta.generation) and bool(observed) and observed < meta.generation
+
+
+def _desired(replicas: int | None) -> int:
+    return 1 if replicas is None else replicas
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def _revision(rs: o.ReplicaSet) -> tuple[int, str]:
+    raw = (rs.metadata.annotations or {}).get(REVISION_ANNOTATION, "")
+    return (int(raw) if raw.isdigit() else 0, rs.metadata.creationTimestamp or "")
+
+
+def _replica_failure(dep: o.Deployment, replicasets: Sequence[o.ReplicaSet]) -> tuple[o.ReplicaSet | None, o.Condition] | None:
+    """A ReplicaFailure=True condition on one of the Deployment's ReplicaSets (or copied onto it)."""
+    for rs in sorted(replicasets, key=_revision, reverse=True):
+        cond = condition(rs.status.conditions, "ReplicaFailure")
+        if cond is not None and cond.status == "True":
+            return rs, cond
+    cond = condition(dep.status.conditions, "ReplicaFailure")
+    if cond is not None and cond.status == "True":
+        return None, cond
+    return None
+
+
+@dataclass
+class _DeploymentView:
+    """Everything the Deployment checks read, gathered once."""
+
+    dep: o.Deployment
+    desired: int
+    newest: o.ReplicaSet | None
+    replicasets: list[o.ReplicaSet]
+    pods: list[o.Pod]
+    problems: list[PodProblem]
+    evidence: dict[str, Any]
+
+
+def _deployment_view(model: ClusterModel, settings: CheckSettings, dep: o.Deployment) -> _DeploymentView:
+    replicasets = owned(model, dep, "ReplicaSet")
+    newest = max(replicasets, key=_revision, default=None)
+    pods = live_pods(workload_pods(model, dep))
+    problems = pod_problems(pods)
+    st = dep.status
+    desired = _desired(dep.spec.replicas)
+    evidence: dict[str, Any] = {
+        "desired": desired,
+        "ready": st.readyReplicas,
+        "available": st.availableReplicas,
+        "updated": st.updatedReplicas,
+        "replica_set": newest.metadata.name if newest else None,
+        "conditions": _condition_lines(st.conditions, "Available", "Progressing", "ReplicaFailure"),
+        "pods": describe_pods(problems, len(pods)),
+        "events": _events(model, settings, dep, newest),
+    }
+    return _DeploymentView(dep, desired, newest, replicasets, pods, problems, evidence)
+
+
+@analyzer(codes=[KS201, KS202, KS203, KS204, KS205], requires=["Deployment"])
+def deployments(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    """At most one finding per Deployment: the most specific of create failure,
+    paused, stuck rollout, unavailable, partly ready (the others are evidence)."""
+    for dep in in_service(model, model.deployments):
+        if _desired(dep.spec.replicas) == 0 or _stale(dep.metadata, dep.status.observedGeneration):
+            continue  # scaled to zero on purpose, or status not yet about this spec
+        view = _deployment_view(model, settings, dep)
+        found = (
+            _create_failure(model, view)
+            or _paused(view)
+            or _rollout_stuck(model, view)
+            or _unavailable(model, settings, view)
+            or _not_all_ready(model, settings, view)
+        )
+        if found is not None:
+            yield found
+
+
+def _create_failure(model: ClusterModel, view: _DeploymentView) -> Finding | None:
+    failure = _replica_failure(view.dep, view.replicasets)
+    if failure is None:
+        return None
+    rs, cond = failure
+    rs_name = rs.metadata.name if rs is not None else view.evidence.get("replica_set")
+    evidence = {**view.evidence, "replica_set": rs_name, "reason": cond.reason, "message": cond.message}
+    if rs is not None:
+        evidence["events"] = event_lines(model, rs) or view.evidence.get("events")
+    return finding(
+        KS204,
+        key_of(view.dep),
+        f"ReplicaSet {rs_name} cannot create pods ({view.dep.status.availableReplicas}/{view.desired} available): "
+        f"{cond.reason}: {cond.message}",
+        evidence=evidence,
+        related=pod_keys(view.pods),
+    )
+
+
+def _paused(view: _DeploymentView) -> Finding | None:
+    dep = view.dep
+    if not dep.spec.paused:
+        return None
+    st = dep.status
+    if st.updatedReplicas >= view.desired and st.availableReplicas >= view.desired:
+        return None  # paused after a complete rollout: nothing pending
+    return finding(
+        KS205,
+        key_of(dep),
+        f"paused with {st.updatedReplicas}/{view.desired} replicas on the current template "
+        f"and {st.availableReplicas}/{view.desired} available",
+        evidence=view.evidence,
+        related=pod_keys(view.pods),
+    )
+
+
+def _is_unavailable(dep: o.Deployment) -> bool:
+    available = condition(dep.status.conditions, "Available")
+    return (available is not None and available.status == "False") or dep.status.availableReplicas == 0
+
+
+def _rollout_stuck(model: ClusterModel, view: _DeploymentView) -> Finding | None:
+    dep = view.dep
+    progressing = condition(dep.status.conditions, "Progressing")
+    if progressing is None or progressing.status != "False" or progressing.reason != "ProgressDeadlineExceeded":
+        return None
+    st = dep.status
+    if st.updatedReplicas >= view.desired and st.availableReplicas >= view.desired:
+        return None  # the condition lags a rollout that has in fact completed
+    unavailable = _is_unavailable(dep)
+    new_pods = [p for p in view.pods if view.newest is not None and model.owner(p) is view.newest]
+    new_ids = {id(p) for p in new_pods}
+    new_problems = [p for p in view.problems if id(p.pod) in new_ids] or view.problems
+    summary = describe_pods(new_problems, len(new_pods) or len(view.pods))
+    deadline = dep.spec.progressDeadlineSeconds or 600
+    message = (
+        f"rollout of ReplicaSet {view.evidence.get('replica_set') or '?'} made no progress for {deadline}s; "
+        f"{st.updatedReplicas}/{view.desired} updated, {st.availableReplicas}/{view.desired} available"
+    )
+    return finding(
+        KS202,
+        key_of(dep),
+        message + (f": {summary}" if summary else ""),
+        evidence={**view.evidence, "pods": summary or view.evidence.get("pods"), "progress_deadline_seconds": deadline},
+        severity=Severity.ERROR if unavailable else Severity.WARNING,
+        cause=shared_cause(model, new_problems),
+        related=pod_keys(view.pods),
+    )
+
+
+def _unavailable(model: ClusterModel, settings: CheckSettings, view: _DeploymentView) -> Finding | None:
+    dep = view.dep
+    if not _is_unavailable(dep):
+        return None
+    available = condition(dep.status.conditions, "Available")
+    age = model.age_seconds(available.lastTransitionTime) if available is not None else None
+    long_false = available is not None and available.status == "False" and age is not None and age >= settings.pod_not_ready_seconds
+    if not (overdue(model, settings, view.problems) or long_false):
+        return None  # pods are still starting
+    summary = view.evidence.get("pods")
+    return finding(
+        KS201,
+        key_of(dep),
+        f"{dep.status.availableReplicas}/{view.desired} replicas available" + (f": {summary}" if summary else ""),
+        evidence=view.evidence,
+        cause=shared_cause(model, view.problems),
+        related=pod_keys(view.pods),
+    )
+
+
+def _not_all_ready(model: ClusterModel, settings: CheckSettings, view: _DeploymentView) -> Finding | None:
+    dep = view.dep
+    if dep.status.readyReplicas >= view.desired or not overdue(model, settings, view.problems):
+        return None
+    summary = view.evidence.get("pods")
+    return finding(
+        KS203,
+        key_of(dep),
+        f"{dep.status.readyReplicas}/{view.desired} replicas ready" + (f": {summary}" if summary else ""),
+        evidence=view.evidence,
+        cause=shared_cause(model, view.problems),
+        related=pod_keys(view.pods),
+    )
+
+
+# --------------------------------------------------------------------------- replicasets
+
+
+@analyzer(codes=[KS204], requires=["ReplicaSet"])
+def replicasets(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    """ReplicaFailure on a ReplicaSet that no loaded Deployment reports for."""
+    for rs in in_service(model, model.replicasets):
+        cond = condition(rs.status.conditions, "ReplicaFailure")
+        if cond is None or cond.status != "True":
+            continue
+        ref = rs.metadata.controller()
+        if ref is not None and ref.kind == "Deployment" and model.has("Deployment", rs.metadata.namespace):
+            continue  # the Deployment analyzer reports it on the Deployment
+        pods = live_pods(owned(model, rs, "Pod"))
+        yield finding(
+            KS204,
+            key_of(rs),
+            f"cannot create pods ({rs.status.readyReplicas}/{_desired(rs.spec.replicas)} ready): {cond.reason}: {cond.message}",
+            evidence={
+                "desired": _desired(rs.spec.replicas),
+                "ready": rs.status.readyReplicas,
+                "reason": cond.reason,
+                "message": cond.message,
+                "events": _events(model, settings, rs),
+            },
+            related=pod_keys(pods),
+        )
+
+
+# --------------------------------------------------------------------------- statefulsets, daemonsets
+
+
+@analyzer(codes=[KS206], requires=["StatefulSet"])
+def statefulsets(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    for sts in in_service(model, model.statefulsets):
+        desired = _desired(sts.spec.replicas)
+        st = sts.status
+        if desired == 0 or st.readyReplicas >= desired or _stale(sts.metadata, st.observedGeneration):
+            continue
+        pods = live_pods(workload_pods(model, sts))
+        problems = pod_problems(pods)
+        events = _events(model, settings, sts)
+        # Missing pods have no pod to be overdue: the controller's FailedCreate events say it.
+        if not (overdue(model, settings, problems) or _failed_create(model, sts)):
+            continue
+        summary = describe_pods(problems, len(pods))
+        missing = desired - len(pods)
+        detail = "; ".join(x for x in (summary, f"{missing} pods not created" if missing > 0 else "") if x)
+        yield finding(
+            KS206,
+            key_of(sts),
+            f"{st.readyReplicas}/{desired} replicas ready" + (f": {detail}" if detail else ""),
+            evidence={
+                "desired": desired,
+                "ready": st.readyReplicas,
+                "current": st.currentReplicas,
+                "updated": st.updatedReplicas,
+                "pods": summary,
+                "events": events,
+            },
+            severity=Severity.ERROR if st.readyReplicas == 0 else Severity.WARNING,
+            cause=shared_cause(model, problems),
+            related=pod_keys(pods),
+        )
+
+
+@analyzer(codes=[KS207, KS208], requires=["DaemonSet"])
+def daemonsets(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    for ds in in_service(model, model.daemonsets):
+        if _stale(ds.metadata, ds.status.observedGeneration):
+            continue
+        pods = live_pods(workload_pods(model, ds))
+        yield from _daemonset_not_ready(model, settings, ds, pods)
+        if ds.status.numberMisscheduled > 0:
+            yield _daemonset_misscheduled(model, ds, pods)
+
+
+def _daemonset_not_ready(
+    model: ClusterModel, settings: CheckSettings, ds: o.DaemonSet, pods: list[o.Pod]
+) -> Iterable[Finding]:
+    st = ds.status
+    desired = st.desiredNumberScheduled
+    if desired == 0 or (st.numberReady >= desired and st.numberUnavailable == 0):
+        return
+    problems = pod_problems(pods)
+    events = _events(model, settings, ds)
+    if not (overdue(model, settings, problems) or _failed_create(model, ds)):
+        return
+    summary = describe_pods(problems, len(pods))
+    yield finding(
+        KS207,
+        key_of(ds),
+        f"{st.numberReady}/{desired} pods ready" + (f": {summary}" if summary else ""),
+        evidence={
+            "desired": desired,
+            "ready": st.numberReady,
+            "scheduled": st.currentNumberScheduled,
+            "unavailable": st.numberUnavailable,
+            "pods": summary,
+            "nodes": sorted({p.pod.spec.nodeName for p in problems if p.pod.spec.nodeName}),
+            "events": events,
+        },
+        severity=Severity.ERROR if st.numberReady == 0 else Severity.WARNING,
+        cause=shared_cause(model, problems),
+        related=pod_keys(pods),
+    )
+
+
+def _daemonset_misscheduled(model: ClusterModel, ds: o.DaemonSet, pods: list[o.Pod]) -> Finding:
+    selector = ds.spec.template.spec.nodeSelector or {}
+    misplaced = []
+    for pod in pods:
+        node = model.node(pod.spec.nodeName) if pod.spec.nodeName else None
+        labels = (node.metadata.labels or {}) if node is not None else None
+        if labels is not None and any(labels.get(k) != v for k, v in selector.items()):
+            misplaced.append(pod)
+    return finding(
+        KS208,
+        key_of(ds),
+        f"{ds.status.numberMisscheduled} pods run on nodes outside the DaemonSet's node selection",
+        evidence={
+            "misscheduled": ds.status.numberMisscheduled,
+            "node_selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+            "nodes": sorted({p.spec.nodeName for p in misplaced}),
+        },
+        related=pod_keys(misplaced),
+    )
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def job_outcome(job: o.Job) -> str:
+    """``succeeded``, ``failed`` or ``running`` (suspended and pending Jobs count as running)."""
+    for type_, outcome in (("Failed", "failed"), ("FailureTarget", "failed"), ("Complete", "succeeded"), ("SuccessCriteriaMet", "succeeded")):
+        cond = condition(job.status.conditions, type_)
+        if cond is not None and cond.status == "True":
+            return outcome
+    return "running"
+
+
+def _job_started(job: o.Job) -> str:
+    return job.status.startTime or job.metadata.creationTimestamp or ""
+
+
+def _failure_condition(job: o.Job) -> o.Condition | None:
+    for type_ in ("Failed", "FailureTarget"):
+        cond = condition(job.status.conditions, type_)
+        if cond is not None and cond.status == "True":
+            return cond
+    return None
+
+
+def _last_failed_pod(pods: Sequence[o.Pod]) -> tuple[o.Pod, str, o.ContainerStateTerminated | None] | None:
+    """The newest failed pod of a Job, the container that failed, and how it terminated."""
+    best: tuple[str, o.Pod, str, o.ContainerStateTerminated | None] | None = None
+    for pod in pods:
+        for status in pod.status.containerStatuses or ():
+            for state in (status.state, status.lastState):
+                terminated = state.terminated if state is not None else None
+                if terminated is not None and terminated.exitCode != 0:
+                    when = terminated.finishedAt or pod.metadata.creationTimestamp or ""
+                    if best is None or when > best[0]:
+                        best = (when, pod, status.name, terminated)
+        if pod.status.phase == "Failed" and best is None:
+            best = (pod.metadata.creationTimestamp or "", pod, "", None)
+    return None if best is None else best[1:]
+
+
+def _superseded(job: o.Job, siblings: dict[ObjectKey, list[o.Job]]) -> bool:
+    """A newer Job of the same CronJob succeeded, so this failure is history."""
+    ref = job.metadata.controller()
+    if ref is None or ref.kind != "CronJob":
+        return False
+    started = _job_started(job)
+    group = siblings.get(ObjectKey("CronJob", job.metadata.namespace, ref.name), [])
+    return any(_job_started(other) > started and job_outcome(other) == "succeeded" for other in group)
+
+
+def _jobs_by_cronjob(model: ClusterModel) -> dict[ObjectKey, list[o.Job]]:
+    index: dict[ObjectKey, list[o.Job]] = {}
+    for job in model.jobs:
+        ref = job.metadata.controller()
+        if ref is not None and ref.kind == "CronJob":
+            index.setdefault(ObjectKey("CronJob", job.metadata.namespace, ref.name), []).append(job)
+    return index
+
+
+@analyzer(codes=[KS209], requires=["Job"])
+def jobs(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    siblings = _jobs_by_cronjob(model)
+    for job in in_service(model, model.jobs):
+        cond = _failure_condition(job)
+        if cond is None:
+            continue  # running, suspended or completed: silent
+        pods = workload_pods(model, job)
+        evidence: dict[str, Any] = {
+            "reason": cond.reason,
+            "message": cond.message,
+            "failed": job.status.failed,
+            "succeeded": job.status.succeeded,
+            "completions": job.spec.completions,
+            "backoff_limit": 6 if job.spec.backoffLimit is None else job.spec.backoffLimit,
+            "active_deadline_seconds": job.spec.activeDeadlineSeconds,
+            "events": _events(model, settings, job),
+        }
+        message = f"{cond.reason or 'Failed'}: {cond.message or 'the Job failed'} ({job.status.failed} failed, {job.status.succeeded} succeeded)"
+        last = _last_failed_pod(pods)
+        if last is not None:
+            pod, container, terminated = last
+            evidence.update(last_pod=pod.metadata.name, container=container or None)
+            if terminated is not None:
+                evidence.update(exit_code=terminated.exitCode, termination_reason=terminated.reason or None)
+                message += f"; last pod {pod.metadata.name} exited with code {terminated.exitCode}"
+                if terminated.reason:
+                    message += f" ({terminated.reason})"
+        superseded = _superseded(job, siblings)
+        yield finding(
+            KS209,
+            key_of(job),
+            message + ("; a newer run of its CronJob succeeded" if superseded else ""),
+            evidence=evidence,
+            severity=Severity.INFO if superseded else None,
+            related=pod_keys(pods),
+        )
+
+
+# --------------------------------------------------------------------------- cronjobs
+
+
+@analyzer(codes=[KS210, KS211, KS212, KS213], requires=["CronJob"])
+def cronjobs(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    for cj in in_service(model, model.cronjobs):
+        jobs_ = sorted(owned(model, cj, "Job"), key=_job_started) if model.has("Job", cj.metadata.namespace) else None
+        if cj.spec.suspend:
+            yield finding(KS211, key_of(cj), f"suspended: schedule {cj.spec.schedule!r} creates no Jobs",
+                          evidence={"schedule": cj.spec.schedule, "last_schedule_time": cj.status.lastScheduleTime})
+        if jobs_:
+            yield from _cronjob_failing(model, cj, jobs_)
+        yield from _cronjob_schedule(model, settings, cj)
+
+
+def _cronjob_failing(model: ClusterModel, cj: o.CronJob, jobs_: list[o.Job]) -> Iterable[Finding]:
+    finished = [j for j in jobs_ if job_outcome(j) != "running"]
+    failed: list[o.Job] = []
+    for job in reversed(finished):
+        if job_outcome(job) != "failed":
+            break
+        failed.append(job)
+    if not failed:
+        return
+    newest = failed[0]
+    cond = _failure_condition(newest)
+    pods = [p for job in failed for p in workload_pods(model, job)]
+    runs = "its last finished run" if len(failed) == 1 else f"its last {len(failed)} finished runs"
+    yield finding(
+        KS210,
+        key_of(cj),
+        f"{runs} failed, newest {newest.metadata.name}"
+        + (f" ({cond.reason})" if cond is not None and cond.reason else ""),
+        evidence={
+            "consecutive_failures": len(failed),
+            "failed_jobs": [j.metadata.name for j in failed],
+            "last_successful_time": cj.status.lastSuccessfulTime,
+            "schedule": cj.spec.schedule,
+        },
+        related=[key_of(j) for j in failed] + pod_keys(pods),
+    )
+
+
+def _cronjob_schedule(model: ClusterModel, settings: CheckSettings, cj: o.CronJob) -> Iterable[Finding]:
+    try:
+        schedule = CronSchedule.parse(cj.spec.schedule, cj.spec.timeZone)
+    except ValueError as exc:
+        yield finding(KS213, key_of(cj), f"schedule {cj.spec.schedule!r} is not valid: {exc}",
+                      evidence={"schedule": cj.spec.schedule, "time_zone": cj.spec.timeZone})
+        return
+    since = parse_time(cj.status.lastScheduleTime) or parse_time(cj.metadata.creationTimestamp)
+    if since is None:
+        return
+    runs = schedule.fire_times(since, limit=2)
+    if not runs:
+        yield finding(KS213, key_of(cj), f"schedule {cj.spec.schedule!r} never matches a date",
+                      evidence={"schedule": cj.spec.schedule, "time_zone": cj.spec.timeZone})
+        return
+    if cj.spec.suspend:
+        return  # a suspended CronJob misses runs on purpose
+    needed = max(1, math.ceil(settings.cronjob_missed_factor))
+    due = schedule.fire_times(since, limit=needed)
+    if len(due) < needed or due[-1] > model.now:
+        return
+    yield _missed_runs(model, settings, cj, schedule, since, runs)
+
+
+def _missed_runs(
+    model: ClusterModel, settings: CheckSettings, cj: o.CronJob, schedule: CronSchedule,
+    since: dt.datetime, runs: list[dt.datetime],
+) -> Finding:
+    missed = len(schedule.fire_times(since, limit=100, until=model.now))
+    interval = human_duration((runs[1] - runs[0]).total_seconds()) if len(runs) > 1 else None
+    active = [ref.name for ref in cj.status.active or ()]
+    message = (
+        f"no run scheduled since {cj.status.lastScheduleTime or 'creation'}: "
+        f"{missed}{'+' if missed >= 100 else ''} scheduled runs missed (schedule {cj.spec.schedule!r}"
+        + (f", about every {interval}" if interval else "")
+        + ")"
+    )
+    cause = None
+    if active and cj.spec.concurrencyPolicy == "Forbid":
+        message += f"; Job {active[0]} is still active and concurrencyPolicy Forbid blocks new runs"
+        cause = ObjectKey("Job", cj.metadata.namespace, active[0])
+    return finding(
+        KS212,
+        key_of(cj),
+        message,
+        evidence={
+            "schedule": cj.spec.schedule,
+            "time_zone": cj.spec.timeZone,
+            "interval": interval,
+            "last_schedule_time": cj.status.lastScheduleTime,
+            "missed_runs": missed,
+            "active_jobs": active,
+            "concurrency_policy": cj.spec.concurrencyPolicy,
+            "starting_deadline_seconds": cj.spec.startingDeadlineSeconds,
+            "events": _events(model, settings, cj),
+        },
+        cause=cause,
+    )
+
+
+def human_duration(seconds: float) -> str:
+    """``90`` -> ``1m30s``, ``86400`` -> ``1d``."""
+    total = int(round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts) or "0s"
+
+
+# --------------------------------------------------------------------------- cron evaluation
+
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
+_WEEKDAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Never search further than this for the next run (an impossible date like Feb 30).
+_HORIZON_YEARS = 5
+
+
+@dataclass(frozen=True)
+class _Field:
+    values: frozenset[int]
+    star: bool  # "*" or "?": matters for the day-of-month / day-of-week OR rule
+
+
+def _parse_field(text: str, low: int, high: int, names: dict[str, int] | None = None) -> _Field:
+    values: set[int] = set()
+    for part in text.split(","):
+        values |= _parse_range(part, low, high, names)
+    return _Field(frozenset(values), text in ("*", "?"))
+
+
+def _parse_range(part: str, low: int, high: int, names: dict[str, int] | None) -> set[int]:
+    body, _, step_text = part.partition("/")
+    step = int(step_text) if step_text.isdigit() else (1 if not step_text else 0)
+    if step <= 0:
+        raise ValueError(f"bad step in {part!r}")
+    if body in ("*", "?"):
+        start, end = low, high
+    else:
+        first, dash, last = body.partition("-")
+        start = _value(first, names)
+        # "5/15" means "from 5 to the end, every 15" (as in robfig/cron, which Kubernetes uses).
+        end = _value(last, names) if dash else (high if step_text else start)
+    if start < low or end > high or start > end:
+        raise ValueError(f"{part!r} is outside {low}-{high}")
+    values = set(range(start, end + 1, step))
+    return {v % 7 for v in values} if names is _WEEKDAYS else values  # day-of-week 7 is Sunday too
+
+
+def _value(text: str, names: dict[str, int] | None) -> int:
+    if text.isdigit():
+        return int(text)
+    if names is not None and text.upper() in names:
+        return names[text.upper()]
+    raise ValueError(f"{text!r} is not a number")
+
+
+def _go_duration(text: str) -> dt.timedelta:
+    pos, seconds = 0, 0.0
+    for match in _GO_DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or seconds <= 0:
+        raise ValueError(f"bad @every duration {text!r}")
+    return dt.timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """A parsed CronJob schedule that can list its next run times."""
+
+    minutes: _Field
+    hours: _Field
+    days: _Field
+    months: _Field
+    weekdays: _Field
+    zone: dt.tzinfo
+    every: dt.timedelta | None = None
+
+    @classmethod
+    def parse(cls, text: str, time_zone: str | None = None) -> CronSchedule:
+        """Standard 5 fields, macros, ``@every <go duration>``, optional ``CRON_TZ=``/``TZ=`` prefix."""
+        spec = text.strip()
+        if spec.startswith(("CRON_TZ=", "TZ=")):
+            prefix, _, spec = spec.partition(" ")
+            time_zone = prefix.split("=", 1)[1]
+            spec = spec.strip()
+        zone = _zone(time_zone)
+        if spec.startswith("@every "):
+            full = _Field(frozenset(), True)
+            return cls(full, full, full, full, full, zone, _go_duration(spec[len("@every "):].strip()))
+        fields = _MACROS.get(spec.lower(), spec).split()
+        if len(fields) != 5:
+            raise ValueError(f"expected 5 fields, got {len(fields)}")
+        return cls(
+            _parse_field(fields[0], 0, 59),
+            _parse_field(fields[1], 0, 23),
+            _parse_field(fields[2], 1, 31),
+            _parse_field(fields[3], 1, 12, _MONTHS),
+            _parse_field(fields[4], 0, 7, _WEEKDAYS),
+            zone,
+        )
+
+    def _day_matches(self, day: dt.datetime) -> bool:
+        in_month = day.day in self.days.values
+        in_week = (day.isoweekday() % 7) in self.weekdays.values
+        # Cron's rule: if both fields are restricted, either may match.
+        if self.days.star or self.weekdays.star:
+            return in_month and in_week
+        return in_month or in_week
+
+    def next_after(self, when: dt.datetime) -> dt.datetime | None:
+        """The first run strictly after ``when`` (aware, UTC); None if there is none within years."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        if self.every is not None:
+            return when + self.every
+        local = when.astimezone(self.zone).replace(tzinfo=None, second=0, microsecond=0) + dt.timedelta(minutes=1)
+        horizon = local.year + _HORIZON_YEARS
+        while local.year <= horizon:
+            if local.month not in self.months.values:
+                local = (local.replace(day=1, hour=0, minute=0) + dt.timedelta(days=32)).replace(day=1)
+            elif not self._day_matches(local):
+                local = local.replace(hour=0, minute=0) + dt.timedelta(days=1)
+            elif local.hour not in self.hours.values:
+                local = local.replace(minute=0) + dt.timedelta(hours=1)
+            elif local.minute not in self.minutes.values:
+                local += dt.timedelta(minutes=1)
+            else:
+                return local.replace(tzinfo=self.zone).astimezone(dt.UTC)
+        return None
+
+    def fire_times(self, after: dt.datetime, *, limit: int, until: dt.datetime | None = None) -> list[dt.datetime]:
+        """Up to ``limit`` run times after ``after`` (and not after ``until``)."""
+        out: list[dt.datetime] = []
+        current: dt.datetime | None = after
+        while len(out) < limit:
+            current = self.next_after(current) if current is not None else None
+            if current is None or (until is not None and current > until):
+                break
+            out.append(current)
+        return out
+
+
+def _zone(name: str | None) -> dt.tzinfo:
+    if not name:
+        return dt.UTC  # kube-controller-manager's zone; UTC on every managed control plane
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # The API server validated the name; only our tz database lacks it. UTC is off by
+        # hours at most, which cannot turn "on time" into "3 runs missed" for any schedule.
+        return dt.UTC
