@@ -21,6 +21,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(KS) sandbox build
 	$(PY) -m mypy
+	$(PY) -m ruff check src tests bench
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed

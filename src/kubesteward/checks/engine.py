@@ -22,7 +22,7 @@ def load_analyzers() -> None:
     import kubesteward.checks as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in ("base", "engine", "evidence", "settings", "incidents", "catalogue"):
+        if info.name not in ("base", "engine", "evidence", "settings", "incidents", "cron"):
             importlib.import_module(f"{package.__name__}.{info.name}")
 
 

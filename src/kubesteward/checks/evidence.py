@@ -38,3 +38,20 @@ def request_of(container: o.Container | None, resource: str) -> str | None:
     if container is None or container.resources is None:
         return None
     return (container.resources.requests or {}).get(resource)
+
+
+def human_duration(seconds: float | None) -> str:
+    """``45s``, ``12m``, ``3h5m``, ``2d4h``: precise enough for "how long", short enough for a message."""
+    if seconds is None:
+        return "an unknown time"
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
+    return f"{secs}s"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kubesteward.checks.base import Code, Finding, Severity, analyzer, define, finding
-from kubesteward.checks.evidence import event_lines
+from kubesteward.checks.evidence import event_lines, human_duration
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, key_of
@@ -189,23 +189,6 @@ def node_down(node: o.Node) -> bool:
     """Ready is False or Unknown. A node that has not reported Ready yet is not "down"."""
     ready = ready_condition(node)
     return ready is not None and ready.status != "True"
-
-
-def human_duration(seconds: float | None) -> str:
-    """``45s``, ``12m``, ``3h5m``, ``2d4h``: precise enough for "how long", short enough for a message."""
-    if seconds is None:
-        return "an unknown time"
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs}s" if secs and minutes < 10 else f"{minutes}m"
-    return f"{secs}s"
 
 
 def active_pods(model: ClusterModel, node: o.Node) -> list[o.Pod]:

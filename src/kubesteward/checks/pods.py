@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesteward.checks.base import Finding, Severity, analyzer, define, finding
-from kubesteward.checks.evidence import container_spec, event_lines, limit_of, request_of
-from kubesteward.checks.nodes import CONDITION_TAINTS, fix, human_duration, node_down
+from kubesteward.checks.evidence import container_spec, event_lines, human_duration, limit_of, request_of
+from kubesteward.checks.nodes import CONDITION_TAINTS, fix, node_down
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of

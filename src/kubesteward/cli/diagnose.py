@@ -13,11 +13,11 @@ import yaml
 from rich.markup import escape
 from rich.tree import Tree
 
+from kubesteward.checks.base import CODES, Finding, Severity
+from kubesteward.checks.engine import Report, fails, load_analyzers, summary_counts
 from kubesteward.cli import options as opt
 from kubesteward.cli.output import check_format
 from kubesteward.cli.state import STATE
-from kubesteward.checks.base import CODES, Finding, Severity
-from kubesteward.checks.engine import Report, fails, load_analyzers, summary_counts
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.config_file import load_project_config
 from kubesteward.diagnosis import Diagnosis, diagnose_cluster, diagnose_files

@@ -17,7 +17,6 @@ from typing import ClassVar
 import msgspec
 
 
-
 class OwnerReference(msgspec.Struct, gc=False, omit_defaults=True):
     kind: str
     name: str
