@@ -27,12 +27,13 @@ from typing import Any
 
 from kubesteward.cluster import KubeClient, load_config
 from kubesteward.cluster.resources import by_name
+from kubesteward.errors import Conflict
 from kubesteward.model.kinds import MODEL_KINDS
+from kubesteward.model.objects import Pod
 
 NAMESPACES = 10
 PODS_PER_DEPLOYMENT = 20
 MARK = "kubesteward.io/bench"
-TOLERATE_KWOK = [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]
 
 
 def template(app: str, fault: str | None) -> dict[str, Any]:
@@ -50,87 +51,84 @@ def template(app: str, fault: str | None) -> dict[str, Any]:
                     "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
                 }
             ],
-            "tolerations": TOLERATE_KWOK,
         },
     }
 
 
-async def populate(client: KubeClient, pods: int, nodes: list[str]) -> None:
+async def create(client: KubeClient, obj: dict[str, Any]) -> Any:
+    """Create, or return the existing object (a re-run continues a partial population)."""
+    try:
+        return await client.create(obj)
+    except Conflict:
+        rt = await client.resolve(obj["apiVersion"], obj["kind"])
+        return await client.get(rt, obj["metadata"]["name"], obj["metadata"].get("namespace"))
+
+
+async def populate(client: KubeClient, pods: int) -> None:
+    """Real Deployments: the controller-manager creates ReplicaSets and pods, the
+    scheduler binds them, KWOK runs them. We add Services and Events."""
     deployments = pods // PODS_PER_DEPLOYMENT
-    sem = asyncio.Semaphore(48)
-    created = 0
+    sem = asyncio.Semaphore(32)
     started = time.monotonic()
 
-    async def guarded(coro: Any) -> Any:
-        async with sem:
-            return await coro
-
     for ns_index in range(NAMESPACES):
-        await client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{ns_index}", "labels": {MARK: "true"}}})
+        await client.apply({"apiVersion": "v1", "kind": "Namespace",
+                            "metadata": {"name": f"bench-{ns_index}", "labels": {MARK: "true"}}})
 
     async def one_deployment(index: int) -> None:
-        nonlocal created
         ns = f"bench-{index % NAMESPACES}"
         app = f"app-{index:04d}"
         # 2% of workloads carry a real fault so the analyzers have work to do.
         fault = "crashloop-oom" if index % 50 == 7 else None
-        tpl = template(app, fault)
-        selector = {"matchLabels": {"app": app}}
-        deployment = await client.create({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            # Paused: the Deployment controller then adopts our ReplicaSet instead of creating its own.
-            "metadata": {"name": app, "namespace": ns, "labels": {MARK: "true"}},
-            "spec": {"replicas": PODS_PER_DEPLOYMENT, "paused": True, "selector": selector, "template": tpl},
-        })
-        rs_name = f"{app}-5d4c7b9f8"
-        rs_tpl = template(app, fault)
-        rs_tpl["metadata"]["labels"]["pod-template-hash"] = "5d4c7b9f8"
-        replica_set = await client.create({
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {
-                "name": rs_name, "namespace": ns, "labels": rs_tpl["metadata"]["labels"],
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app,
-                                     "uid": deployment["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}],
-            },
-            "spec": {"replicas": PODS_PER_DEPLOYMENT,
-                     "selector": {"matchLabels": {"app": app, "pod-template-hash": "5d4c7b9f8"}}, "template": rs_tpl},
-        })
-        await client.create({
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": app, "namespace": ns},
-            "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": "http"}]},
-        })
-        owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
-                  "uid": replica_set["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
-        for replica in range(PODS_PER_DEPLOYMENT):
-            name = f"{rs_name}-{replica:03d}"
-            pod = {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "namespace": ns, "labels": rs_tpl["metadata"]["labels"], "ownerReferences": owner},
-                "spec": {**rs_tpl["spec"], "nodeName": nodes[(index * PODS_PER_DEPLOYMENT + replica) % len(nodes)]},
-            }
-            await guarded(client.create(pod))
-            await guarded(client.create({
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": f"{name}.bench", "namespace": ns},
-                "involvedObject": {"kind": "Pod", "namespace": ns, "name": name, "apiVersion": "v1"},
-                "reason": "BackOff" if fault else "Started",
-                "message": "Back-off restarting failed container app" if fault else "Started container app",
-                "type": "Warning" if fault else "Normal",
-                "source": {"component": "kubelet"},
-                "count": 1,
-            }))
-            created += 1
-        if index % 25 == 0:
-            print(f"  populated {created} pods in {time.monotonic() - started:.0f}s", flush=True)
+        async with sem:
+            await create(client, {
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": app, "namespace": ns, "labels": {MARK: "true"}},
+                "spec": {"replicas": PODS_PER_DEPLOYMENT, "selector": {"matchLabels": {"app": app}},
+                         "template": template(app, fault)},
+            })
+            await create(client, {
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": app, "namespace": ns},
+                # Headless: the sandbox's service CIDR is small, and this needs no cluster IP.
+                "spec": {"clusterIP": "None", "selector": {"app": app}, "ports": [{"port": 80, "targetPort": "http"}]},
+            })
 
     await asyncio.gather(*(one_deployment(i) for i in range(deployments)))
-    print(f"  populated {created} pods in {time.monotonic() - started:.0f}s", flush=True)
+    print(f"  {deployments} Deployments and Services in {time.monotonic() - started:.0f}s", flush=True)
+
+    # One event per pod, as kubelets and controllers would leave behind.
+    async def one_event(index: int) -> None:
+        ns = f"bench-{index % NAMESPACES}"
+        warning = index % 50 == 7
+        async with sem:
+            await create(client, {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": f"bench-{index:05d}", "namespace": ns},
+                "involvedObject": {"kind": "Pod", "namespace": ns, "name": f"app-{index // PODS_PER_DEPLOYMENT:04d}-x",
+                                   "apiVersion": "v1"},
+                "reason": "BackOff" if warning else "Started",
+                "message": "Back-off restarting failed container app" if warning else "Started container app",
+                "type": "Warning" if warning else "Normal",
+                "source": {"component": "kubelet"},
+                "count": 1,
+            })
+
+    await asyncio.gather(*(one_event(i) for i in range(pods)))
+    print(f"  {pods} events in {time.monotonic() - started:.0f}s", flush=True)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        running = await count_pods(client, running=True)
+        print(f"  {running} pods running after {time.monotonic() - started:.0f}s", flush=True)
+        if running >= pods * 0.98:
+            break
+        await asyncio.sleep(10)
 
 
-async def count_pods(client: KubeClient) -> int:
+async def count_pods(client: KubeClient, running: bool = False) -> int:
     pods = by_name("pods")
     assert pods is not None
-    result = await client.list(pods, label_selector=MARK, limit=500)
+    selector = "status.phase=Running" if running else None
+    result = await client.list(pods, label_selector=MARK, field_selector=selector, limit=500, type=Pod)
     return len(result.items)
 
 
@@ -186,20 +184,20 @@ async def main() -> None:
     else:
         from kubesteward.sandbox.cluster import Sandbox
 
-        sandbox = Sandbox(name="bench", nodes=max(3, args.pods // 100 + 1))
+        # Fast controllers so 10k pods converge in minutes; everything else stays real.
+        fast = {"kube-api-qps": "800", "kube-api-burst": "1600"}
+        sandbox = Sandbox(name="bench", nodes=max(3, args.pods // 100 + 1),
+                          extra_args={"kube-controller-manager": fast, "kube-scheduler": fast})
         print(f"starting bench sandbox with {sandbox.nodes} nodes...", flush=True)
         sandbox.up(progress=lambda m: print(f"  {m}", flush=True), timeout=600)
         kubeconfig = sandbox.kubeconfig
     try:
         client = KubeClient(load_config(str(kubeconfig)), timeout=120)
-        nodes_rt = by_name("nodes")
-        assert nodes_rt is not None
-        nodes = [n["metadata"]["name"] for n in (await client.list(nodes_rt)).items]
         existing = await count_pods(client)
         if existing < args.pods:
             print(f"creating {args.pods} pods ({existing} exist)...", flush=True)
-            await populate(client, args.pods, nodes)
-        print(f"cluster has {await count_pods(client)} bench pods on {len(nodes)} nodes", flush=True)
+            await populate(client, args.pods)
+        print(f"cluster has {await count_pods(client)} bench pods", flush=True)
         await asyncio.sleep(5)  # let controllers settle before measuring
 
         raw, diag, rss = [], [], []

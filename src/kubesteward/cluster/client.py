@@ -16,6 +16,7 @@ import builtins
 import copy
 import json
 import random
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -45,6 +46,8 @@ from kubesteward.errors import (
 T = TypeVar("T")
 
 FIELD_MANAGER = "kubesteward"
+_DRAINED = httpx.ByteStream(b"")
+_CONTINUE = re.compile(rb'"continue":"([^"]*)"')
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -125,6 +128,11 @@ class KubeClient:
     ) -> httpx.Response:
         """Send one request with retries; return a 2xx response or raise a typed error."""
         response = await self._send_with_retries(method, path, params, content, headers, idempotent, timeout)
+        # httpx links a response and its stream in a reference cycle, so a
+        # read page (megabytes of JSON) would wait for the cyclic GC, which the
+        # model loader pauses. The body is fully read: drop the stream link so
+        # the page is freed as soon as the caller drops the response.
+        response.stream = _DRAINED
         if response.status_code >= 400:
             raise self._error_for(response, method, path)
         return response
@@ -268,9 +276,8 @@ class KubeClient:
         """
         decoder = self._decoder(_ListEnvelope[type])
         path = rt.collection_path(namespace)
-        token = ""
-        restarted = False
-        while True:
+
+        def fetch(token: str) -> asyncio.Task[httpx.Response]:
             params: dict[str, str | int] = {"limit": limit}
             if label_selector:
                 params["labelSelector"] = label_selector
@@ -278,19 +285,39 @@ class KubeClient:
                 params["fieldSelector"] = field_selector
             if token:
                 params["continue"] = token
-            try:
-                response = await self.request("GET", path, params=params)
-            except Gone:
-                if not token:
-                    raise
-                token, restarted = "", True
-                continue
-            envelope = decoder.decode(response.content)
-            yield envelope.items or [], envelope.metadata, restarted
-            restarted = False
-            token = envelope.metadata.continue_
-            if not token:
-                return
+            return asyncio.ensure_future(self.request("GET", path, params=params))
+
+        token = ""
+        restarted = False
+        pending: asyncio.Task[httpx.Response] | None = fetch(token)
+        try:
+            while pending is not None:
+                try:
+                    response = await pending
+                except Gone:
+                    if not token:
+                        raise
+                    token, restarted = "", True
+                    pending = fetch(token)
+                    continue
+                # The API server writes the list's metadata before its items, so
+                # the next continue token is in the first bytes: ask for the next
+                # page now and let the server prepare it while we decode this one.
+                early = _CONTINUE.search(response.content, 0, 2048)
+                guess = early.group(1).decode() if early else ""
+                pending = fetch(guess) if guess else None
+                envelope = decoder.decode(response.content)
+                del response
+                token = envelope.metadata.continue_
+                if token != guess:  # no early token (or a look-alike): follow the real one
+                    if pending is not None:
+                        pending.cancel()
+                    pending = fetch(token) if token else None
+                yield envelope.items or [], envelope.metadata, restarted
+                restarted = False
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
 
     @overload
     async def list(

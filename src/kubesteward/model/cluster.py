@@ -185,7 +185,7 @@ class ClusterModel:
 
     @cached_property
     def _by_uid(self) -> dict[str, Any]:
-        return {obj.metadata.uid: obj for obj in self.all_objects() if obj.metadata.uid and obj.kind != "Event"}
+        return {obj.metadata.uid: obj for obj in self.all_objects() if obj.kind != "Event" and obj.metadata.uid}
 
     def by_uid(self, uid: str) -> Any | None:
         return self._by_uid.get(uid)

@@ -61,6 +61,9 @@ async def load_cluster(
     finally:
         if was_enabled:
             gc.enable()
+    # Collect first: the load leaves cyclic garbage (HTTP responses holding
+    # their page bytes) that a freeze would otherwise keep forever.
+    gc.collect()
     gc.freeze()
     model.now = dt.datetime.now(dt.UTC)
     return model

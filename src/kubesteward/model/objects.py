@@ -12,9 +12,14 @@ responses, ``kubectl get -o json`` files and our own snapshots.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import msgspec
+
+# Enumerations the API server validates: decoding them as Literal makes every
+# object share one string instead of allocating its own copy.
+Protocol = Literal["TCP", "UDP", "SCTP"]
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""]
 
 
 class OwnerReference(msgspec.Struct, gc=False, omit_defaults=True):
@@ -29,7 +34,6 @@ class ObjectMeta(msgspec.Struct, gc=False, omit_defaults=True):
     name: str = ""
     namespace: str = ""
     uid: str = ""
-    resourceVersion: str = ""
     generation: int = 0
     creationTimestamp: str | None = None
     deletionTimestamp: str | None = None
@@ -76,12 +80,11 @@ class ContainerStateTerminated(msgspec.Struct, gc=False, omit_defaults=True):
     exitCode: int = 0
     reason: str = ""
     message: str = ""
-    startedAt: str | None = None
     finishedAt: str | None = None
 
 
 class ContainerStateRunning(msgspec.Struct, gc=False, omit_defaults=True):
-    startedAt: str | None = None
+    """Presence is what matters: the container is running."""
 
 
 class ContainerState(msgspec.Struct, gc=False, omit_defaults=True):
@@ -95,7 +98,6 @@ class ContainerStatus(msgspec.Struct, gc=False, omit_defaults=True):
     ready: bool = False
     restartCount: int = 0
     image: str = ""
-    started: bool | None = None
     state: ContainerState | None = None
     lastState: ContainerState | None = None
 
@@ -139,7 +141,7 @@ class EnvFromSource(msgspec.Struct, gc=False, omit_defaults=True):
 class ContainerPort(msgspec.Struct, gc=False, omit_defaults=True):
     containerPort: int
     name: str = ""
-    protocol: str = "TCP"
+    protocol: Protocol = "TCP"
 
 
 class ResourceRequirements(msgspec.Struct, gc=False, omit_defaults=True):
@@ -204,9 +206,9 @@ class Volume(msgspec.Struct, gc=False, omit_defaults=True):
 
 class Toleration(msgspec.Struct, gc=False, omit_defaults=True):
     key: str = ""
-    operator: str = "Equal"
+    operator: Literal["Exists", "Equal"] = "Equal"
     value: str = ""
-    effect: str = ""
+    effect: TaintEffect = ""
 
 
 class PodSpec(msgspec.Struct, gc=False, omit_defaults=True):
@@ -214,10 +216,9 @@ class PodSpec(msgspec.Struct, gc=False, omit_defaults=True):
     containers: list[Container] = msgspec.field(default_factory=list)
     initContainers: list[Container] | None = None
     volumes: list[Volume] | None = None
-    serviceAccountName: str = ""
     nodeSelector: dict[str, str] | None = None
     tolerations: list[Toleration] | None = None
-    restartPolicy: str = "Always"
+    restartPolicy: Literal["Always", "OnFailure", "Never"] = "Always"
     imagePullSecrets: list[NameRef] | None = None
     schedulerName: str = ""
 
@@ -239,7 +240,7 @@ class PodTemplate(msgspec.Struct, gc=False, omit_defaults=True):
 
 class Taint(msgspec.Struct, gc=False, omit_defaults=True):
     key: str
-    effect: str
+    effect: TaintEffect
     value: str = ""
 
 
@@ -419,7 +420,7 @@ class CronJob(msgspec.Struct, gc=False, omit_defaults=True):
 class ServicePort(msgspec.Struct, gc=False, omit_defaults=True):
     port: int
     name: str = ""
-    protocol: str = "TCP"
+    protocol: Protocol = "TCP"
     targetPort: int | str | None = None
 
 
@@ -674,10 +675,17 @@ class EventSource(msgspec.Struct, gc=False, omit_defaults=True):
     component: str = ""
 
 
+class EventMeta(msgspec.Struct, gc=False, omit_defaults=True):
+    """Events are many and only evidence: their own uid, labels and owners are never read."""
+
+    name: str = ""
+    namespace: str = ""
+
+
 class Event(msgspec.Struct, gc=False, omit_defaults=True):
     kind: ClassVar[str] = "Event"
     involvedObject: ObjectRef = msgspec.field(default_factory=ObjectRef)
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    metadata: EventMeta = msgspec.field(default_factory=EventMeta)
     reason: str = ""
     message: str = ""
     type: str = ""
@@ -687,7 +695,6 @@ class Event(msgspec.Struct, gc=False, omit_defaults=True):
     eventTime: str | None = None
     series: EventSeries | None = None
     source: EventSource | None = None
-    reportingController: str = ""
 
     @property
     def last_seen(self) -> str:

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -118,7 +118,15 @@ class _Proc:
 class Sandbox:
     """One named local cluster. Cheap to construct; nothing happens until ``up``."""
 
-    def __init__(self, name: str = "kubesteward", nodes: int = 3, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "kubesteward",
+        nodes: int = 3,
+        state_dir: Path | None = None,
+        extra_args: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """``extra_args`` adds flags per component, e.g. ``{"kube-controller-manager":
+        {"kube-api-qps": "500"}}`` for a large benchmark cluster."""
         if not _NAME_RE.match(name):
             raise SandboxError(f"invalid sandbox name {name!r}: use 1-40 lowercase letters, digits and '-'")
         if nodes < 0:
@@ -126,6 +134,7 @@ class Sandbox:
         self.name = name
         self.nodes = nodes
         self.state_dir = (state_dir if state_dir is not None else state_root() / name).absolute()
+        self.extra_args = {component: dict(flags) for component, flags in (extra_args or {}).items()}
 
     # -- layout ----------------------------------------------------------
 
@@ -327,6 +336,13 @@ class Sandbox:
                         {"key": "kubelet-preferred-address-types", "value": "Hostname", "override": True},
                     ],
                 }
+            ]
+            + [
+                {
+                    "name": component,
+                    "extraArgs": [{"key": k, "value": v, "override": True} for k, v in flags.items()],
+                }
+                for component, flags in self.extra_args.items()
             ],
         }
         documents = [yaml.safe_dump(kwokctl_config, sort_keys=False)]
