@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 ## The main job: on your current cluster, or on the local sandbox when none is configured.
 run: $(VENV)/.installed
-	$(KS) status -A --sandbox-if-unconfigured
+	$(KS) diagnose -A --sandbox-if-unconfigured
 
 ## The whole test suite: type check, unit tests, end-to-end tests on a real local control plane.
 test: $(VENV)/.installed

@@ -77,7 +77,8 @@ def resolve_targets(
         if sandbox_fallback or running:
             if not running:
                 STATE.note("No cluster configured: starting the local sandbox (kubesteward sandbox up --demo)...")
-                sandbox.up(progress=lambda m: STATE.note(f"  {m}") if STATE.verbosity > 0 else None)
+                with STATE.err.status("starting the sandbox...") as spinner:
+                    sandbox.up(progress=lambda message: spinner.update(message))
             if sandbox_fallback:
                 from kubesteward.cli.sandbox import seed_demo_workload
 

@@ -28,12 +28,18 @@ def up(
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=500, help="Simulated (KWOK) nodes.")] = 3,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for Ready.")] = 180.0,
     demo: Annotated[bool, typer.Option("--demo", help="Seed a demo shop with real, label-injected faults.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print kwokctl's plan (every binary is a local path) and start nothing.")
+    ] = False,
 ) -> None:
     """Build the binaries if missing, start the control plane, wait until it is Ready (idempotent)."""
     from kubesteward.sandbox.build import BuildError
     from kubesteward.sandbox.cluster import Sandbox, SandboxError
 
     sandbox = Sandbox(name=name, nodes=nodes)
+    if dry_run:
+        print(sandbox.dry_run())
+        return
     started = time.monotonic()
     try:
         with STATE.err.status("starting sandbox...") as spinner:
