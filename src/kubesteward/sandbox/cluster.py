@@ -340,7 +340,8 @@ class Sandbox:
             + [
                 {
                     "name": component,
-                    "extraArgs": [{"key": k, "value": v, "override": True} for k, v in flags.items()],
+                    # Appended: kwokctl's "override" only replaces flags it already sets.
+                    "extraArgs": [{"key": k, "value": v} for k, v in flags.items()],
                 }
                 for component, flags in self.extra_args.items()
             ],
