@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.tree import Tree
 from kubesteward.checks.base import CODES, Finding, Severity
 from kubesteward.checks.engine import Report, fails, load_analyzers, summary_counts
 from kubesteward.cli import options as opt
+from kubesteward.cli import runner
 from kubesteward.cli.output import check_format
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
@@ -124,7 +124,7 @@ def _diagnose_live(
                     ),
                 )
 
-        return asyncio.run(main())
+        return runner.run(main())
 
 
 def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) -> None:
@@ -236,7 +236,7 @@ def snapshot(
             model = await load_cluster(factory.client(targets.contexts[0]), namespace=None if all_namespaces else namespace)
             return snapshot_document(model)
 
-    document = asyncio.run(main())
+    document = runner.run(main())
     as_yaml = output.suffix in (".yaml", ".yml")
     text = yaml.safe_dump(document, sort_keys=False) if as_yaml else json.dumps(document)
     if str(output) == "-":

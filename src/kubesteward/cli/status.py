@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from rich.table import Table
 
 from kubesteward.cli import options as opt
+from kubesteward.cli import runner
 from kubesteward.cli.output import check_format, emit_machine
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
@@ -32,7 +31,7 @@ def status(
         async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
             return await factory.fan_out(targets.contexts, lambda c: summarize(c, scope))
 
-    results = asyncio.run(main())
+    results = runner.run(main())
     failures = [r for r in results if r.error is not None]
     if len(results) == 1 and failures:
         raise failures[0].error  # type: ignore[misc]  # one cluster: its error is the command's error

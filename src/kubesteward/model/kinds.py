@@ -53,8 +53,11 @@ BY_KIND: dict[str, KindSpec] = {spec.kind: spec for spec in MODEL_KINDS}
 
 
 # Low-cardinality strings repeated on every object (namespaces, node names,
-# condition types and statuses) are shared instead of kept once per object.
+# condition types, label values, images, quantities) are shared instead of
+# kept once per object. Never timestamps or names: those are unique, and this
+# table lives as long as the process.
 _SHARED: dict[str, str] = {}
+_TIMED_POD_CONDITIONS = frozenset({"Ready", "PodScheduled"})
 _DEFAULT_TOLERATIONS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 
 
@@ -77,8 +80,43 @@ def _compact_pod(pod: o.Pod) -> None:
     for cond in pod.status.conditions or ():
         cond.type = _shared(cond.type)
         cond.status = _shared(cond.status)
-    pod.metadata.namespace = _shared(pod.metadata.namespace)
+        if cond.type not in _TIMED_POD_CONDITIONS:
+            cond.lastTransitionTime = None  # only Ready's and PodScheduled's age is ever asked
+    meta = pod.metadata
+    meta.namespace = _shared(meta.namespace)
+    if meta.labels:
+        # Label values repeat across a workload's replicas (app, tier, template hash).
+        meta.labels = {key: _shared(value) for key, value in meta.labels.items()}
+    for ref in meta.ownerReferences or ():
+        ref.kind, ref.apiVersion = _shared(ref.kind), _shared(ref.apiVersion)
     pod.spec.nodeName = _shared(pod.spec.nodeName)
+    pod.spec.schedulerName = _shared(pod.spec.schedulerName)
+    for container in pod.spec.containers:
+        container.name, container.image = _shared(container.name), _shared(container.image)
+        for port in container.ports or ():
+            port.name = _shared(port.name)
+        resources = container.resources
+        if resources is not None:
+            if resources.requests:
+                resources.requests = {k: _shared(v) for k, v in resources.requests.items()}
+            if resources.limits:
+                resources.limits = {k: _shared(v) for k, v in resources.limits.items()}
+    for status in pod.status.containerStatuses or ():
+        status.name, status.image = _shared(status.name), _shared(status.image)
+
+
+def _compact_event(event: o.Event) -> None:
+    """Events are the most numerous objects: keep when, how often, what and about whom."""
+    event.lastTimestamp = event.last_seen or None
+    event.count = event.occurrences
+    event.firstTimestamp = event.eventTime = None
+    event.series = None
+    event.source = None
+    event.metadata.namespace = _shared(event.metadata.namespace)
+    ref = event.involvedObject
+    ref.namespace = _shared(ref.namespace)
+    ref.kind = _shared(ref.kind)
+    ref.apiVersion = ""
 
 
 def strip_values(obj: Any) -> Any:
@@ -87,8 +125,7 @@ def strip_values(obj: Any) -> Any:
     if isinstance(obj, o.Pod):
         _compact_pod(obj)
     elif isinstance(obj, o.Event):
-        obj.metadata.namespace = _shared(obj.metadata.namespace)
-        obj.involvedObject.namespace = _shared(obj.involvedObject.namespace)
+        _compact_event(obj)
     elif isinstance(obj, o.Secret):
         keys = set(obj.keys or ()) | set(obj.data or ()) | set(obj.stringData or ())
         obj.keys, obj.data, obj.stringData = sorted(keys), None, None
