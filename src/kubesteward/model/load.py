@@ -28,7 +28,7 @@ async def load_cluster(
     namespace: str | None = None,
     kinds: Iterable[str] | None = None,
     progress: Progress | None = None,
-    page_size: int = 250,
+    page_size: int = 500,
 ) -> ClusterModel:
     """Build a :class:`ClusterModel` of the cluster (or of one namespace)."""
     specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
