@@ -94,10 +94,13 @@ def test_unknown_context_and_broken_kubeconfig_exit_3(sandbox_kubeconfig: Path, 
     assert_one_clear_line(cli("status"), 3, "no kubeconfig found")
 
 
-def test_usage_errors_exit_2() -> None:
-    result = cli("status", "-o", "xml", "--kubeconfig", "/dev/null")
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+@pytest.mark.parametrize(
+    "args", [["status", "-o", "xml", "--kubeconfig", "/dev/null"], ["status", "--bogus"], ["explain", "KS999"]]
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip()
 
 
 @pytest.mark.parametrize("args", [["--version"], ["exit-codes"]])

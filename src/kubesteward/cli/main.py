@@ -6,7 +6,6 @@ import sys
 import traceback
 from typing import Annotated
 
-import click
 import typer
 from rich.markup import escape
 
@@ -64,12 +63,16 @@ def run(argv: list[str] | None = None) -> None:
         if detail and STATE.verbosity > 0:
             STATE.err.print(escape(detail), highlight=False)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # usage errors: unknown flag, bad value, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            STATE.err.print(f"[red]error[/]: {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         STATE.err.print("interrupted")
