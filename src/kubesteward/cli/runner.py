@@ -21,6 +21,13 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return loop.run_until_complete(coro)
     finally:
         try:
+            # As asyncio.run does: after a failure, sibling tasks (other LISTs)
+            # may still be suspended inside async generators; cancel them first.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
