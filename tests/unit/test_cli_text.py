@@ -18,3 +18,10 @@ def test_reflow_keeps_indented_commands_after_prose() -> None:
 def test_first_step_of_a_bulleted_remediation() -> None:
     assert _first_step("- `kubectl describe node n1`: conditions.\n- Then fix it.") == "`kubectl describe node n1`: conditions."
     assert _first_step("Create the object\nthat is missing.") == "Create the object that is missing."
+
+
+def test_first_step_stops_before_a_command_block() -> None:
+    assert _first_step("Point the claim at a class\nthat exists:\n  kubectl get storageclass") == (
+        "Point the claim at a class that exists:"
+    )
+    assert _first_step("kubectl get ingress a -o yaml\nkubectl get services\nFix it.") == "kubectl get ingress a -o yaml"

@@ -153,11 +153,20 @@ def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) ->
 
 
 def _first_step(remediation: str) -> str:
-    """The first step of a remediation, for the compact view (json/markdown/explain have it all)."""
-    text = remediation.strip()
-    first, _, rest = text.partition("\n- ")
-    first = " ".join(line.strip() for line in first.splitlines())
-    return first.removeprefix("- ")
+    """The first step of a remediation, for the compact view (json/markdown/explain have it all):
+    its first sentence or list item, without the command block that may follow."""
+    lines = remediation.strip().splitlines()
+    out = [lines[0].strip()]
+    in_item = out[0].startswith("- ")
+    for line in lines[1:]:
+        stripped = line.strip()
+        indented = line.startswith("  ")
+        if not stripped or stripped.startswith("- ") or out[-1].endswith(":"):
+            break
+        if (indented and not in_item) or (not indented and (in_item or stripped.startswith("kubectl "))):
+            break
+        out.append(stripped)
+    return " ".join(out).removeprefix("- ")
 
 
 def _line(item: Finding) -> str:
