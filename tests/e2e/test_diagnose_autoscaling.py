@@ -8,17 +8,15 @@ the real disruption controller computes PDB status from real pods.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from kubesteward.checks.base import Severity
-from kubesteward.checks.engine import Report
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.sandbox.faults import FAULT_LABEL, USAGE_CPU_ANNOTATION
-from tests.support.diagnosis import codes_for, diagnose, only
+from tests.support.diagnosis import codes_for, diagnose, found, only, until
 from tests.support.wait import eventually
 
 Obj = dict[str, Any]
@@ -82,28 +80,6 @@ def pdb(name: str, app: str, **budget: Any) -> Obj:
         "metadata": {"name": name},
         "spec": {"selector": {"matchLabels": {"app": app}}, **budget},
     }
-
-
-def found(report: Report) -> set[tuple[str, str]]:
-    return {(f.code, f.object.name) for f in report.findings}
-
-
-async def until(
-    kube: KubeClient,
-    namespace: str,
-    expected: set[tuple[str, str]],
-    timeout: float = 90,
-    settled: Callable[[Report], bool] = lambda report: True,
-    **kwargs: Any,
-) -> Report:
-    """Diagnose until every expected (code, object name) is reported and ``settled`` holds."""
-    return await eventually(
-        lambda: diagnose(kube, namespace, **kwargs),
-        lambda report: expected <= found(report) and settled(report),
-        timeout=timeout,
-        interval=2.0,
-        what=f"findings {sorted(expected)}",
-    )
 
 
 def condition(obj: Obj, type_: str) -> Obj:

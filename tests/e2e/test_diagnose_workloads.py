@@ -16,16 +16,14 @@ controller does the rest (counts the failure, sets Failed/BackoffLimitExceeded).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 from kubesteward.checks.base import Severity
-from kubesteward.checks.engine import Report
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.sandbox.faults import FAULT_LABEL
-from tests.support.diagnosis import codes_for, diagnose, only
+from tests.support.diagnosis import codes_for, diagnose, only, until
 from tests.support.wait import eventually
 
 Obj = dict[str, Any]
@@ -92,27 +90,6 @@ def job_spec(app: str, fault: str | None = None, **spec: Any) -> Obj:
 
 def job(name: str, fault: str | None = None, **spec: Any) -> Obj:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": job_spec(name, fault, **spec)}
-
-
-def found(report: Report) -> set[tuple[str, str]]:
-    return {(f.code, f.object.name) for f in report.findings}
-
-
-async def until(
-    kube: KubeClient,
-    namespace: str,
-    expected: set[tuple[str, str]],
-    timeout: float = 90,
-    settled: Callable[[Report], bool] = lambda report: True,
-) -> Report:
-    """Diagnose until every expected (code, object name) is reported and ``settled`` holds."""
-    return await eventually(
-        lambda: diagnose(kube, namespace),
-        lambda report: expected <= found(report) and settled(report),
-        timeout=timeout,
-        interval=2.0,
-        what=f"findings {sorted(expected)}",
-    )
 
 
 async def fail_pod(kube: KubeClient, namespace: str, name: str, exit_code: int) -> None:

@@ -260,7 +260,11 @@ def explain(code: Annotated[str | None, typer.Argument(help="A finding code such
     load_analyzers()
     if code is None:
         for entry in sorted(CODES.values(), key=lambda c: c.code):
-            STATE.out.print(f"[bold]{entry.code}[/]  {entry.severity.label:<7}  {entry.area:<12} {escape(entry.title)}", highlight=False)
+            STATE.out.print(
+                f"[bold]{entry.code}[/]  {entry.severity.label:<7}  {entry.area:<12} {escape(entry.title)}",
+                highlight=False,
+                soft_wrap=True,  # one code per line, whatever the terminal width (grep-friendly)
+            )
         return
     found = CODES.get(code.upper())
     if found is None:
