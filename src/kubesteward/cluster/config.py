@@ -114,7 +114,7 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
         if not _existing_files(paths):
             raise ConfigError(
                 f"no kubeconfig found at {paths} (set --kubeconfig or KUBECONFIG, "
-                "or run `kubesteward sandbox up` for a local cluster)"
+                "or use the local sandbox: `kubesteward sandbox up --demo`, or --sandbox-if-unconfigured)"
             )
         try:
             context = context or _first_current_context(paths)
