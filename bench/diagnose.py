@@ -4,7 +4,8 @@
 Creates (once) 10,000 pods with their Deployments/ReplicaSets, Services and
 Events in a sandbox of 100 KWOK nodes, then measures in the same run:
 
-- raw: concurrent paged LISTs of every kind the model loads, bytes only (no decoding);
+- raw: the same concurrent paged LISTs the model loader makes (same kinds, same
+  field selectors), bytes only (no decoding);
 - diagnose: the `kubesteward diagnose -A -o json` CLI, end to end (process start included);
 - their ratio (target <= 1.3) and diagnose's peak RSS (target <= 150 MB).
 
@@ -28,7 +29,7 @@ from typing import Any
 from kubesteward.cluster import KubeClient, load_config
 from kubesteward.cluster.resources import by_name
 from kubesteward.errors import Conflict
-from kubesteward.model.kinds import MODEL_KINDS
+from kubesteward.model.kinds import FIELD_SELECTORS, MODEL_KINDS
 from kubesteward.model.objects import Pod
 
 NAMESPACES = 10
@@ -135,10 +136,12 @@ async def count_pods(client: KubeClient, running: bool = False) -> int:
 async def raw_list_seconds(client: KubeClient) -> tuple[float, int]:
     """Concurrent paged LIST of every model kind, reading bytes only."""
 
-    async def one(path: str) -> int:
+    async def one(path: str, selector: str | None) -> int:
         total, token = 0, ""
         while True:
             params: dict[str, str | int] = {"limit": 500}
+            if selector:
+                params["fieldSelector"] = selector
             if token:
                 params["continue"] = token
             response = await client.request("GET", path, params=params)
@@ -151,7 +154,13 @@ async def raw_list_seconds(client: KubeClient) -> tuple[float, int]:
                 return total
 
     started = time.perf_counter()
-    sizes = await asyncio.gather(*(one(spec.resource.collection_path()) for spec in MODEL_KINDS))
+    sizes = await asyncio.gather(
+        *(
+            one(spec.resource.collection_path(), selector)
+            for spec in MODEL_KINDS
+            for selector in FIELD_SELECTORS.get(spec.kind, (None,))  # the same requests diagnose makes
+        )
+    )
     return time.perf_counter() - started, sum(sizes)
 
 

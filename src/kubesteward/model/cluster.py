@@ -337,7 +337,11 @@ class ClusterModel:
         return index
 
     def events_for(self, obj: Any, *, warnings_only: bool = True) -> list[o.Event]:
-        """Events about an object, newest first (matched by kind/namespace/name; uid when known)."""
+        """Events about an object, newest first (matched by kind/namespace/name; uid when known).
+
+        A live model holds Warning events, plus Normal ones only for PVCs
+        (see ``model.kinds.FIELD_SELECTORS``); files hold whatever they contain.
+        """
         meta: o.ObjectMeta = obj.metadata
         events = self._events_by_object.get((obj.kind, meta.namespace, meta.name), [])
         return [

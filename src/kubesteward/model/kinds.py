@@ -51,6 +51,14 @@ MODEL_KINDS: tuple[KindSpec, ...] = (
 
 BY_KIND: dict[str, KindSpec] = {spec.kind: spec for spec in MODEL_KINDS}
 
+# Field selectors per kind: the LISTs a kind is loaded with (one LIST when absent).
+# Events are by far the most numerous objects and only Warning events are
+# evidence; the one exception is a PVC's latest Normal event ("waiting for
+# a volume to be created by external provisioner X").
+FIELD_SELECTORS: dict[str, tuple[str, ...]] = {
+    "Event": ("type!=Normal", "type=Normal,involvedObject.kind=PersistentVolumeClaim"),
+}
+
 
 # Low-cardinality strings repeated on every object (namespaces, node names,
 # condition types, label values, images, quantities) are shared instead of

@@ -17,7 +17,7 @@ from typing import Any
 from kubesteward.cluster import KubeClient
 from kubesteward.errors import Forbidden, NotFound, Unauthorized
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, Skipped
-from kubesteward.model.kinds import BY_KIND, MODEL_KINDS, KindSpec, strip_values
+from kubesteward.model.kinds import BY_KIND, FIELD_SELECTORS, MODEL_KINDS, KindSpec, strip_values
 
 Progress = Callable[[str, int, int], None]  # (kind, done, total)
 
@@ -75,8 +75,7 @@ async def _load_kind(
     rt = spec.resource
     scope = namespace if rt.namespaced else None
     try:
-        result = await client.list(rt, namespace=scope, type=spec.struct, limit=page_size)
-        return result.items, None
+        return await _list(client, spec, scope, page_size), None
     except NotFound:
         return None, Skipped(spec.kind, f"the API {rt.api_version} is not served by this cluster")
     except Forbidden as exc:
@@ -86,9 +85,21 @@ async def _load_kind(
     # Cluster-wide list forbidden: fall back to the context's default namespace.
     fallback = client.config.namespace
     try:
-        result = await client.list(rt, namespace=fallback, type=spec.struct, limit=page_size)
+        items = await _list(client, spec, fallback, page_size)
     except (Forbidden, Unauthorized, NotFound):
         return None, Skipped(spec.kind, f"forbidden: cannot list {rt.plural} cluster-wide or in {fallback!r}")
-    return result.items, Skipped(
+    return items, Skipped(
         spec.kind, f"cluster-wide list forbidden; loaded namespace {fallback!r} only", namespaces=(fallback,)
     )
+
+
+async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int) -> list[Any]:
+    """One paged LIST, or one per field selector the kind is loaded with, concurrently."""
+    selectors = FIELD_SELECTORS.get(spec.kind, (None,))
+    results = await asyncio.gather(
+        *(
+            client.list(spec.resource, namespace=namespace, field_selector=s, type=spec.struct, limit=page_size)
+            for s in selectors
+        )
+    )
+    return [item for result in results for item in result.items]
