@@ -445,9 +445,10 @@ class EndpointConditions(msgspec.Struct, gc=False, omit_defaults=True):
 
 
 class Endpoint(msgspec.Struct, gc=False, omit_defaults=True):
-    addresses: list[str] = msgspec.field(default_factory=list)
+    """Only readiness is read: addresses and targets are skipped at decode time
+    (a 10k-pod cluster has 10k endpoints)."""
+
     conditions: EndpointConditions = msgspec.field(default_factory=EndpointConditions)
-    targetRef: ObjectRef | None = None
 
 
 class EndpointSlice(msgspec.Struct, gc=False, omit_defaults=True):
