@@ -8,7 +8,6 @@ from typing import Any
 
 import yaml
 
-from kubesteward.cli.state import STATE
 from kubesteward.errors import UsageError
 
 MACHINE_FORMATS = ("json", "yaml")
@@ -36,4 +35,3 @@ def emit_machine(data: Any, fmt: str) -> None:
         print(json.dumps(plain, indent=2, sort_keys=False))
     else:
         print(yaml.safe_dump(plain, sort_keys=False), end="")
-    _ = STATE  # machine output goes to stdout only; notes stay on stderr
