@@ -6,10 +6,8 @@ import datetime as dt
 from typing import Any
 
 from kubesteward.checks.base import Finding, Severity
-from kubesteward.checks.engine import run_checks
-from kubesteward.checks.settings import CheckSettings
 from kubesteward.model.cluster import ObjectKey
-from kubesteward.model.files import model_from_objects
+from tests.support.offline import only_one, pairs, run_codes
 
 NOW = dt.datetime(2025, 1, 10, 12, 0, 0, tzinfo=dt.UTC)
 NS = "shop"
@@ -132,18 +130,11 @@ def pdb(name: str = "web", *, selector: Obj | None = None, min_available: Any = 
 
 
 def diagnose(objects: list[Obj], **thresholds: Any) -> list[Finding]:
-    model, _ = model_from_objects(objects, now=NOW)
-    return run_checks(model, settings=CheckSettings(**thresholds), only=["KS6*"]).findings
+    return run_codes(objects, "KS6*", NOW, **thresholds)
 
 
-def codes(findings: list[Finding]) -> list[tuple[str, str]]:
-    return sorted((f.code, f.object.name) for f in findings)
-
-
-def one(findings: list[Finding], code: str) -> Finding:
-    matching = [f for f in findings if f.code == code]
-    assert len(matching) == 1, codes(findings)
-    return matching[0]
+codes = pairs
+one = only_one
 
 
 def healthy_web() -> list[Obj]:

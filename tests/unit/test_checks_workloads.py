@@ -9,10 +9,10 @@ import pytest
 
 from kubesteward.checks.base import Finding, Severity
 from kubesteward.checks.engine import run_checks
-from kubesteward.checks.settings import CheckSettings
 from kubesteward.checks.workloads import CronSchedule, human_duration
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import model_from_objects
+from tests.support.offline import only_one, pairs, run_codes
 
 NOW = dt.datetime(2025, 1, 10, 12, 0, 0, tzinfo=dt.UTC)  # a Friday
 NS = "shop"
@@ -144,18 +144,11 @@ def event(obj: Obj, reason: str, message: str, count: int = 1) -> Obj:
 
 
 def diagnose(objects: list[Obj], **thresholds: Any) -> list[Finding]:
-    model, _ = model_from_objects(objects, now=NOW)
-    return run_checks(model, settings=CheckSettings(**thresholds), only=["KS2*"]).findings
+    return run_codes(objects, "KS2*", NOW, **thresholds)
 
 
-def codes(findings: list[Finding]) -> list[tuple[str, str]]:
-    return sorted((f.code, f.object.name) for f in findings)
-
-
-def one(findings: list[Finding], code: str) -> Finding:
-    matching = [f for f in findings if f.code == code]
-    assert len(matching) == 1, codes(findings)
-    return matching[0]
+codes = pairs
+one = only_one
 
 
 def pod_key(name: str) -> ObjectKey:
