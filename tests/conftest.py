@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,18 @@ def sandbox_kubeconfig() -> Iterator[Path]:
             sandbox.down()
 
 
+@pytest.fixture(scope="session")
+def sandbox(sandbox_kubeconfig: Path) -> Any:
+    """The project's Sandbox behind the tests' cluster, or None for a cluster of your own (chaos tests need it)."""
+    from kubesteward.sandbox.cluster import Sandbox
+    from kubesteward.sandbox.paths import state_root
+
+    path = sandbox_kubeconfig.resolve()
+    if path.name == "kubeconfig" and path.parent.parent == state_root().resolve():
+        return Sandbox(name=path.parent.name)
+    return None
+
+
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.5, total=10.0)
 
 
@@ -68,3 +81,5 @@ async def namespace(kube: KubeClient) -> AsyncIterator[str]:
             await kube.delete(resources.NAMESPACE, name)
         except NotFound:
             pass
+from tests.support.nodes import make_node  # noqa: E402,F401  (extra KWOK nodes a test may break)
+from tests.support.postgres import postgres_url  # noqa: E402,F401  (a real PostgreSQL server, session scope)

@@ -90,6 +90,12 @@ class SandboxFailure(KubestewardError):
     exit_code = 12
 
 
+class StateError(KubestewardError):
+    """The watch state store (SQLite file or PostgreSQL URL) cannot be opened or written."""
+
+    exit_code = 13
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "findings at or above --fail-on (later commands); generic failure",
@@ -104,6 +110,7 @@ EXIT_CODES: dict[int, str] = {
     10: "server error (5xx/429) after retries",
     11: "invalid input: the API rejected the request, invalid YAML, unknown kind",
     12: "sandbox failure (build or start of the local control plane)",
+    13: "state store unavailable (watch/silence database: bad URL, unreachable, unwritable)",
     70: "internal error (a bug: rerun with -v for the traceback)",
     130: "interrupted",
 }

@@ -60,15 +60,25 @@ def matches_code(code: str, patterns: Iterable[str]) -> bool:
     return any(p.strip().lower() in ("all", "*") or fnmatch.fnmatch(code, p.strip().upper()) for p in patterns if p.strip())
 
 
-def run_checks(
+@dataclass
+class Evaluation:
+    findings: list[Finding]
+    skipped: list[SkippedCheck]
+    suppressed: int
+
+
+def evaluate(
     model: ClusterModel,
     *,
     settings: CheckSettings | None = None,
     ignore: Iterable[str] = (),
     only: Iterable[str] = (),
     keep: Callable[[Finding], bool] | None = None,
-) -> Report:
-    """Every analyzer whose kinds are loaded, minus suppressed findings (``--ignore``, config, annotation)."""
+) -> Evaluation:
+    """Every analyzer whose kinds are loaded, minus suppressed findings (``--ignore``, config, annotation).
+
+    Works on a whole model or on an incremental view (``ClusterModel.scoped``).
+    """
     load_analyzers()
     settings = settings or CheckSettings()
     ignore = [p for p in ignore if p]
@@ -96,16 +106,33 @@ def run_checks(
                 suppressed += 1
                 continue
             findings.append(item)
-    findings.sort(key=lambda f: (-f.severity, f.code, f.object))
+    findings.sort(key=finding_order)
+    return Evaluation(findings, skipped, suppressed)
+
+
+def finding_order(item: Finding) -> tuple[int, str, Any]:
+    return (-item.severity, item.code, item.object)
+
+
+def run_checks(
+    model: ClusterModel,
+    *,
+    settings: CheckSettings | None = None,
+    ignore: Iterable[str] = (),
+    only: Iterable[str] = (),
+    keep: Callable[[Finding], bool] | None = None,
+) -> Report:
+    """Evaluate the whole model and group the findings into incidents."""
+    result = evaluate(model, settings=settings, ignore=ignore, only=only, keep=keep)
     counts = {kind: len(model.objects(kind)) for kind in sorted(model.loaded)}
     return Report(
         model.context,
         model.source,
-        findings,
-        skipped,
-        suppressed,
+        result.findings,
+        result.skipped,
+        result.suppressed,
         counts,
-        incidents=build_incidents(model, findings),
+        incidents=build_incidents(model, result.findings),
         skipped_kinds=list(model.skipped),
     )
 

@@ -522,7 +522,7 @@ def _near_misses(model: ClusterModel, namespace: str, selector: Mapping[str, str
 def _matching_elsewhere(model: ClusterModel, svc: o.Service, selector: Mapping[str, str]) -> list[str]:
     """Namespaces where pods do match: a Service never selects across namespaces."""
     return sorted(
-        {p.metadata.namespace for p in model.pods if p.metadata.namespace != svc.metadata.namespace and map_selector_matches(selector, p.metadata.labels)}
+        {p.metadata.namespace for p in model.every("Pod") if p.metadata.namespace != svc.metadata.namespace and map_selector_matches(selector, p.metadata.labels)}
     )
 
 
@@ -799,7 +799,7 @@ def ingress_class(model: ClusterModel, settings: CheckSettings) -> Iterator[Find
             source = f"annotation {INGRESS_CLASS_ANNOTATION}" if from_annotation else "spec.ingressClassName"
             yield finding(
                 INGRESS_CLASS_MISSING, key, f"IngressClass {name} ({source}) does not exist",
-                evidence={"ingress_class": name, "source": source, "classes": sorted(c.metadata.name for c in model.ingressclasses)},
+                evidence={"ingress_class": name, "source": source, "classes": sorted(c.metadata.name for c in model.every("IngressClass"))},
                 severity=Severity.WARNING if from_annotation else None,
                 remediation=_remedy(INGRESS_CLASS_MISSING, **fill),
                 cause=ObjectKey("IngressClass", "", name),
@@ -807,7 +807,7 @@ def ingress_class(model: ClusterModel, settings: CheckSettings) -> Iterator[Find
         elif not name and not model.default_ingress_classes:
             yield finding(
                 INGRESS_NO_CLASS, key, "no ingressClassName and no default IngressClass: no controller is bound to serve it",
-                evidence={"classes": sorted(c.metadata.name for c in model.ingressclasses)},
+                evidence={"classes": sorted(c.metadata.name for c in model.every("IngressClass"))},
                 remediation=_remedy(INGRESS_NO_CLASS, **fill),
             )
 

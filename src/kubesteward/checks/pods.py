@@ -946,7 +946,7 @@ def pod_request(pod: o.Pod, resource: str) -> float | None:
 
 
 def _largest_allocatable(model: ClusterModel, resource: str) -> float | None:
-    values = [parse_quantity((n.status.allocatable or {}).get(resource)) for n in model.nodes]
+    values = [parse_quantity((n.status.allocatable or {}).get(resource)) for n in model.every("Node")]
     found = [v for v in values if v is not None]
     return max(found) if found else None
 
@@ -996,7 +996,7 @@ def _taint_cause(model: ClusterModel, reasons: list[SchedulingReason]) -> Object
     down_taints = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
     if not any(r.taint and r.taint.split("=")[0] in down_taints for r in reasons):
         return None
-    down = sorted(n.metadata.name for n in model.nodes if node_down(n))
+    down = sorted(n.metadata.name for n in model.every("Node") if node_down(n))
     return ObjectKey("Node", "", down[0]) if down else None
 
 

@@ -280,11 +280,11 @@ def _lost(claim: _Claim) -> Finding:
 
 
 def _classless_volumes_available(model: ClusterModel) -> bool:
-    return any(pv.status.phase == "Available" and not pv.spec.storageClassName for pv in model.pvs)
+    return any(pv.status.phase == "Available" and not pv.spec.storageClassName for pv in model.every("PersistentVolume"))
 
 
 def _volumes_with_class(model: ClusterModel, name: str) -> int:
-    return sum(1 for pv in model.pvs if pv.spec.storageClassName == name)
+    return sum(1 for pv in model.every("PersistentVolume") if pv.spec.storageClassName == name)
 
 
 def _pending(model: ClusterModel, claim: _Claim, settings: CheckSettings) -> Finding | None:
@@ -299,7 +299,7 @@ def _pending(model: ClusterModel, claim: _Claim, settings: CheckSettings) -> Fin
         if not (model.has("PersistentVolume") and _volumes_with_class(model, name)):
             return _class_missing(model, claim, name, settings)
         return _stuck(model, claim, settings, None)
-    if name is None and model.has("StorageClass") and not any(is_default_class(sc) for sc in model.storageclasses):
+    if name is None and model.has("StorageClass") and not any(is_default_class(sc) for sc in model.every("StorageClass")):
         if not (model.has("PersistentVolume") and _classless_volumes_available(model)):
             return _no_default(model, claim, settings)
         return _stuck(model, claim, settings, None)
@@ -311,7 +311,7 @@ def _pending(model: ClusterModel, claim: _Claim, settings: CheckSettings) -> Fin
 
 def _effective_default(model: ClusterModel) -> o.StorageClass | None:
     """The default class a class-less claim gets (the newest one when several are marked)."""
-    defaults = [sc for sc in model.storageclasses if is_default_class(sc)]
+    defaults = [sc for sc in model.every("StorageClass") if is_default_class(sc)]
     return max(defaults, key=lambda sc: (sc.metadata.creationTimestamp or "", sc.metadata.name), default=None)
 
 
@@ -330,7 +330,7 @@ def _class_missing(model: ClusterModel, claim: _Claim, name: str, settings: Chec
         PVC_CLASS_MISSING, claim.key, f"StorageClass {name} does not exist{waiting}",
         evidence={
             "storage_class": name,
-            "available_classes": sorted(sc.metadata.name for sc in model.storageclasses),
+            "available_classes": sorted(sc.metadata.name for sc in model.every("StorageClass")),
             "pods": users,
             "events": event_lines(model, claim.pvc, settings.evidence_events),
         },
@@ -345,7 +345,7 @@ def _no_default(model: ClusterModel, claim: _Claim, settings: CheckSettings) -> 
     return finding(
         PVC_NO_DEFAULT_CLASS, claim.key, "no storageClassName and no default StorageClass: nothing will provision it",
         evidence={
-            "available_classes": sorted(sc.metadata.name for sc in model.storageclasses),
+            "available_classes": sorted(sc.metadata.name for sc in model.every("StorageClass")),
             "pods": users,
             "events": event_lines(model, claim.pvc, settings.evidence_events),
         },
@@ -409,7 +409,7 @@ def _stuck(model: ClusterModel, claim: _Claim, settings: CheckSettings, sc: o.St
 
 @analyzer(codes=[MULTIPLE_DEFAULT_CLASSES], requires=["StorageClass"])
 def default_classes(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    defaults = sorted((sc for sc in model.storageclasses if is_default_class(sc)), key=lambda sc: sc.metadata.name)
+    defaults = sorted((sc for sc in model.every("StorageClass") if is_default_class(sc)), key=lambda sc: sc.metadata.name)
     if len(defaults) < 2:
         return
     names = [sc.metadata.name for sc in defaults]

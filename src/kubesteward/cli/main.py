@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from kubesteward import __version__
-from kubesteward.cli import diagnose, sandbox, status
+from kubesteward.cli import diagnose, sandbox, silence, status, watch
 from kubesteward.cli.state import STATE
 from kubesteward.errors import EXIT_CODES, KubestewardError
 
@@ -25,7 +25,9 @@ app.command("diagnose")(diagnose.diagnose)
 app.command("snapshot")(diagnose.snapshot)
 app.command("explain")(diagnose.explain)
 app.command("status")(status.status)
+app.command("watch")(watch.watch)
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(silence.app, name="silence")
 
 
 def _version(value: bool) -> None:

@@ -19,7 +19,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
@@ -48,6 +48,7 @@ T = TypeVar("T")
 FIELD_MANAGER = "kubesteward"
 _DRAINED = httpx.ByteStream(b"")
 _CONTINUE = re.compile(rb'"continue":"([^"]*)"')
+_RESOURCE_VERSION = re.compile(rb'"resourceVersion":"([^"]*)"')
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -59,6 +60,35 @@ class ListMeta(msgspec.Struct, gc=False):
 class _ListEnvelope(msgspec.Struct, Generic[T], gc=False):
     metadata: ListMeta = msgspec.field(default_factory=ListMeta)
     items: list[T] | None = None
+
+
+class _WatchLine(msgspec.Struct, gc=False):
+    type: str
+    object: msgspec.Raw
+
+
+class _BookmarkMeta(msgspec.Struct, gc=False):
+    resourceVersion: str = ""
+
+
+class _Bookmark(msgspec.Struct, gc=False):
+    metadata: _BookmarkMeta = msgspec.field(default_factory=_BookmarkMeta)
+
+
+class _WatchStatus(msgspec.Struct, gc=False):
+    code: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class WatchEvent(Generic[T]):
+    """One event of a watch: ``ADDED``, ``MODIFIED``, ``DELETED`` (with the decoded
+    object) or ``BOOKMARK`` (``object`` is None; only the resourceVersion moves)."""
+
+    type: str
+    object: T | None
+    resource_version: str
 
 
 @dataclass
@@ -365,6 +395,101 @@ class KubeClient:
             pages += 1
             resource_version = meta.resourceVersion
         return ObjectList(items=items, resource_version=resource_version, pages=pages, restarts=restarts)
+
+    async def watch(
+        self,
+        rt: ResourceType,
+        *,
+        resource_version: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        type: Any = dict,
+        timeout_seconds: int = 300,
+        inactivity_timeout: float = 90.0,
+    ) -> AsyncGenerator[WatchEvent[Any], None]:
+        """Stream one watch from ``resource_version`` with bookmarks until the server ends it.
+
+        One attempt, no retries: the caller (an informer) owns reconnects,
+        because only it knows from which resourceVersion to resume.
+        ``inactivity_timeout`` bounds the silence between two lines; the API
+        server sends a bookmark about once a minute, so a longer silence means
+        a dead connection. An expired resourceVersion raises :class:`Gone`.
+        Slim structs do not keep resourceVersion, so it is read from the raw
+        object (its metadata serializes first, so the first match is its own).
+        """
+        params: dict[str, str | int] = {
+            "watch": 1,
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        headers = {}
+        token = self.config.authorization()
+        if token:
+            headers["Authorization"] = token
+        extensions = {"sni_hostname": self.config.tls_server_name} if self.config.tls_server_name else None
+        path = rt.collection_path(namespace)
+        decoder = self._decoder(type)
+        line_decoder = self._decoder(_WatchLine)
+        bookmark_decoder = self._decoder(_Bookmark)
+        status_decoder = self._decoder(_WatchStatus)
+        timeout = httpx.Timeout(self.timeout, read=inactivity_timeout)
+        try:
+            request = self._http.build_request(
+                "GET", path, params=params, headers=headers, timeout=timeout, extensions=extensions
+            )
+            response = await self._http.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise Timeout(f"watch {path}: {_reason(exc)}", context=self.context) from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"watch {path}: cannot connect to {self.config.host}: {_reason(exc)}",
+                              context=self.context) from None
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._error_for(response, "GET", path)
+            current = resource_version
+            buffer = b""
+            try:
+                async for chunk in response.aiter_raw():
+                    buffer += chunk
+                    if b"\n" not in chunk:
+                        continue
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if not line:
+                            continue
+                        event = line_decoder.decode(line)
+                        if event.type == "BOOKMARK":
+                            current = bookmark_decoder.decode(event.object).metadata.resourceVersion or current
+                            yield WatchEvent("BOOKMARK", None, current)
+                        elif event.type == "ERROR":
+                            status = status_decoder.decode(event.object)
+                            if status.code == 410:
+                                raise Gone(f"gone (410): {status.message}", context=self.context, status=410)
+                            raise ServerError(
+                                f"watch {path}: {status.code} {status.message}", context=self.context,
+                                status=status.code or 500,
+                            )
+                        else:
+                            obj = decoder.decode(event.object)
+                            found = _RESOURCE_VERSION.search(memoryview(event.object))
+                            if found is not None:
+                                current = found.group(1).decode()
+                            yield WatchEvent(event.type, obj, current)
+            except httpx.ReadTimeout:
+                raise Timeout(
+                    f"watch {path}: no data for {inactivity_timeout:.0f}s (inactivity timeout)", context=self.context
+                ) from None
+            except httpx.TransportError as exc:
+                raise Unreachable(f"watch {path}: connection lost: {_reason(exc)}", context=self.context) from None
+        finally:
+            await response.aclose()
 
     async def get(self, rt: ResourceType, name: str, namespace: str | None = None, *, type: Any = dict) -> Any:
         response = await self.request("GET", rt.object_path(name, namespace))

@@ -9,6 +9,7 @@ analyzer is a pure function of this model.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +48,16 @@ class Skipped:
     kind: str
     reason: str
     namespaces: tuple[str, ...] = ()  # non-empty: loaded only in these namespaces
+
+
+@dataclass(frozen=True)
+class ListSource:
+    """Where one LIST of a kind came from, and the resourceVersion a watch resumes at."""
+
+    kind: str
+    namespace: str | None  # None: cluster-wide
+    field_selector: str | None
+    resource_version: str
 
 
 # kind name -> attribute of ClusterModel holding that kind's objects
@@ -96,6 +107,7 @@ class ClusterModel:
     loaded: set[str] = field(default_factory=set)  # kinds actually loaded (fully or partly)
     partial: dict[str, set[str]] = field(default_factory=dict)  # kind -> the only namespaces loaded
     origins: dict[ObjectKey, str] = field(default_factory=dict)  # offline: the file each object came from
+    sources: list[ListSource] = field(default_factory=list)  # live: the LISTs behind it (for watches)
 
     pods: list[o.Pod] = field(default_factory=list)
     nodes: list[o.Node] = field(default_factory=list)
@@ -126,6 +138,30 @@ class ClusterModel:
     def objects(self, kind: str) -> Sequence[Any]:
         result: Sequence[Any] = getattr(self, KIND_ATTRS[kind])
         return result
+
+    def every(self, kind: str) -> Sequence[Any]:
+        """All objects of a kind, for lookups inside an analyzer.
+
+        Analyzers *iterate* ``model.pods`` & co. and *look up* through indexes
+        or ``every()``: in an incremental view (:meth:`scoped`) the lists hold
+        only the objects to re-evaluate while lookups still see everything.
+        """
+        full = self._full_lists
+        return full[kind] if full is not None else self.objects(kind)
+
+    _full_lists: dict[str, Sequence[Any]] | None = None
+
+    def scoped(self, subjects: Mapping[str, Sequence[Any]]) -> ClusterModel:
+        """A view that makes analyzers evaluate only ``subjects`` (kind -> objects)
+        while every index and ``every()`` lookup sees the whole model."""
+        for name, value in vars(ClusterModel).items():
+            if isinstance(value, cached_property):
+                getattr(self, name)  # build every index on the full model first
+        view = copy.copy(self)  # shares the built indexes (they live in __dict__)
+        view._full_lists = {kind: self.every(kind) for kind in KIND_ATTRS}
+        for kind, attr in KIND_ATTRS.items():
+            setattr(view, attr, list(subjects.get(kind, ())))
+        return view
 
     def has(self, kind: str, namespace: str | None = None) -> bool:
         """True when ``kind`` was loaded (in ``namespace``, if given), so "not found"

@@ -16,10 +16,11 @@ from typing import Any
 
 from kubesteward.cluster import KubeClient
 from kubesteward.errors import Forbidden, NotFound, Unauthorized
-from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, Skipped
+from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, Skipped
 from kubesteward.model.kinds import BY_KIND, FIELD_SELECTORS, MODEL_KINDS, KindSpec, strip_values
 
 Progress = Callable[[str, int, int], None]  # (kind, done, total)
+OnList = Callable[[ListSource, list[Any]], None]  # each LIST's source and its (model-ready) items
 
 
 async def load_cluster(
@@ -29,17 +30,27 @@ async def load_cluster(
     kinds: Iterable[str] | None = None,
     progress: Progress | None = None,
     page_size: int = 500,
+    on_list: OnList | None = None,
 ) -> ClusterModel:
-    """Build a :class:`ClusterModel` of the cluster (or of one namespace)."""
+    """Build a :class:`ClusterModel` of the cluster (or of one namespace).
+
+    ``on_list`` sees every LIST's items with its source (a watch seeds its
+    informers' stores from them).
+    """
     specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
     model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
     done = 0
 
     async def one(spec: KindSpec) -> None:
         nonlocal done
-        items, skipped = await _load_kind(client, spec, namespace, page_size)
-        if items is not None:
-            getattr(model, KIND_ATTRS[spec.kind]).extend(strip_values(i) for i in items)
+        lists, skipped = await _load_kind(client, spec, namespace, page_size)
+        model.sources.extend(source for source, _items in lists or ())
+        if lists is not None:
+            for source, items in lists:
+                stripped = [strip_values(i) for i in items]
+                getattr(model, KIND_ATTRS[spec.kind]).extend(stripped)
+                if on_list is not None:
+                    on_list(source, stripped)
             model.loaded.add(spec.kind)
             if namespace and spec.resource.namespaced:
                 model.partial[spec.kind] = {namespace}
@@ -69,9 +80,12 @@ async def load_cluster(
     return model
 
 
+Lists = list[tuple[ListSource, list[Any]]]
+
+
 async def _load_kind(
     client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int
-) -> tuple[list[Any] | None, Skipped | None]:
+) -> tuple[Lists | None, Skipped | None]:
     rt = spec.resource
     scope = namespace if rt.namespaced else None
     try:
@@ -85,16 +99,20 @@ async def _load_kind(
     # Cluster-wide list forbidden: fall back to the context's default namespace.
     fallback = client.config.namespace
     try:
-        items = await _list(client, spec, fallback, page_size)
+        lists = await _list(client, spec, fallback, page_size)
     except (Forbidden, Unauthorized, NotFound):
         return None, Skipped(spec.kind, f"forbidden: cannot list {rt.plural} cluster-wide or in {fallback!r}")
-    return items, Skipped(
+    return lists, Skipped(
         spec.kind, f"cluster-wide list forbidden; loaded namespace {fallback!r} only", namespaces=(fallback,)
     )
 
 
-async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int) -> list[Any]:
-    """One paged LIST, or one per field selector the kind is loaded with, concurrently."""
+async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int) -> Lists:
+    """One paged LIST, or one per field selector the kind is loaded with, concurrently.
+
+    Each comes with where it was made and its resourceVersion, so a watch
+    can continue exactly where the list ended.
+    """
     selectors = FIELD_SELECTORS.get(spec.kind, (None,))
     results = await asyncio.gather(
         *(
@@ -102,4 +120,7 @@ async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_
             for s in selectors
         )
     )
-    return [item for result in results for item in result.items]
+    return [
+        (ListSource(spec.kind, namespace, s, r.resource_version), r.items)
+        for s, r in zip(selectors, results, strict=True)
+    ]

@@ -464,6 +464,40 @@ class Sandbox:
                 time.sleep(0.5)
             progress(f"ok: {label}")
 
+    def crash(self, component: str, *, downtime: float = 1.0, timeout: float = 60.0) -> None:
+        """Kill a component with SIGKILL, keep it down for ``downtime`` seconds, start it again
+        with the same command line, and wait until the API answers (chaos for watch tests).
+
+        The new process gets kwokctl's pid file and our record, so ``down`` stops it.
+        """
+        if component not in COMPONENTS:
+            raise SandboxError(f"unknown component {component!r} (one of {', '.join(COMPONENTS)})")
+        with self._lock():
+            pidfile = self._cluster_dir / "pids" / f"{component}.pid"
+            try:
+                proc = psutil.Process(int(pidfile.read_text().strip()))
+                if not self._is_ours(proc):
+                    raise psutil.NoSuchProcess(proc.pid)
+                command, cwd, env = proc.cmdline(), proc.cwd(), proc.environ()
+            except (OSError, ValueError, psutil.Error):
+                raise SandboxError(f"{component} of sandbox {self.name} is not running") from None
+            proc.kill()
+            proc.wait(10)
+            time.sleep(downtime)
+            log = open(self.logs_dir / f"{component}.restarted.log", "ab")  # noqa: SIM115 - the child keeps it
+            with log:
+                restarted = subprocess.Popen(
+                    command, cwd=cwd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            pidfile.write_text(f"{restarted.pid}\n")
+            self._save_record()
+        deadline = time.monotonic() + timeout
+        while not self._api_ready():
+            if time.monotonic() > deadline:
+                raise SandboxError(f"{component} of sandbox {self.name} did not come back (logs: {self.logs_dir})")
+            time.sleep(0.3)
+
     def _api_ready(self) -> bool:
         return self._kubectl(["get", "--raw", "/readyz"], timeout=5).returncode == 0
 

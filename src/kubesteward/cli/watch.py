@@ -1,0 +1,169 @@
+"""``kubesteward watch``: continuous diagnosis with Alertmanager-grade alerting."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from kubesteward.alerts.lifecycle import DEFAULT_THRESHOLDS, AlertPolicy, Outcome
+from kubesteward.alerts.silences import parse_duration
+from kubesteward.alerts.sinks import build_sinks
+from kubesteward.alerts.sinks.base import Sink
+from kubesteward.checks.base import Severity
+from kubesteward.cli import options as opt
+from kubesteward.cli import runner
+from kubesteward.cli.diagnose import Config, Ignore, Only, _split
+from kubesteward.cli.state import STATE
+from kubesteward.cluster import ClientFactory
+from kubesteward.config_file import load_project_config
+from kubesteward.errors import UsageError
+from kubesteward.metrics import DEFAULT_METRICS_ADDR, serve_metrics
+from kubesteward.state.store import StateStore
+from kubesteward.watch.cluster import WatchSettings
+from kubesteward.watch.service import CheckOptions, WatchService
+
+Duration = Annotated[str, typer.Option(help="Duration, e.g. 30s, 5m, 4h.")]
+
+
+def _seconds(name: str, text: str) -> float:
+    if text.strip() in ("0", "0s"):
+        return 0.0  # "fire at once" / "no group wait" are legitimate
+    try:
+        return parse_duration(text).total_seconds()
+    except UsageError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+
+
+def _thresholds(values: list[str] | None) -> dict[str, float]:
+    out = dict(DEFAULT_THRESHOLDS)
+    for value in _split(values):
+        code, sep, duration = value.partition("=")
+        if not sep or not code.strip():
+            raise UsageError(f"--threshold expects CODE=DURATION (e.g. KS501=60s), not {value!r}")
+        out[code.strip().upper()] = _seconds("--threshold", duration)
+    return out
+
+
+def watch(
+    kubeconfig: opt.Kubeconfig = None,
+    context: opt.Contexts = None,
+    all_contexts: opt.AllContexts = False,
+    namespace: opt.Namespace = None,
+    all_namespaces: opt.AllNamespaces = False,
+    sink: Annotated[
+        list[str] | None,
+        typer.Option("--sink", help="Where notifications go (repeatable): console, jsonl=PATH, webhook=URL, "
+                     "slack=URL, alertmanager=URL; options after commas. Default: console."),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="State store: SQLite path or URL, or postgresql://… "
+                                 "(default: $KUBESTEWARD_STATE_URL, else ~/.local/state/kubesteward/watch.db).")
+    ] = None,
+    threshold: Annotated[
+        list[str] | None, typer.Option("--threshold", help="How long an incident must persist before it fires, "
+                                       "per code or glob: KS501=60s (repeatable).")
+    ] = None,
+    default_threshold: Annotated[str, typer.Option("--default-threshold", help="Threshold of other codes.")] = "30s",
+    group_wait: Annotated[str, typer.Option("--group-wait", help="A new group waits this long for company.")] = "30s",
+    group_interval: Annotated[
+        str, typer.Option("--group-interval", help="A changed group sends at most this often.")
+    ] = "5m",
+    repeat_interval: Annotated[
+        str, typer.Option("--repeat-interval", help="An unchanged firing group is re-sent after this.")
+    ] = "4h",
+    group_by: Annotated[
+        str, typer.Option("--group-by", help="Alert labels that form a group (context,namespace,kind,name: "
+                          "one root cause per notification; e.g. context,namespace to batch a namespace).")
+    ] = "context,namespace,kind,name",
+    min_severity: Annotated[str, typer.Option("--min-severity", help="error, warning or info.")] = "warning",
+    no_inhibit: Annotated[bool, typer.Option("--no-inhibit", help="Do not mute alerts explained by a "
+                                              "firing Node or StorageClass alert.")] = False,
+    metrics_addr: Annotated[
+        str, typer.Option("--metrics-addr", help="Prometheus exporter address (loopback), or 'off'.")
+    ] = DEFAULT_METRICS_ADDR,
+    metrics_allow_remote: Annotated[
+        bool, typer.Option("--metrics-allow-remote", help="Allow a non-loopback --metrics-addr.")
+    ] = False,
+    resync: Annotated[str, typer.Option("--resync", help="Full re-evaluation period.")] = "60s",
+    once: Annotated[bool, typer.Option("--once", help="Evaluate once, deliver what is due, exit.")] = False,
+    ignore: Ignore = None,
+    only: Only = None,
+    config: Config = None,
+    request_timeout: opt.RequestTimeout = 30.0,
+    sandbox_if_unconfigured: opt.SandboxFallback = False,
+) -> int:
+    """Watch clusters continuously and alert once per root cause (thresholds, grouping, silences, sinks)."""
+    project = load_project_config(config)
+    try:
+        severity = Severity.parse(min_severity)
+    except KeyError:
+        raise UsageError(f"--min-severity must be error, warning or info, not {min_severity!r}") from None
+    policy = AlertPolicy(
+        thresholds=_thresholds(threshold),
+        default_threshold=_seconds("--default-threshold", default_threshold),
+        min_severity=severity,
+        group_by=tuple(_split([group_by])),
+        group_wait=_seconds("--group-wait", group_wait),
+        group_interval=_seconds("--group-interval", group_interval),
+        repeat_interval=_seconds("--repeat-interval", repeat_interval),
+        inhibit=not no_inhibit,
+    )
+    settings = WatchSettings(resync=_seconds("--resync", resync))
+    checks = CheckOptions(project.settings, tuple([*project.ignore, *_split(ignore)]), tuple(_split(only)))
+    sinks = build_sinks(sink or ["console"])
+    scope = None if all_namespaces else namespace
+    targets = opt.resolve_targets(kubeconfig, context, all_contexts, sandbox_if_unconfigured)
+    store = StateStore.open(state)
+    try:
+        return runner.run(
+            _run(targets, store, sinks, policy, settings, checks, scope, request_timeout, once,
+                 None if metrics_addr == "off" else metrics_addr, metrics_allow_remote)
+        )
+    finally:
+        store.close()
+
+
+async def _run(
+    targets: opt.Targets, store: StateStore, sinks: list[Sink], policy: AlertPolicy,
+    settings: WatchSettings, checks: CheckOptions, namespace: str | None, timeout: float, once: bool,
+    metrics_addr: str | None, allow_remote: bool,
+) -> int:
+    async with ClientFactory(targets.kubeconfig, timeout=timeout) as factory:
+        clients = [factory.client(c) for c in targets.contexts]
+        service = WatchService(clients, store, sinks, policy=policy, watch=settings, checks=checks,
+                               namespace=namespace, on_outcome=_report)
+        server = serve_metrics(service, metrics_addr, allow_remote=allow_remote) if metrics_addr else None
+        try:
+            names = ", ".join(w.context for w in service.watches)
+            where = f"; metrics at {server.url}/metrics" if server else ""
+            STATE.note(f"watching {names}; state {store.url}; sinks: {', '.join(s.name for s in sinks)}{where}")
+            with STATE.err.status("listing the cluster...", spinner="dots"):
+                await service.start()
+            if once:
+                await service.deliverer.drain(timeout=30.0)
+                return 0
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await service.run(stop, started=True)
+            await service.deliverer.drain(timeout=5.0)
+            STATE.note("stopped")
+            return 0
+        finally:
+            if server is not None:
+                server.close()
+            for s in sinks:
+                await s.aclose()
+
+
+def _report(outcome: Outcome) -> None:
+    for notification in outcome.notifications:
+        STATE.note(
+            f"notify {notification.status}: {len(notification.alerts)} alert(s) "
+            f"[{', '.join(a.labels.get('alertname', '') for a in notification.alerts)}] "
+            f"group {notification.group_labels.get('namespace', '')}/{notification.group_labels.get('name', '')}"
+        )

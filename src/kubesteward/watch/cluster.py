@@ -1,0 +1,181 @@
+"""One watched cluster: informers keep the model current, the evaluator keeps findings current.
+
+``ClusterWatch`` loads the model exactly like ``diagnose`` (one paged LIST
+per kind, RBAC fallbacks), starts one informer per LIST it made, and after
+every batch of changes rebuilds the model from the informers' stores and
+re-evaluates incrementally. A full pass runs after a re-list and every
+``resync`` seconds (time alone changes some findings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesteward.checks.base import Finding
+from kubesteward.checks.incidents import Incident, build_incidents
+from kubesteward.cluster import KubeClient
+from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, ObjectKey
+from kubesteward.model.load import load_cluster
+from kubesteward.watch.evaluate import IncrementalEvaluator
+from kubesteward.watch.informer import Change, Informer
+from kubesteward.watch.relations import affected
+
+log = logging.getLogger("kubesteward.watch")
+
+
+@dataclass
+class Evaluated:
+    """The state of one cluster after an evaluation pass."""
+
+    context: str
+    model: ClusterModel
+    findings: list[Finding]
+    incidents: list[Incident]
+    full: bool
+    changes: int  # watch changes folded into this pass
+    oldest_change: float | None  # time.monotonic() of the oldest change in the batch
+
+
+OnEvaluated = Callable[[Evaluated], Awaitable[None]]
+
+
+@dataclass
+class WatchSettings:
+    batch_window: float = 0.1  # after a first change, wait this long for more before evaluating
+    max_batch_wait: float = 0.5  # ... but never longer than this under a steady stream
+    resync: float = 60.0  # full pass period
+    timeout_seconds: int = 300  # server-side watch duration before a clean re-watch
+    inactivity_timeout: float = 90.0  # no event or bookmark for this long: reconnect
+    page_size: int = 500
+
+
+@dataclass
+class ClusterWatch:
+    client: KubeClient
+    evaluator: IncrementalEvaluator
+    on_evaluated: OnEvaluated
+    namespace: str | None = None
+    settings: WatchSettings = field(default_factory=WatchSettings)
+    informers: list[Informer] = field(default_factory=list)
+    model: ClusterModel | None = None
+    synced: bool = False
+    lag_seconds: dict[str, float] = field(default_factory=dict)  # kind -> receipt-to-evaluated, last batch
+    _queue: asyncio.Queue[Change] = field(default_factory=asyncio.Queue)
+    _template: ClusterModel | None = None
+
+    @property
+    def context(self) -> str:
+        return self.client.context
+
+    async def start(self) -> Evaluated:
+        """Initial LIST of every kind, first full evaluation, informers ready to run."""
+        lists: dict[ListSource, list[Any]] = {}
+        model = await load_cluster(
+            self.client, namespace=self.namespace, page_size=self.settings.page_size, on_list=lists.__setitem__
+        )
+        self.informers = [
+            Informer(
+                self.client,
+                source,
+                lists[source],
+                self._queue.put_nowait,
+                timeout_seconds=self.settings.timeout_seconds,
+                inactivity_timeout=self.settings.inactivity_timeout,
+                page_size=self.settings.page_size,
+            )
+            for source in model.sources
+        ]
+        self._template = model
+        self.model = model
+        findings = self.evaluator.full(model)
+        self.synced = True
+        return Evaluated(self.context, model, findings, build_incidents(model, findings), True, 0, None)
+
+    def snapshot(self) -> ClusterModel:
+        """A fresh model from the informers' stores (indexes rebuild lazily on it)."""
+        template = self._template
+        assert template is not None, "start() first"
+        lists: dict[str, list[Any]] = {kind: [] for kind in KIND_ATTRS}
+        for informer in self.informers:
+            lists[informer.kind].extend(informer.store.values())
+        model = ClusterModel(
+            context=template.context,
+            source=template.source,
+            now=dt.datetime.now(dt.UTC),
+            namespace_scope=template.namespace_scope,
+            skipped=template.skipped,
+            loaded=template.loaded,
+            partial=template.partial,
+            sources=template.sources,
+        )
+        for kind, attr in KIND_ATTRS.items():
+            setattr(model, attr, lists[kind])
+        return model
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run the informers and the evaluation loop until ``stop`` is set."""
+        tasks = [asyncio.create_task(i.run(), name=f"informer {i.kind}") for i in self.informers]
+        last_full = time.monotonic()
+        try:
+            while not stop.is_set():
+                batch = await self._next_batch(stop, timeout=max(0.05, last_full + self.settings.resync - time.monotonic()))
+                due_full = time.monotonic() - last_full >= self.settings.resync
+                if not batch and not due_full:
+                    continue
+                evaluated = self.evaluate(batch, force_full=due_full)
+                if evaluated.full:
+                    last_full = time.monotonic()
+                await self.on_evaluated(evaluated)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _next_batch(self, stop: asyncio.Event, timeout: float) -> list[Change]:
+        """Wait for a first change (or the timeout), then gather what follows within the batch window."""
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout=min(timeout, 1.0))
+        except TimeoutError:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.max_batch_wait
+        quiet_until = time.monotonic() + self.settings.batch_window
+        while not stop.is_set():
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            now = time.monotonic()
+            wait = min(quiet_until, deadline) - now
+            if wait <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), timeout=wait))
+                quiet_until = time.monotonic() + self.settings.batch_window
+            except TimeoutError:
+                break
+        return batch
+
+    def evaluate(self, batch: list[Change], *, force_full: bool = False) -> Evaluated:
+        model = self.snapshot()
+        full = force_full or any(c.type == "RELIST" for c in batch)
+        dirty: set[ObjectKey] = set()
+        if not full:
+            for change in batch:
+                keys = affected(model, change.obj)
+                if keys is None:
+                    full = True
+                    break
+                dirty |= keys
+        findings = self.evaluator.full(model) if full else self.evaluator.update(model, dirty)
+        self.model = model
+        done = time.monotonic()
+        for change in batch:
+            self.lag_seconds[change.kind] = done - change.received
+        oldest = min((c.received for c in batch), default=None)
+        return Evaluated(self.context, model, findings, build_incidents(model, findings), full, len(batch), oldest)
+

@@ -1,0 +1,169 @@
+"""List-then-watch of one LIST source, keeping a local store of slim objects.
+
+Informer semantics (client-go's reflector, in small):
+- start from the resourceVersion the initial LIST returned, with bookmarks,
+  so a reconnect resumes exactly where the last event or bookmark left off;
+- the server ends a watch after ``timeoutSeconds``: re-watch from there;
+- a dead connection is noticed by the inactivity timeout (bookmarks arrive
+  about once a minute), and reconnects back off with full jitter;
+- 410 Gone (the resourceVersion was compacted away, e.g. after an API
+  server restart) re-lists and diffs against the store, so no add, change
+  or delete is lost across the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesteward.cluster import KubeClient, RetryPolicy
+from kubesteward.errors import ClusterError, Gone
+from kubesteward.model.cluster import ListSource
+from kubesteward.model.kinds import BY_KIND, strip_values
+
+log = logging.getLogger("kubesteward.watch")
+
+StoreKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change seen by an informer; ``RELIST`` means "the store was rebuilt"."""
+
+    kind: str
+    type: str  # ADDED | MODIFIED | DELETED | RELIST
+    obj: Any  # the new object, or the last known one for DELETED; None for RELIST
+    received: float  # time.monotonic() when it arrived
+
+
+@dataclass
+class InformerStats:
+    events: int = 0
+    relists: int = 0
+    reconnects: int = 0
+    last_activity: float = field(default_factory=time.monotonic)  # last event or bookmark
+    connected: bool = False
+
+
+def store_key(obj: Any) -> StoreKey:
+    return (obj.metadata.namespace, obj.metadata.name)
+
+
+RECONNECT = RetryPolicy(max_attempts=1_000_000, base_delay=0.2, max_delay=10.0, total=float("inf"))
+
+
+class Informer:
+    def __init__(
+        self,
+        client: KubeClient,
+        source: ListSource,
+        items: Iterable[Any],
+        emit: Callable[[Change], None],
+        *,
+        timeout_seconds: int = 300,
+        inactivity_timeout: float = 90.0,
+        reconnect: RetryPolicy = RECONNECT,
+        page_size: int = 500,
+    ) -> None:
+        self.client = client
+        self.source = source
+        self.spec = BY_KIND[source.kind]
+        self.store: dict[StoreKey, Any] = {store_key(obj): obj for obj in items}
+        self.resource_version = source.resource_version
+        self.emit = emit
+        self.timeout_seconds = timeout_seconds
+        self.inactivity_timeout = inactivity_timeout
+        self.reconnect = reconnect
+        self.page_size = page_size
+        self.stats = InformerStats()
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
+
+    async def run(self) -> None:
+        """Watch forever (until cancelled)."""
+        failures = 0
+        while True:
+            try:
+                await self._watch_once()
+                failures = 0  # the server closed a healthy watch (timeoutSeconds): resume
+            except Gone:
+                log.info("%s watch: resourceVersion %s expired; re-listing", self._name, self.resource_version)
+                try:
+                    await self.relist()
+                    failures = 0
+                except ClusterError as exc:
+                    failures += 1
+                    await self._back_off(failures, exc)
+            except ClusterError as exc:
+                failures += 1
+                await self._back_off(failures, exc)
+
+    async def _watch_once(self) -> None:
+        events = self.client.watch(
+            self.spec.resource,
+            resource_version=self.resource_version,
+            namespace=self.source.namespace,
+            field_selector=self.source.field_selector,
+            type=self.spec.struct,
+            timeout_seconds=self.timeout_seconds,
+            inactivity_timeout=self.inactivity_timeout,
+        )
+        self.stats.connected = True
+        try:
+            async for event in events:
+                self.stats.last_activity = time.monotonic()
+                self.resource_version = event.resource_version
+                if event.object is None:  # bookmark
+                    continue
+                self._apply(event.type, strip_values(event.object))
+        finally:
+            self.stats.connected = False
+            await events.aclose()
+
+    def _apply(self, type_: str, obj: Any) -> None:
+        key = store_key(obj)
+        if type_ == "DELETED":
+            self.store.pop(key, None)
+        else:
+            self.store[key] = obj
+        self.stats.events += 1
+        self.emit(Change(self.kind, type_, obj, time.monotonic()))
+
+    async def relist(self) -> None:
+        """Replace the store by a fresh LIST; deletions seen only now are emitted."""
+        result = await self.client.list(
+            self.spec.resource,
+            namespace=self.source.namespace,
+            field_selector=self.source.field_selector,
+            type=self.spec.struct,
+            limit=self.page_size,
+        )
+        fresh = {store_key(obj): strip_values(obj) for obj in result.items}
+        now = time.monotonic()
+        for key, old in self.store.items():
+            if key not in fresh:
+                self.emit(Change(self.kind, "DELETED", old, now))
+        self.store = fresh
+        self.resource_version = result.resource_version
+        self.stats.relists += 1
+        self.stats.last_activity = now
+        self.emit(Change(self.kind, "RELIST", None, now))
+
+    async def _back_off(self, failures: int, exc: ClusterError) -> None:
+        delay = self.reconnect.delay(failures)
+        self.stats.reconnects += 1
+        if failures == 1 or failures % 10 == 0:
+            log.warning("%s watch failed (%s); reconnecting in %.1fs", self._name, exc, delay)
+        await asyncio.sleep(delay)
+
+    @property
+    def _name(self) -> str:
+        where = self.source.namespace or "all namespaces"
+        selector = f" [{self.source.field_selector}]" if self.source.field_selector else ""
+        return f"{self.kind} ({where}){selector}"

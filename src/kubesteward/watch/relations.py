@@ -1,0 +1,123 @@
+"""Which objects to re-evaluate when one object changes.
+
+Analyzers read an object *and* what it points at: a pod's findings depend on
+its node, its PVCs, ConfigMaps and Secrets; a Deployment's on its pods; a
+Service's on its pods and EndpointSlices. When one object changes, the
+objects whose findings may change with it are re-evaluated too (a Node
+change re-evaluates the pods on it, a pod change its owners, Services, PDBs
+and node). Everything is answered from the model's indexes: no API calls.
+
+A kind whose effects are too wide to enumerate cheaply (a Namespace) asks
+for a full evaluation by returning ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubesteward.model import objects as o
+from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
+
+# Kinds whose change is re-evaluated by a full pass (rare, wide effects).
+FULL_PASS_KINDS = frozenset({"Namespace", "NetworkPolicy"})
+
+
+def affected(model: ClusterModel, obj: Any) -> set[ObjectKey] | None:
+    """Keys whose findings may change when ``obj`` (added, changed or just deleted) changes."""
+    kind = obj.kind
+    if kind in FULL_PASS_KINDS:
+        return None
+    if kind == "Event":
+        ref = obj.involvedObject
+        target = model.get(ref.kind, ref.namespace or "", ref.name)
+        if target is None:
+            return {ObjectKey(ref.kind, ref.namespace or "", ref.name)}
+        return affected(model, target)
+    keys = {key_of(obj)}
+    ns = obj.metadata.namespace
+    if kind == "Pod":
+        _add_pod_relations(model, obj, keys)
+    elif kind == "Node":
+        for pod in model.pods_on_node(obj.metadata.name):
+            keys.add(key_of(pod))
+            _add_owners(model, pod, keys)
+    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"):
+        _add_owners(model, obj, keys)
+        for child in model.children(obj):
+            keys.add(key_of(child))
+        for pod in model.pods_of(obj):
+            keys.add(key_of(pod))
+        keys.update(key_of(h) for h in model.hpas_for(obj))
+        # The PDBs guarding its pods read their health.
+        keys.update(key_of(p) for p in model.pdbs if p.metadata.namespace == ns)
+    elif kind == "Service":
+        keys.update(key_of(i) for i in model.ingresses_for(obj))
+        keys.update(key_of(p) for p in model.service_pods(obj))
+    elif kind == "EndpointSlice":
+        name = (obj.metadata.labels or {}).get("kubernetes.io/service-name")
+        service = model.service(ns, name) if name else None
+        if service is not None:
+            keys.add(key_of(service))
+            keys.update(key_of(i) for i in model.ingresses_for(service))
+    elif kind == "IngressClass":
+        keys.update(key_of(i) for i in model.ingresses)
+    elif kind in ("ConfigMap", "Secret", "ServiceAccount"):
+        # References by name: pods (env, volumes, service account) and Ingress TLS.
+        keys.update(key_of(p) for p in model.pods_in(ns))
+        keys.update(key_of(i) for i in model.ingresses if i.metadata.namespace == ns)
+    elif kind == "PersistentVolumeClaim":
+        for pod in model.pods_in(ns):
+            if _mounts(pod, obj.metadata.name):
+                keys.add(key_of(pod))
+                _add_owners(model, pod, keys)
+        if obj.spec.volumeName:
+            keys.add(ObjectKey("PersistentVolume", "", obj.spec.volumeName))
+    elif kind == "PersistentVolume":
+        ref = obj.spec.claimRef
+        if ref is not None and ref.name:
+            keys.add(ObjectKey("PersistentVolumeClaim", ref.namespace or "", ref.name))
+    elif kind == "StorageClass":
+        # Default-class changes affect class-less claims too: re-evaluate every claim and its pods.
+        for pvc in model.pvcs:
+            keys.add(key_of(pvc))
+            for pod in model.pods_in(pvc.metadata.namespace):
+                if _mounts(pod, pvc.metadata.name):
+                    keys.add(key_of(pod))
+        keys.update(key_of(pv) for pv in model.pvs)
+    elif kind == "HorizontalPodAutoscaler":
+        ref = obj.spec.scaleTargetRef
+        keys.add(ObjectKey(ref.kind, ns, ref.name))
+    return keys
+
+
+def _add_owners(model: ClusterModel, obj: Any, keys: set[ObjectKey]) -> None:
+    current = obj
+    for _ in range(8):
+        parent = model.owner(current)
+        if parent is None:
+            owner_key = model.owner_key(current)
+            if owner_key is not None:
+                keys.add(owner_key)
+            return
+        keys.add(key_of(parent))
+        keys.update(key_of(h) for h in model.hpas_for(parent))
+        current = parent
+
+
+def _add_pod_relations(model: ClusterModel, pod: o.Pod, keys: set[ObjectKey]) -> None:
+    ns = pod.metadata.namespace
+    _add_owners(model, pod, keys)
+    if pod.spec.nodeName:
+        keys.add(ObjectKey("Node", "", pod.spec.nodeName))
+    for svc in model.services_selecting(pod):
+        keys.add(key_of(svc))
+        keys.update(key_of(i) for i in model.ingresses_for(svc))
+    keys.update(key_of(p) for p in model.pdbs if p.metadata.namespace == ns)
+    for volume in pod.spec.volumes or ():
+        if volume.persistentVolumeClaim is not None:
+            keys.add(ObjectKey("PersistentVolumeClaim", ns, volume.persistentVolumeClaim.claimName))
+
+
+def _mounts(pod: o.Pod, claim: str) -> bool:
+    return any(v.persistentVolumeClaim is not None and v.persistentVolumeClaim.claimName == claim
+               for v in pod.spec.volumes or ())

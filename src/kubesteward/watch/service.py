@@ -1,0 +1,207 @@
+"""``kubesteward watch`` as a library: clusters in, notifications out.
+
+>>> service = WatchService(clients, store, sinks, policy=AlertPolicy(group_wait=10))  # doctest: +SKIP
+>>> await service.run(stop)                                                           # doctest: +SKIP
+
+One :class:`ClusterWatch` per context keeps its model and findings current;
+every evaluation feeds the shared :class:`AlertBook`, which decides, commits
+and enqueues; the :class:`Deliverer` drains the outbox to the sinks. A ticker
+advances time (thresholds, group intervals) and re-reads silences, which the
+``silence`` command writes from another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kubesteward.alerts.delivery import Deliverer
+from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy, Outcome
+from kubesteward.alerts.silences import Silence
+from kubesteward.alerts.sinks.base import Sink
+from kubesteward.checks.base import Finding
+from kubesteward.checks.settings import CheckSettings
+from kubesteward.cluster import KubeClient
+from kubesteward.metrics.exporter import ClusterView
+from kubesteward.state.store import StateStore
+from kubesteward.watch.cluster import ClusterWatch, Evaluated, WatchSettings
+from kubesteward.watch.evaluate import IncrementalEvaluator
+
+log = logging.getLogger("kubesteward.watch")
+
+
+@dataclass
+class CheckOptions:
+    settings: CheckSettings = field(default_factory=CheckSettings)
+    ignore: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+
+
+@dataclass
+class ServiceStats:
+    evaluations: int = 0
+    full_passes: int = 0
+    notifications: int = 0
+    last_tick: float = field(default_factory=time.monotonic)
+
+
+class WatchService:
+    def __init__(
+        self,
+        clients: Sequence[KubeClient],
+        store: StateStore,
+        sinks: Sequence[Sink],
+        *,
+        policy: AlertPolicy | None = None,
+        watch: WatchSettings | None = None,
+        checks: CheckOptions | None = None,
+        namespace: str | None = None,
+        tick: float = 1.0,
+        silence_refresh: float = 2.0,
+        retry_backoff: tuple[float, float] = (1.0, 300.0),
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy or AlertPolicy()
+        self.checks = checks or CheckOptions()
+        self.book = AlertBook(self.policy, store, [s.name for s in sinks])
+        # (first, longest) delay between delivery attempts of one sink
+        self.deliverer = Deliverer(store, sinks, backoff_base=retry_backoff[0], backoff_max=retry_backoff[1])
+        self.tick_seconds = tick
+        self.silence_refresh = silence_refresh
+        self.on_outcome = on_outcome
+        self.stats = ServiceStats()
+        self.watches = [
+            ClusterWatch(
+                client,
+                IncrementalEvaluator(self.checks.settings, self.checks.ignore, self.checks.only),
+                self._on_evaluated,
+                namespace=namespace,
+                settings=watch or WatchSettings(),
+            )
+            for client in clients
+        ]
+        self._silences: list[Silence] = []
+        self._silences_read = 0.0
+        self._views: dict[str, ClusterView] = {}
+        self._findings: dict[str, list[Finding]] = {}
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Initial LIST and evaluation of every cluster (raises the first cluster error)."""
+        results = await asyncio.gather(*(w.start() for w in self.watches))
+        for evaluated in results:
+            await self._on_evaluated(evaluated)
+
+    async def run(self, stop: asyncio.Event, *, started: bool = False) -> None:
+        if not started:
+            await self.start()
+        tasks = [asyncio.create_task(w.run(stop), name=f"watch {w.context}") for w in self.watches]
+        tasks.append(asyncio.create_task(self.deliverer.run(stop), name="deliver"))
+        tasks.append(asyncio.create_task(self._ticker(stop), name="tick"))
+        try:
+            done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _ticker(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.tick_seconds)
+            except TimeoutError:
+                pass
+            if not stop.is_set():
+                async with self._lock:
+                    self._tick()
+
+    async def _on_evaluated(self, evaluated: Evaluated) -> None:
+        async with self._lock:
+            now = dt.datetime.now(dt.UTC)
+            self.book.observe(evaluated.context, evaluated.incidents, evaluated.model, now)
+            self.stats.evaluations += 1
+            self.stats.full_passes += int(evaluated.full)
+            self._findings[evaluated.context] = evaluated.findings
+            self._tick()
+
+    def _tick(self) -> Outcome:
+        now = dt.datetime.now(dt.UTC)
+        if time.monotonic() - self._silences_read >= self.silence_refresh:
+            self._silences = self.store.silences(now)
+            self._silences_read = time.monotonic()
+        outcome = self.book.tick(now, self._silences)
+        self.stats.last_tick = time.monotonic()
+        if outcome.notifications:
+            self.stats.notifications += len(outcome.notifications)
+            self.deliverer.wake()
+        for fp in outcome.fired:
+            alert = self.book.alerts.get(fp)
+            if alert is not None:
+                log.info("firing: %s %s", alert.code, alert.annotations.get("summary", ""))
+        for fp in outcome.resolved:
+            log.info("resolved: %s", fp)
+        self._refresh_views()
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome
+
+    # ------------------------------------------------------------------ metrics source
+
+    def _refresh_views(self) -> None:
+        """Build the exporter's read-only views on the loop thread (scrapes read them from theirs)."""
+        now = time.monotonic()
+        views: dict[str, ClusterView] = {}
+        for watch in self.watches:
+            if watch.model is None:
+                continue
+            events: dict[str, int] = {}
+            relists: dict[str, int] = {}
+            ages: dict[str, float] = {}
+            for informer in watch.informers:
+                kind = informer.kind
+                events[kind] = events.get(kind, 0) + informer.stats.events
+                relists[kind] = relists.get(kind, 0) + informer.stats.relists
+                ages[kind] = min(ages.get(kind, float("inf")), now - informer.stats.last_activity)
+            views[watch.context] = ClusterView(
+                context=watch.context,
+                model=watch.model,
+                findings=list(self._findings.get(watch.context, ())),
+                alerts=self.book.counts(watch.context),
+                events_processed=events,
+                relists=relists,
+                watch_lag_seconds=dict(watch.lag_seconds),
+                last_event_age_seconds=ages,
+                synced=watch.synced,
+            )
+        self._views = views
+
+    def clusters(self) -> Sequence[ClusterView]:
+        return list(self._views.values())
+
+    def sink_stats(self) -> Mapping[str, Mapping[str, int]]:
+        pending = self.store.outbox_stats()
+        out: dict[str, dict[str, int]] = {}
+        for name, stats in self.deliverer.stats.items():
+            out[name] = {
+                "delivered": stats.delivered,
+                "failures": stats.failures,
+                "pending": pending.get(name, {}).get("pending", 0),
+            }
+        return out
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.stats.last_tick < max(30.0, 10 * self.tick_seconds)
+
+    def ready(self) -> bool:
+        return bool(self.watches) and all(w.synced for w in self.watches)
