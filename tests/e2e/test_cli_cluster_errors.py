@@ -108,3 +108,19 @@ def test_version_and_exit_code_table(args: list[str]) -> None:
     result = cli(*args)
     assert result.returncode == 0
     assert result.stdout.strip()
+
+
+def test_watch_failures_are_one_line_with_their_exit_code(sandbox_kubeconfig: Path, tmp_path: Path) -> None:
+    state = ["--state", str(tmp_path / "watch.db"), "--metrics-addr", "off", "--once"]
+    unreachable = variant(sandbox_kubeconfig, tmp_path, server="https://127.0.0.1:1")
+    assert_one_clear_line(cli("watch", "--kubeconfig", str(unreachable), "--request-timeout", "5", *state), 8,
+                          "cannot connect to https://127.0.0.1:1")
+    dead_db = "postgresql://watch:hunter2@127.0.0.1:1/kubesteward"
+    result = cli("watch", "--kubeconfig", str(sandbox_kubeconfig), "--state", dead_db, "--once", "--metrics-addr", "off")
+    assert_one_clear_line(result, 13, "postgresql://watch:***@127.0.0.1:1/kubesteward")
+    assert "hunter2" not in result.stderr
+    for bad in (["--sink", "carrier-pigeon=coop"], ["--threshold", "KS101"], ["--group-wait", "soon"],
+                ["--metrics-addr", "0.0.0.0:9808"]):
+        result = cli("watch", "--kubeconfig", str(sandbox_kubeconfig), *state, *bad)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -239,6 +239,8 @@ class AlertBook:
         notifications = self._flush_groups(now)
         outcome.notifications = notifications
         deleted = set(self._deleted)
+        if not (self._dirty or deleted or self._dirty_groups or notifications):
+            return outcome  # nothing decided: no transaction
         self.store.commit(
             alerts=[self.alerts[fp].record(now) for fp in self._dirty if fp in self.alerts],
             deleted_alerts=deleted,

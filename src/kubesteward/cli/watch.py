@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kubesteward.alerts.lifecycle import DEFAULT_THRESHOLDS, AlertPolicy, Outcome
+from kubesteward.alerts.lifecycle import DEFAULT_THRESHOLDS, AlertPolicy
 from kubesteward.alerts.silences import parse_duration
 from kubesteward.alerts.sinks import build_sinks
 from kubesteward.alerts.sinks.base import Sink
@@ -134,14 +134,16 @@ async def _run(
     async with ClientFactory(targets.kubeconfig, timeout=timeout) as factory:
         clients = [factory.client(c) for c in targets.contexts]
         service = WatchService(clients, store, sinks, policy=policy, watch=settings, checks=checks,
-                               namespace=namespace, on_outcome=_report)
+                               namespace=namespace)
         server = serve_metrics(service, metrics_addr, allow_remote=allow_remote) if metrics_addr else None
         try:
+            with STATE.err.status("listing the cluster...", spinner="dots"):
+                await service.start()
             names = ", ".join(w.context for w in service.watches)
             where = f"; metrics at {server.url}/metrics" if server else ""
             STATE.note(f"watching {names}; state {store.url}; sinks: {', '.join(s.name for s in sinks)}{where}")
-            with STATE.err.status("listing the cluster...", spinner="dots"):
-                await service.start()
+            for context, error in service.failed.items():
+                STATE.err.print(f"[red]error[/]: not watching {context}: {error}", highlight=False)
             if once:
                 await service.deliverer.drain(timeout=30.0)
                 return 0
@@ -159,11 +161,3 @@ async def _run(
             for s in sinks:
                 await s.aclose()
 
-
-def _report(outcome: Outcome) -> None:
-    for notification in outcome.notifications:
-        STATE.note(
-            f"notify {notification.status}: {len(notification.alerts)} alert(s) "
-            f"[{', '.join(a.labels.get('alertname', '') for a in notification.alerts)}] "
-            f"group {notification.group_labels.get('namespace', '')}/{notification.group_labels.get('name', '')}"
-        )

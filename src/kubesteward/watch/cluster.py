@@ -50,8 +50,8 @@ class WatchSettings:
     batch_window: float = 0.1  # after a first change, wait this long for more before evaluating
     max_batch_wait: float = 0.5  # ... but never longer than this under a steady stream
     resync: float = 60.0  # full pass period
-    timeout_seconds: int = 300  # server-side watch duration before a clean re-watch
-    inactivity_timeout: float = 90.0  # no event or bookmark for this long: reconnect
+    timeout_seconds: int = 90  # server-side watch duration (x1-1.5, jittered) before a clean re-watch
+    inactivity_margin: float = 30.0  # no event or bookmark for timeoutSeconds + this: the connection is dead
     page_size: int = 500
 
 
@@ -86,7 +86,7 @@ class ClusterWatch:
                 lists[source],
                 self._queue.put_nowait,
                 timeout_seconds=self.settings.timeout_seconds,
-                inactivity_timeout=self.settings.inactivity_timeout,
+                inactivity_margin=self.settings.inactivity_margin,
                 page_size=self.settings.page_size,
             )
             for source in model.sources
@@ -165,8 +165,12 @@ class ClusterWatch:
         full = force_full or any(c.type == "RELIST" for c in batch)
         dirty: set[ObjectKey] = set()
         if not full:
-            for change in batch:
-                keys = affected(model, change.obj)
+            # A busy object changes many times per batch; its relations are computed once.
+            # Deleted objects keep their own relations (a pod re-created elsewhere left its old node).
+            latest = {(c.kind, c.obj.metadata.namespace, c.obj.metadata.name): c.obj for c in batch}
+            gone = [c.obj for c in batch if c.type == "DELETED"]
+            for obj in [*latest.values(), *gone]:
+                keys = affected(model, obj)
                 if keys is None:
                     full = True
                     break

@@ -3,9 +3,12 @@
 Informer semantics (client-go's reflector, in small):
 - start from the resourceVersion the initial LIST returned, with bookmarks,
   so a reconnect resumes exactly where the last event or bookmark left off;
-- the server ends a watch after ``timeoutSeconds``: re-watch from there;
-- a dead connection is noticed by the inactivity timeout (bookmarks arrive
-  about once a minute), and reconnects back off with full jitter;
+- the server ends a watch after ``timeoutSeconds`` (jittered, so a hundred
+  watches do not reconnect in step), sending a bookmark just before: re-watch
+  from there;
+- a dead connection is noticed by the inactivity timeout: no event or
+  bookmark for ``timeoutSeconds`` plus a margin (an idle kind may get no
+  bookmark before its watch ends), and reconnects back off with full jitter;
 - 410 Gone (the resourceVersion was compacted away, e.g. after an API
   server restart) re-lists and diffs against the store, so no add, change
   or delete is lost across the gap.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -64,8 +68,8 @@ class Informer:
         items: Iterable[Any],
         emit: Callable[[Change], None],
         *,
-        timeout_seconds: int = 300,
-        inactivity_timeout: float = 90.0,
+        timeout_seconds: int = 90,
+        inactivity_margin: float = 30.0,
         reconnect: RetryPolicy = RECONNECT,
         page_size: int = 500,
     ) -> None:
@@ -76,7 +80,7 @@ class Informer:
         self.resource_version = source.resource_version
         self.emit = emit
         self.timeout_seconds = timeout_seconds
-        self.inactivity_timeout = inactivity_timeout
+        self.inactivity_margin = inactivity_margin
         self.reconnect = reconnect
         self.page_size = page_size
         self.stats = InformerStats()
@@ -105,14 +109,15 @@ class Informer:
                 await self._back_off(failures, exc)
 
     async def _watch_once(self) -> None:
+        timeout = int(self.timeout_seconds * (1.0 + 0.5 * random.random()))
         events = self.client.watch(
             self.spec.resource,
             resource_version=self.resource_version,
             namespace=self.source.namespace,
             field_selector=self.source.field_selector,
             type=self.spec.struct,
-            timeout_seconds=self.timeout_seconds,
-            inactivity_timeout=self.inactivity_timeout,
+            timeout_seconds=timeout,
+            inactivity_timeout=timeout + self.inactivity_margin,
         )
         self.stats.connected = True
         try:

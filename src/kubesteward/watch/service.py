@@ -85,6 +85,7 @@ class WatchService:
             )
             for client in clients
         ]
+        self.failed: dict[str, Exception] = {}  # contexts that could not be listed at start
         self._silences: list[Silence] = []
         self._silences_read = 0.0
         self._views: dict[str, ClusterView] = {}
@@ -94,10 +95,27 @@ class WatchService:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Initial LIST and evaluation of every cluster (raises the first cluster error)."""
-        results = await asyncio.gather(*(w.start() for w in self.watches))
-        for evaluated in results:
-            await self._on_evaluated(evaluated)
+        """Initial LIST and evaluation of every cluster.
+
+        A cluster that cannot be listed is dropped with one error line, so one
+        unreachable context does not silence the others; if none can be
+        listed, the first error is raised.
+        """
+        results = await asyncio.gather(*(w.start() for w in self.watches), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors and len(errors) == len(results):
+            raise errors[0]
+        kept = []
+        for watch, result in zip(self.watches, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                log.error("not watching %s: %s", watch.context, result)
+                self.failed[watch.context] = result
+            else:
+                kept.append(watch)
+                await self._on_evaluated(result)
+        self.watches = kept
 
     async def run(self, stop: asyncio.Event, *, started: bool = False) -> None:
         if not started:
@@ -108,8 +126,9 @@ class WatchService:
         try:
             done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
-                if task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+                error = task.exception()
+                if error is not None:
+                    raise error
         finally:
             stop.set()
             for task in tasks:
