@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from kubesteward.alerts.silences import Matcher, Silence, parse_duration, silenced_by
+from kubesteward.alerts.silences import Matcher, Silence, silenced_by
+from kubesteward.durations import parse_duration
 from kubesteward.errors import UsageError
 
 T0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -141,3 +142,14 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(UsageError):
         parse_duration(text)
+
+
+def test_zero_durations_only_where_they_mean_none() -> None:
+    from kubesteward.durations import DurationError, parse_seconds
+
+    assert parse_seconds("0s", allow_zero=True) == 0 == parse_seconds("0", allow_zero=True)
+    assert parse_seconds("1m30s", allow_zero=True) == 90
+    with pytest.raises(DurationError):
+        parse_seconds("0s")
+    with pytest.raises(ValueError):  # library callers may catch the ValueError side
+        parse_seconds("-5s", allow_zero=True)

@@ -32,7 +32,7 @@ from kubesteward.alerts.sinks.console import ConsoleSink
 from kubesteward.alerts.sinks.jsonl import JsonlSink
 from kubesteward.alerts.sinks.slack import MAX_BLOCKS, SlackSink, slack_message
 from kubesteward.alerts.sinks.webhook import WebhookSink, sign, verify_signature
-from kubesteward.alerts.types import Alert, Notification
+from kubesteward.alerts.types import Alert, Notification, iso
 from kubesteward.errors import UsageError
 from tests.support.receiver import Receiver
 
@@ -135,8 +135,8 @@ def test_instance_name() -> None:
         ("webhook=http://x/,rate=ten/1m", "not a rate"),
         ("webhook=http://x/,rate=0/1m", "at least 1"),
         ("webhook=http://x/,rate=1/0s", "must be positive"),
-        ("webhook=http://x/,rate=1/1fortnight", "not a duration"),
-        ("webhook=http://x/,timeout=soon", "not a duration"),
+        ("webhook=http://x/,rate=1/1fortnight", "bad duration"),
+        ("webhook=http://x/,timeout=soon", "bad duration"),
         ("webhook=http://x/,burst=3", "burst needs rate"),
         ("webhook=http://x/,rate=1/1s,rate=2/1s", "given twice"),
         ("webhook=http://x/,rate=1/1s,burst=0", "burst must be at least 1"),
@@ -458,9 +458,24 @@ async def test_alertmanager_posts_v2_alerts(receiver: Receiver) -> None:
     }
     assert first["annotations"]["summary"] == "a is crash-looping <OOMKilled>"
     assert first["startsAt"] == "2026-03-01T12:00:00Z"
-    assert "endsAt" not in first  # firing: Alertmanager's resolve_timeout applies
+    # Firing: valid until the sent time + ttl (4h15m), so Alertmanager keeps it between repeats.
+    sent = notification.created_at
+    assert first["endsAt"] == iso(sent + dt.timedelta(hours=4, minutes=15))
     assert second["endsAt"] == "2026-03-01T12:05:03Z"
     assert second["labels"]["namespace"] == "shop"
+
+
+async def test_alertmanager_ttl_option(receiver: Receiver) -> None:
+    sink = sink_of(f"alertmanager={receiver.url},ttl=10m")
+    notification = make_notification(alerts=(make_alert("a"),))
+    try:
+        await sink.send(notification)
+    finally:
+        await sink.aclose()
+    (alert,) = receiver.requests[0].json()
+    assert alert["endsAt"] == iso(notification.created_at + dt.timedelta(minutes=10))
+    with pytest.raises(UsageError, match="ttl"):
+        sink_of(f"alertmanager={receiver.url},ttl=soon")
 
 
 # --------------------------------------------------------------------- jsonl

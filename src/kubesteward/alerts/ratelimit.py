@@ -9,35 +9,16 @@ notification, and the delivery worker sends them late rather than never.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+from kubesteward.durations import parse_seconds
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from ``500ms``, ``5s``, ``1m``, ``1h30m``, ``2d``, or a bare number of seconds.
-
-    Raises ``ValueError`` with a short reason; callers turn it into a usage error.
-    """
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        pos, value = 0, 0.0
-        for match in _DURATION.finditer(text):
-            if match.start() != pos:
-                break
-            value += float(match.group(1)) * _UNITS[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or not text:
-            raise ValueError(f"{text!r} is not a duration (e.g. 500ms, 5s, 1m, 1h)") from None
-    if value <= 0:
-        raise ValueError(f"{text!r} must be positive")
-    return value
+    """Seconds from ``500ms``, ``5s``, ``1m``, ``1h30m``, ``2d``, or a bare number of seconds (ValueError if bad)."""
+    return parse_seconds(text, bare_number=True)
 
 
 @dataclass(frozen=True)

@@ -160,22 +160,3 @@ def silenced_by(silences: Iterable[Silence], labels: Mapping[str, str], now: dt.
     return max(matching, key=lambda s: (s.ends_at, s.id)) if matching else None
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    """``90s``, ``15m``, ``2h``, ``1d``, ``1h30m`` (Go/Prometheus style, plus d and w); must be positive."""
-    compact = text.strip()
-    position, seconds = 0, 0.0
-    while position < len(compact):
-        part = _DURATION_PART.match(compact, position)
-        if part is None:
-            break
-        seconds += float(part.group(1)) * _UNIT_SECONDS[part.group(2)]
-        position = part.end()
-    if not compact or position != len(compact):
-        raise UsageError(f"bad duration {text!r}: use e.g. 90s, 15m, 2h, 1d or 1h30m")
-    if seconds <= 0:
-        raise UsageError(f"duration {text!r} must be positive")
-    return dt.timedelta(seconds=seconds)

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from kubesteward.alerts.lifecycle import DEFAULT_THRESHOLDS, AlertPolicy
-from kubesteward.alerts.silences import parse_duration
 from kubesteward.alerts.sinks import build_sinks
 from kubesteward.alerts.sinks.base import Sink
 from kubesteward.checks.base import Severity
@@ -19,6 +18,7 @@ from kubesteward.cli.diagnose import Config, Ignore, Only, _split
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory
 from kubesteward.config_file import load_project_config
+from kubesteward.durations import parse_seconds
 from kubesteward.errors import UsageError
 from kubesteward.metrics import DEFAULT_METRICS_ADDR, serve_metrics
 from kubesteward.state.store import StateStore
@@ -29,10 +29,8 @@ Duration = Annotated[str, typer.Option(help="Duration, e.g. 30s, 5m, 4h.")]
 
 
 def _seconds(name: str, text: str) -> float:
-    if text.strip() in ("0", "0s"):
-        return 0.0  # "fire at once" / "no group wait" are legitimate
     try:
-        return parse_duration(text).total_seconds()
+        return parse_seconds(text, allow_zero=True)  # 0: "fire at once", "no group wait"
     except UsageError as exc:
         raise UsageError(f"{name}: {exc}") from None
 
