@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
 from typing import Annotated
 
 import typer
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
 
 from kubesteward.alerts.lifecycle import DEFAULT_THRESHOLDS, AlertPolicy
 from kubesteward.alerts.sinks import build_sinks
 from kubesteward.alerts.sinks.base import Sink
+from kubesteward.alerts.types import parse_iso
 from kubesteward.checks.base import Severity
+from kubesteward.checks.evidence import human_duration
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
 from kubesteward.cli.diagnose import Config, Ignore, Only, _split
@@ -149,7 +155,13 @@ async def _run(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await service.run(stop, started=True)
+            if any(s.name == "console" for s in sinks) and STATE.err.is_terminal and not STATE.quiet:
+                # A live table of the active alerts; notifications scroll above it.
+                with Live(_alert_table(service), console=STATE.err, refresh_per_second=1) as live:
+                    service.on_outcome = lambda _outcome: live.update(_alert_table(service))
+                    await service.run(stop, started=True)
+            else:
+                await service.run(stop, started=True)
             await service.deliverer.drain(timeout=5.0)
             STATE.note("stopped")
             return 0
@@ -159,3 +171,26 @@ async def _run(
             for s in sinks:
                 await s.aclose()
 
+
+
+_STATE_STYLE = {"firing": "red", "pending": "yellow", "silenced": "dim", "inhibited": "dim"}
+
+
+def _alert_table(service: WatchService) -> Table:
+    table = Table(title="active alerts", title_justify="left", expand=False, show_edge=False)
+    for column in ("state", "severity", "code", "root cause", "since", "pods", "restarts"):
+        table.add_column(column)
+    now = dt.datetime.now(dt.UTC)
+    active = [a for a in service.book.alerts.values() if a.state != "resolved"]
+    active.sort(key=lambda a: (a.state != "firing", a.severity != "error", a.first_seen))
+    for alert in active[:30]:
+        state = alert.suppressed.split(":", 1)[0] if alert.suppressed else alert.state
+        since = parse_iso(alert.first_seen)
+        age = human_duration((now - since).total_seconds()) if since else ""
+        table.add_row(f"[{_STATE_STYLE.get(state, '')}]{state}[/]", alert.severity, alert.code,
+                      escape(alert.root), age, str(alert.pods), str(alert.restarts))
+    if len(active) > 30:
+        table.caption = f"... and {len(active) - 30} more"
+    if not active:
+        table.caption = "none: all quiet"
+    return table

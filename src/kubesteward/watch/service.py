@@ -63,6 +63,7 @@ class WatchService:
         tick: float = 1.0,
         silence_refresh: float = 2.0,
         retry_backoff: tuple[float, float] = (1.0, 300.0),
+        outbox_retention: float = 7 * 86400.0,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.store = store
@@ -72,6 +73,9 @@ class WatchService:
         # (first, longest) delay between delivery attempts of one sink
         self.deliverer = Deliverer(store, sinks, backoff_base=retry_backoff[0], backoff_max=retry_backoff[1])
         self.tick_seconds = tick
+        # Delivered notifications are kept this long (audit trail, dedup of late re-sends), then pruned hourly.
+        self.outbox_retention = outbox_retention
+        self._pruned = 0.0
         self.silence_refresh = silence_refresh
         self.on_outcome = on_outcome
         self.stats = ServiceStats()
@@ -159,6 +163,11 @@ class WatchService:
         if time.monotonic() - self._silences_read >= self.silence_refresh:
             self._silences = self.store.silences(now)
             self._silences_read = time.monotonic()
+        if time.monotonic() - self._pruned >= 3600.0:
+            self._pruned = time.monotonic()
+            pruned = self.store.prune_delivered(now - dt.timedelta(seconds=self.outbox_retention))
+            if pruned:
+                log.info("pruned %d delivered notifications older than %.0f days", pruned, self.outbox_retention / 86400)
         outcome = self.book.tick(now, self._silences)
         self.stats.last_tick = time.monotonic()
         if outcome.notifications:
