@@ -163,6 +163,68 @@ class ClusterModel:
             setattr(view, attr, list(subjects.get(kind, ())))
         return view
 
+    def evolve(self, successor: ClusterModel, changes: Iterable[tuple[Any | None, Any | None]]) -> ClusterModel:
+        """Hand this model's expensive indexes to ``successor`` (the next state of a watched
+        cluster), patched for ``changes`` ((old, new) object pairs, either may be None).
+
+        Rebuilding the by-key, by-uid, owner, node, namespace, label and event indexes
+        is O(cluster) per watch batch; patching them is O(changes). The patched
+        indexes hold what a rebuild would (list order aside). They move: this model
+        forgets them and would rebuild its own if asked again.
+        """
+        carried = {name: self.__dict__.pop(name) for name in _CARRIED_INDEXES if name in self.__dict__}
+        if len(carried) != len(_CARRIED_INDEXES):
+            return successor  # not all built here: let the successor build them itself
+        successor.__dict__.update(carried)
+        for old, new in changes:
+            if old is not None:
+                successor._unindex(old)
+            if new is not None:
+                successor._index(new)
+        return successor
+
+    def _unindex(self, obj: Any) -> None:
+        if obj.kind == "Event":
+            ref = obj.involvedObject
+            _discard(self._events_by_object.get((ref.kind, ref.namespace or "", ref.name)), obj)
+            return
+        key, uid = key_of(obj), obj.metadata.uid
+        if self._by_key.get(key) is obj:
+            del self._by_key[key]
+        if uid and self._by_uid.get(uid) is obj:
+            del self._by_uid[uid]
+        ref = obj.metadata.controller()
+        if ref is not None and ref.uid:
+            _discard(self._children.get(ref.uid), obj)
+        if obj.kind == "Pod":
+            if obj.spec.nodeName:
+                _discard(self._pods_by_node.get(obj.spec.nodeName), obj)
+            ns = obj.metadata.namespace
+            _discard(self._pods_by_namespace.get(ns), obj)
+            for label, value in (obj.metadata.labels or {}).items():
+                _discard(self._pods_by_label.get((ns, label, value)), obj)
+
+    def _index(self, obj: Any) -> None:
+        if obj.kind == "Event":
+            ref = obj.involvedObject
+            events = self._events_by_object[(ref.kind, ref.namespace or "", ref.name)]
+            events.append(obj)
+            events.sort(key=lambda e: e.last_seen, reverse=True)
+            return
+        self._by_key[key_of(obj)] = obj
+        if obj.metadata.uid:
+            self._by_uid[obj.metadata.uid] = obj
+        ref = obj.metadata.controller()
+        if ref is not None and ref.uid:
+            self._children[ref.uid].append(obj)
+        if obj.kind == "Pod":
+            if obj.spec.nodeName:
+                self._pods_by_node[obj.spec.nodeName].append(obj)
+            ns = obj.metadata.namespace
+            self._pods_by_namespace[ns].append(obj)
+            for label, value in (obj.metadata.labels or {}).items():
+                self._pods_by_label[(ns, label, value)].append(obj)
+
     def has(self, kind: str, namespace: str | None = None) -> bool:
         """True when ``kind`` was loaded (in ``namespace``, if given), so "not found"
         in it means "does not exist" rather than "we could not look"."""
@@ -426,6 +488,21 @@ class ClusterModel:
     def ingresses_for(self, service: o.Service) -> list[o.Ingress]:
         found = self._ingresses_by_service.get((service.metadata.namespace, service.metadata.name), [])
         return list({id(i): i for i in found}.values())
+
+
+# The indexes ``evolve`` patches (all built from every kind or from pods and events).
+_CARRIED_INDEXES = (
+    "_by_key", "_by_uid", "_children", "_pods_by_node", "_pods_by_namespace", "_pods_by_label", "_events_by_object",
+)
+
+
+def _discard(items: list[Any] | None, obj: Any) -> None:
+    """Remove ``obj`` itself (by identity) from an index list, if there."""
+    if items:
+        for index, item in enumerate(items):
+            if item is obj:
+                del items[index]
+                return
 
 
 def ingress_backends(ingress: o.Ingress) -> list[o.IngressBackend]:

@@ -42,6 +42,7 @@ class Change:
     type: str  # ADDED | MODIFIED | DELETED | RELIST
     obj: Any  # the new object, or the last known one for DELETED; None for RELIST
     received: float  # time.monotonic() when it arrived
+    old: Any = None  # the instance it replaces in the store (the one the model indexed), if any
 
 
 @dataclass
@@ -133,12 +134,11 @@ class Informer:
 
     def _apply(self, type_: str, obj: Any) -> None:
         key = store_key(obj)
-        if type_ == "DELETED":
-            self.store.pop(key, None)
-        else:
+        old = self.store.pop(key, None) if type_ == "DELETED" else self.store.get(key)
+        if type_ != "DELETED":
             self.store[key] = obj
         self.stats.events += 1
-        self.emit(Change(self.kind, type_, obj, time.monotonic()))
+        self.emit(Change(self.kind, type_, obj, time.monotonic(), old))
 
     async def relist(self) -> None:
         """Replace the store by a fresh LIST; deletions seen only now are emitted."""
@@ -153,7 +153,7 @@ class Informer:
         now = time.monotonic()
         for key, old in self.store.items():
             if key not in fresh:
-                self.emit(Change(self.kind, "DELETED", old, now))
+                self.emit(Change(self.kind, "DELETED", old, now, old))
         self.store = fresh
         self.resource_version = result.resource_version
         self.stats.relists += 1
