@@ -432,3 +432,27 @@ async def test_cli_watch_once_signs_its_webhook_and_a_second_run_is_silent(
 def delivered_namespace(request: ReceivedRequest) -> str:
     alerts = request.json()["alerts"]
     return str(alerts[0]["labels"]["namespace"]) if alerts else ""
+
+
+async def test_cli_watch_fans_out_over_several_contexts(
+    kube: KubeClient, namespace: str, hook: Receiver, sandbox_kubeconfig: Path, state_url: str, tmp_path: Path
+) -> None:
+    import yaml
+
+    config = yaml.safe_load(sandbox_kubeconfig.read_text())
+    context = config["contexts"][0]
+    config["contexts"] = [{"name": name, "context": context["context"]} for name in ("east", "west")]
+    config["current-context"] = "east"
+    two = tmp_path / "two-contexts"
+    two.write_text(yaml.safe_dump(config))
+    await kube.create(deployment("twice", namespace, fault="image-pull"))
+    await broken_since(kube, namespace, "twice")
+    result = await asyncio.to_thread(
+        cli, "watch", "--kubeconfig", str(two), "--context", "east,west", "-n", namespace, "--once",
+        "--state", state_url, "--default-threshold", "0s", "--group-wait", "0s", "--metrics-addr", "off",
+        "--sink", f"webhook={hook.url}/hook",
+    )
+    assert result.returncode == 0, result.stderr
+    sent = delivered(hook, in_namespace(namespace))
+    contexts = sorted(a["labels"]["context"] for d in sent for a in d.alerts)
+    assert contexts == ["east", "west"], transitions(sent)
