@@ -56,6 +56,7 @@ async def churn(kubeconfig: str, updates: int, concurrency: int) -> None:
     pods = (await client.list(resources.POD, label_selector=MARK, type=Pod, limit=500)).items
     targets = [(p.metadata.namespace, p.metadata.name) for p in pods]
     counter = iter(range(updates))
+    failures: dict[str, int] = {}
 
     async def worker() -> None:
         for i in counter:
@@ -63,11 +64,14 @@ async def churn(kubeconfig: str, updates: int, concurrency: int) -> None:
             patch = {"metadata": {"annotations": {"kubesteward.io/bench-tick": str(i)}}}
             try:
                 await client.patch(resources.POD, name, patch, namespace=ns)
-            except Exception:  # a pod replaced meanwhile: the patch is lost, the count tells
-                pass
+            except Exception as exc:  # e.g. a pod replaced meanwhile: counted, not fatal
+                reason = type(exc).__name__
+                failures[reason] = failures.get(reason, 0) + 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     await client.aclose()
+    if failures:
+        print(f"churn: {sum(failures.values())} of {updates} patches failed: {failures}", flush=True)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -155,7 +159,10 @@ async def live_phase(kubeconfig: Path, args: argparse.Namespace, hook: Receiver,
     await client.aclose()
     store.close()
 
-    print(f"\nlive: {events} pod events in {wall:.1f}s while the API server took {args.updates} patches "
+    pod_informers = [i for i in watch.informers if i.kind == "Pod"]
+    print(f"\npod watch: {sum(i.stats.relists for i in pod_informers)} re-lists, "
+          f"{sum(i.stats.reconnects for i in pod_informers)} reconnects")
+    print(f"live: {events} pod events in {wall:.1f}s while the API server took {args.updates} patches "
           f"in {churn_wall:.1f}s -> {events / wall:.0f} events/s delivered by the API server")
     print(f"live: engine CPU {cpu:.2f}s for {events} pod events + {len(created)} probes = "
           f"{1e6 * cpu / max(events, 1):.0f} us/event ({events / max(cpu, 1e-9):.0f} events per CPU-second)")
