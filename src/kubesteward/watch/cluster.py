@@ -170,7 +170,13 @@ class ClusterWatch:
         if not full:
             # A busy object changes many times per batch; its relations are computed once.
             # Deleted objects keep their own relations (a pod re-created elsewhere left its old node).
-            latest = {(c.kind, c.obj.metadata.namespace, c.obj.metadata.name): c.obj for c in batch}
+            # An update that changed nothing the model keeps (managedFields, resourceVersion, probe
+            # times...) cannot change a finding: most kubelet and controller writes are like that.
+            latest = {
+                (c.kind, c.obj.metadata.namespace, c.obj.metadata.name): c.obj
+                for c in batch
+                if not (c.type == "MODIFIED" and c.old is not None and c.old == c.obj)
+            }
             gone = [c.obj for c in batch if c.type == "DELETED"]
             for obj in [*latest.values(), *gone]:
                 keys = affected(model, obj)
