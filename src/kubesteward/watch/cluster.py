@@ -39,7 +39,6 @@ class Evaluated:
     incidents: list[Incident]
     full: bool
     changes: int  # watch changes folded into this pass
-    oldest_change: float | None  # time.monotonic() of the oldest change in the batch
 
 
 OnEvaluated = Callable[[Evaluated], Awaitable[None]]
@@ -95,7 +94,7 @@ class ClusterWatch:
         self.model = model
         findings = self.evaluator.full(model)
         self.synced = True
-        return Evaluated(self.context, model, findings, build_incidents(model, findings), True, 0, None)
+        return Evaluated(self.context, model, findings, build_incidents(model, findings), True, 0)
 
     def snapshot(self) -> ClusterModel:
         """A fresh model from the informers' stores (indexes rebuild lazily on it)."""
@@ -184,11 +183,15 @@ class ClusterWatch:
                     full = True
                     break
                 dirty |= keys
-        findings = self.evaluator.full(model) if full else self.evaluator.update(model, dirty)
+        if full:
+            findings = self.evaluator.full(model)
+        elif dirty:
+            findings = self.evaluator.update(model, dirty)
+        else:
+            findings = self.evaluator.findings()  # only no-op updates: nothing to re-evaluate
         self.model = model
         done = time.monotonic()
         for change in batch:
             self.lag_seconds[change.kind] = done - change.received
-        oldest = min((c.received for c in batch), default=None)
-        return Evaluated(self.context, model, findings, build_incidents(model, findings), full, len(batch), oldest)
+        return Evaluated(self.context, model, findings, build_incidents(model, findings), full, len(batch))
 
