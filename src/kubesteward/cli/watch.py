@@ -26,7 +26,7 @@ from kubesteward.cluster import ClientFactory
 from kubesteward.config_file import load_project_config
 from kubesteward.durations import parse_seconds
 from kubesteward.errors import UsageError
-from kubesteward.metrics import DEFAULT_METRICS_ADDR, serve_metrics
+from kubesteward.metrics import DEFAULT_METRICS_ADDR, DEFAULT_SERIES_CAP, serve_metrics
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import WatchSettings
 from kubesteward.watch.service import CheckOptions, WatchService
@@ -91,6 +91,10 @@ def watch(
     metrics_allow_remote: Annotated[
         bool, typer.Option("--metrics-allow-remote", help="Allow a non-loopback --metrics-addr.")
     ] = False,
+    metrics_series_cap: Annotated[
+        int, typer.Option("--metrics-series-cap", min=1, help="Series per metric family and context before "
+                          "the rest fold into one '_other' series.")
+    ] = DEFAULT_SERIES_CAP,
     resync: Annotated[str, typer.Option("--resync", help="Full re-evaluation period.")] = "60s",
     once: Annotated[bool, typer.Option("--once", help="Evaluate once, deliver what is due, exit.")] = False,
     ignore: Ignore = None,
@@ -124,7 +128,7 @@ def watch(
     try:
         return runner.run(
             _run(targets, store, sinks, policy, settings, checks, scope, request_timeout, once,
-                 None if metrics_addr == "off" else metrics_addr, metrics_allow_remote)
+                 None if metrics_addr == "off" else metrics_addr, metrics_allow_remote, metrics_series_cap)
         )
     finally:
         store.close()
@@ -133,13 +137,16 @@ def watch(
 async def _run(
     targets: opt.Targets, store: StateStore, sinks: list[Sink], policy: AlertPolicy,
     settings: WatchSettings, checks: CheckOptions, namespace: str | None, timeout: float, once: bool,
-    metrics_addr: str | None, allow_remote: bool,
+    metrics_addr: str | None, allow_remote: bool, series_cap: int,
 ) -> int:
     async with ClientFactory(targets.kubeconfig, timeout=timeout) as factory:
         clients = [factory.client(c) for c in targets.contexts]
         service = WatchService(clients, store, sinks, policy=policy, watch=settings, checks=checks,
                                namespace=namespace)
-        server = serve_metrics(service, metrics_addr, allow_remote=allow_remote) if metrics_addr else None
+        server = (
+            serve_metrics(service, metrics_addr, allow_remote=allow_remote, series_cap=series_cap)
+            if metrics_addr else None
+        )
         try:
             with STATE.err.status("listing the cluster...", spinner="dots"):
                 await service.start()
