@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +190,37 @@ def run_diagnose(kubeconfig: Path) -> tuple[float, float, int]:
     return elapsed, usage.ru_maxrss / 1024, code
 
 
+@contextlib.asynccontextmanager
+async def populated_cluster(name: str, pods: int, kubeconfig: str | None, *, keep: bool) -> AsyncIterator[Path]:
+    """The cluster to measure: ``kubeconfig``'s, or a bench sandbox of that name (down afterwards
+    unless ``keep``), populated with ``pods`` bench pods if it has fewer (shared by every bench)."""
+    sandbox = None
+    if kubeconfig:
+        path = Path(kubeconfig)
+    else:
+        from kubesteward.sandbox.cluster import Sandbox
+
+        # Fast controllers so 10k pods converge in minutes; everything else stays real.
+        fast = {"kube-api-qps": "800", "kube-api-burst": "1600"}
+        sandbox = Sandbox(name=name, nodes=max(3, pods // 100 + 1),
+                          extra_args={"kube-controller-manager": fast, "kube-scheduler": fast})
+        print(f"starting bench sandbox with {sandbox.nodes} nodes...", flush=True)
+        sandbox.up(progress=lambda m: print(f"  {m}", flush=True), timeout=600)
+        path = sandbox.kubeconfig
+    try:
+        client = KubeClient(load_config(str(path)), timeout=120)
+        existing = await count_pods(client)
+        if existing < pods:
+            print(f"creating {pods} pods ({existing} exist)...", flush=True)
+            await populate(client, pods)
+        print(f"cluster has {await count_pods(client)} bench pods", flush=True)
+        await client.aclose()
+        yield path
+    finally:
+        if sandbox is not None and not keep:
+            sandbox.down()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pods", type=int, default=10_000)
@@ -196,26 +229,8 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    sandbox = None
-    if args.kubeconfig:
-        kubeconfig = Path(args.kubeconfig)
-    else:
-        from kubesteward.sandbox.cluster import Sandbox
-
-        # Fast controllers so 10k pods converge in minutes; everything else stays real.
-        fast = {"kube-api-qps": "800", "kube-api-burst": "1600"}
-        sandbox = Sandbox(name="bench", nodes=max(3, args.pods // 100 + 1),
-                          extra_args={"kube-controller-manager": fast, "kube-scheduler": fast})
-        print(f"starting bench sandbox with {sandbox.nodes} nodes...", flush=True)
-        sandbox.up(progress=lambda m: print(f"  {m}", flush=True), timeout=600)
-        kubeconfig = sandbox.kubeconfig
-    try:
+    async with populated_cluster("bench", args.pods, args.kubeconfig, keep=args.keep) as kubeconfig:
         client = KubeClient(load_config(str(kubeconfig)), timeout=120)
-        existing = await count_pods(client)
-        if existing < args.pods:
-            print(f"creating {args.pods} pods ({existing} exist)...", flush=True)
-            await populate(client, args.pods)
-        print(f"cluster has {await count_pods(client)} bench pods", flush=True)
         await asyncio.sleep(5)  # let controllers settle before measuring
 
         raw, diag, rss, library = [], [], [], []
@@ -236,9 +251,6 @@ async def main() -> None:
         print(f"ratio diagnose/raw: CLI {diag_median / raw_median:.2f}, library {lib_median / raw_median:.2f}"
               "  (target <= 1.3)")
         print(f"diagnose peak RSS: {max(rss):.0f} MB  (target <= 150 MB)")
-    finally:
-        if sandbox is not None and not args.keep:
-            sandbox.down()
 
 
 if __name__ == "__main__":

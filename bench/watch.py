@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from diagnose import MARK, count_pods, populate  # noqa: E402  (the same population as bench/diagnose.py)
+from diagnose import MARK, populated_cluster  # noqa: E402  (the same population as bench/diagnose.py)
 
 from kubesteward.alerts.lifecycle import AlertPolicy  # noqa: E402
 from kubesteward.alerts.sinks import build_sinks  # noqa: E402
@@ -228,32 +228,10 @@ async def main() -> None:
         await churn(args.churn[0], int(args.churn[1]), int(args.churn[2]))
         return
 
-    sandbox = None
-    if args.kubeconfig:
-        kubeconfig = Path(args.kubeconfig)
-    else:
-        from kubesteward.sandbox.cluster import Sandbox
-
-        fast = {"kube-api-qps": "800", "kube-api-burst": "1600"}
-        sandbox = Sandbox(name="bench-watch", nodes=max(3, args.pods // 100 + 1),
-                          extra_args={"kube-controller-manager": fast, "kube-scheduler": fast})
-        print(f"starting bench sandbox with {sandbox.nodes} nodes...", flush=True)
-        sandbox.up(progress=lambda m: print(f"  {m}", flush=True), timeout=600)
-        kubeconfig = sandbox.kubeconfig
-    try:
-        client = KubeClient(load_config(str(kubeconfig)), timeout=120)
-        existing = await count_pods(client)
-        if existing < args.pods:
-            print(f"creating {args.pods} pods ({existing} exist)...", flush=True)
-            await populate(client, args.pods)
-        print(f"cluster has {await count_pods(client)} bench pods", flush=True)
-        await client.aclose()
+    async with populated_cluster("bench-watch", args.pods, args.kubeconfig, keep=args.keep) as kubeconfig:
         with Receiver() as hook, tempfile.TemporaryDirectory() as tmp:
             rv0, events = await live_phase(kubeconfig, args, hook, f"sqlite:///{tmp}/watch.db")
         await replay_phase(kubeconfig, rv0, events)
-    finally:
-        if sandbox is not None and not args.keep:
-            sandbox.down()
 
 
 if __name__ == "__main__":
