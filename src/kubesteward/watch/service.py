@@ -147,7 +147,7 @@ class WatchService:
                 pass
             if not stop.is_set():
                 async with self._lock:
-                    self._tick()
+                    await self._tick()
 
     async def _on_evaluated(self, evaluated: Evaluated) -> None:
         async with self._lock:
@@ -156,19 +156,13 @@ class WatchService:
             self.stats.evaluations += 1
             self.stats.full_passes += int(evaluated.full)
             self._findings[evaluated.context] = evaluated.findings
-            self._tick()
+            await self._tick()
 
-    def _tick(self) -> Outcome:
-        now = dt.datetime.now(dt.UTC)
-        if time.monotonic() - self._silences_read >= self.silence_refresh:
-            self._silences = self.store.silences(now)
-            self._silences_read = time.monotonic()
-        if time.monotonic() - self._pruned >= 3600.0:
-            self._pruned = time.monotonic()
-            pruned = self.store.prune_delivered(now - dt.timedelta(seconds=self.outbox_retention))
-            if pruned:
-                log.info("pruned %d delivered notifications older than %.0f days", pruned, self.outbox_retention / 86400)
-        outcome = self.book.tick(now, self._silences)
+    async def _tick(self) -> Outcome:
+        # The store is synchronous (a SQLite file, PostgreSQL round trips): decide and commit
+        # off the event loop so the informers keep reading meanwhile. The caller holds the
+        # lock, so one decision runs at a time and nothing else touches the book during it.
+        outcome = await asyncio.to_thread(self._decide, dt.datetime.now(dt.UTC))
         self.stats.last_tick = time.monotonic()
         if outcome.notifications:
             self.stats.notifications += len(outcome.notifications)
@@ -183,6 +177,18 @@ class WatchService:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome
+
+    def _decide(self, now: dt.datetime) -> Outcome:
+        """Re-read silences (another process writes them), prune the outbox hourly, tick the book."""
+        if time.monotonic() - self._silences_read >= self.silence_refresh:
+            self._silences = self.store.silences(now)
+            self._silences_read = time.monotonic()
+        if time.monotonic() - self._pruned >= 3600.0:
+            self._pruned = time.monotonic()
+            pruned = self.store.prune_delivered(now - dt.timedelta(seconds=self.outbox_retention))
+            if pruned:
+                log.info("pruned %d delivered notifications older than %.0f days", pruned, self.outbox_retention / 86400)
+        return self.book.tick(now, self._silences)
 
     # ------------------------------------------------------------------ metrics source
 
