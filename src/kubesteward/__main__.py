@@ -1,3 +1,3 @@
-from kubesteward.cli.main import run
+from kubesteward.cli.main import main
 
-run()
+main()

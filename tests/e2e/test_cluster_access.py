@@ -16,7 +16,7 @@ import pytest
 
 from kubesteward.cluster import CircuitBreaker, ClientFactory, KubeClient, RetryPolicy, load_config, resources
 from kubesteward.cluster.config import ClusterConfig
-from kubesteward.errors import Conflict, Gone, NotFound, ServerError, Unreachable
+from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Unreachable
 from kubesteward.model.objects import Pod
 from tests.support.proxy import FaultProxy
 
@@ -274,3 +274,49 @@ async def test_factory_fans_out_and_isolates_failures(sandbox_kubeconfig: Path, 
     assert by_name[ctx["name"]].ok and by_name[ctx["name"]].value is not None
     assert by_name[ctx["name"]].value["gitVersion"].startswith("v1.")  # type: ignore[index]
     assert isinstance(by_name["dead"].error, Unreachable)
+
+
+async def test_exec_credential_plugin_goes_through_the_official_loader(
+    kube: KubeClient, namespace: str, sandbox_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """An exec plugin's token authenticates for real; a plain-data context (the sandbox's) needs no loader."""
+    import json
+    import sys
+
+    import yaml
+
+    from kubesteward.cluster.plain_config import plain_context
+
+    await kube.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "exec-user", "namespace": namespace}})
+    await kube.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "exec-user", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "exec-user", "namespace": namespace}],
+    })
+    response = await kube.request(
+        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/exec-user/token",
+        content=b'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}}',
+        headers={"Content-Type": "application/json"},
+    )
+    token = response.json()["status"]["token"]
+    calls = tmp_path / "calls"
+    plugin = tmp_path / "get-token.py"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": token}}
+    plugin.write_text(f"import pathlib, sys\npathlib.Path({str(calls)!r}).open('a').write('x')\n"
+                      f"print({json.dumps(json.dumps(credential))})\n")
+    data = yaml.safe_load(sandbox_kubeconfig.read_text())
+    assert plain_context(data, sandbox_kubeconfig, None) is not None  # the sandbox's own context is plain data
+    data["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                         "command": sys.executable, "args": [str(plugin)]}}
+    path = tmp_path / "exec-config"
+    path.write_text(yaml.safe_dump(data))
+    assert plain_context(data, path, None) is None
+
+    config = load_config(str(path))
+    async with KubeClient(config) as client:
+        listed = await client.list(resources.POD, namespace=namespace)
+        assert listed.items == []  # authenticated as exec-user, who may view this namespace
+        with pytest.raises(Forbidden):
+            await client.list(resources.NODE)  # ... and only that: the token is really the plugin's
+    assert calls.read_text().startswith("x")

@@ -3,6 +3,7 @@ a snapshot round trip, and a namespace-only user getting partial results."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -193,3 +194,47 @@ async def test_namespace_only_user_gets_partial_results(kube: KubeClient, namesp
     table = cli("diagnose", "--kubeconfig", str(path), "-A")
     assert table.returncode == 0
     assert "skipped Node" in table.stdout and "skipped checks" in table.stdout
+
+    # May list namespaces, so pods are listed namespace by namespace: refused
+    # in all but one, the loader falls back exactly as for a cluster-wide refusal.
+    reader = f"kubesteward-test-{namespace}-namespaces"
+    await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": reader},
+                       "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}]})
+    try:
+        await kube.create({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": reader},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader},
+            "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
+        })
+        viewer = KubeClient(load_config(str(path)))
+        try:
+            model = await eventually(lambda: load_cluster(viewer), lambda m: "Namespace" in m.loaded,
+                                     what="the namespace list to be allowed")
+        finally:
+            await viewer.aclose()
+        assert {p.metadata.namespace for p in model.pods} == {namespace}
+        assert model.partial["Pod"] == {namespace}
+        assert any(p.metadata.name == "broken" for p in model.pods)
+    finally:
+        for rt in (resources.by_name("clusterrolebindings"), resources.by_name("clusterroles")):
+            assert rt is not None
+            with contextlib.suppress(NotFound):
+                await kube.delete(rt, reader)
+
+
+async def test_sharded_load_matches_one_cluster_wide_list(demo: Path, kube: KubeClient) -> None:
+    """Pods and Events listed namespace by namespace give the same model and findings as one LIST per kind."""
+    sharded = await load_cluster(kube)
+    whole = await load_cluster(kube, shard=False)
+
+    def keys(model: Any, attr: str) -> list[tuple[str, str]]:
+        return sorted((o.metadata.namespace, o.metadata.name) for o in getattr(model, attr))
+
+    for attr in ("pods", "events", "deployments", "nodes"):
+        assert keys(sharded, attr) == keys(whole, attr), attr
+    pod_sources = {s.namespace for s in sharded.sources if s.kind == "Pod"}
+    assert pod_sources == {n.metadata.name for n in sharded.namespaces}  # one LIST per namespace
+    assert [s.namespace for s in whole.sources if s.kind == "Pod"] == [None]
+    assert [(f.code, f.object) for f in run_checks(sharded).findings] == [
+        (f.code, f.object) for f in run_checks(whole).findings
+    ]

@@ -98,3 +98,37 @@ def test_patched_indexes_equal_rebuilt_ones() -> None:
         assert name not in old.__dict__  # moved away from the old model
     assert [e.metadata.name for e in successor.events_for(by_name[("Pod", "a")])] == ["e3", "e2", "e1"]
     assert {p.metadata.name for p in successor.pods_on_node("n2")} == {"b"}
+
+
+def test_services_selecting_a_pod_match_a_scan_of_every_service() -> None:
+    def service(name: str, namespace: str, selector: dict[str, str] | None) -> dict[str, Any]:
+        spec: dict[str, Any] = {"ports": [{"port": 80}]}
+        if selector is not None:
+            spec["selector"] = selector
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+    pods = [
+        pod("web-1", "n1", "web-rs", {"app": "web", "tier": "front"}),
+        pod("web-2", "n1", "web-rs", {"app": "web"}),
+        pod("db-1", "n2", "db-rs", {"app": "db", "tier": "back"}),
+        pod("bare", "n2", "other-rs", {}),
+    ]
+    services = [
+        service("web", "shop", {"app": "web"}),
+        service("front", "shop", {"tier": "front", "app": "web"}),  # two pairs: indexed under one
+        service("z-front", "shop", {"tier": "front"}),
+        service("db", "shop", {"app": "db"}),
+        service("manual", "shop", None),  # no selector: endpoints managed by hand, selects nothing
+        service("empty", "shop", {}),
+        service("web", "elsewhere", {"app": "web"}),  # same labels, another namespace
+    ]
+    model = build(pods + services)
+    for p in model.pods:
+        expected = {
+            s.metadata.name for s in model.services
+            if s.metadata.namespace == p.metadata.namespace and s.spec.selector
+            and all((p.metadata.labels or {}).get(k) == v for k, v in s.spec.selector.items())
+        }
+        assert {s.metadata.name for s in model.services_selecting(p)} == expected, p.metadata.name
+    assert {s.metadata.name for s in model.services_selecting(model.get("Pod", "shop", "web-1"))} == {
+        "web", "front", "z-front"}

@@ -380,10 +380,13 @@ def _statuses(pod: o.Pod) -> Iterator[tuple[o.ContainerStatus, bool]]:
         yield status, False
 
 
+_CONTAINER_WAITING_PROBLEMS = IMAGE_REASONS | CREATE_REASONS | {CRASHLOOP}
+
+
 def _container_problem(status: o.ContainerStatus, init: bool) -> bool:
     """Whether a container-level code (KS101-105, KS113) explains this container."""
     waiting = _waiting(status)
-    if waiting is not None and waiting.reason in IMAGE_REASONS | CREATE_REASONS | {CRASHLOOP}:
+    if waiting is not None and waiting.reason in _CONTAINER_WAITING_PROBLEMS:
         return True
     terminated = _terminated(status)
     if terminated is None:
@@ -1136,10 +1139,10 @@ def _probe_failures(model: ClusterModel, pod: o.Pod, limit: int) -> list[str]:
 @analyzer(codes=[KS108], requires=["Pod"])
 def not_ready_pods(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
     for pod in model.pods:
-        if pod.status.phase != "Running" or _going_away(pod) or has_container_problem(pod) or _finishing(pod):
+        if pod.status.phase != "Running" or _going_away(pod):
             continue
-        ready = condition(pod.status.conditions, "Ready")
-        if ready is None or ready.status == "True":
+        ready = condition(pod.status.conditions, "Ready")  # first: it rules out almost every pod
+        if ready is None or ready.status == "True" or has_container_problem(pod) or _finishing(pod):
             continue
         since = model.age_seconds(ready.lastTransitionTime)
         if since is not None and since < settings.pod_not_ready_seconds:

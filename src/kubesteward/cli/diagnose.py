@@ -16,7 +16,7 @@ from kubesteward.checks.base import CODES, Finding, Severity
 from kubesteward.checks.engine import Report, fails, load_analyzers, summary_counts
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.output import check_format
+from kubesteward.cli.output import check_format, pretty_json
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.config_file import load_project_config
@@ -133,7 +133,7 @@ def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) ->
         clusters = [cluster_doc(r.value.report) if r.value else error_doc(r.context, str(r.error)) for r in results]
         document = report_document(clusters)
         if fmt == "json":
-            print(json.dumps(document, indent=2))
+            print(pretty_json(document))
         else:
             print(yaml.safe_dump(document, sort_keys=False), end="")
     elif fmt == "sarif":
@@ -141,7 +141,7 @@ def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) ->
         for r in results:
             if r.value is not None:
                 origins.update(r.value.model.origins)
-        print(json.dumps(sarif_document(reports, origins), indent=2))
+        print(pretty_json(sarif_document(reports, origins)))
     elif fmt == "markdown":
         print(markdown_report(reports))
     else:

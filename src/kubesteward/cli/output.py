@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
+import msgspec
 import yaml
 
 from kubesteward.errors import UsageError
@@ -29,9 +29,15 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+def pretty_json(document: Any) -> str:
+    """Indented JSON, key order kept. msgspec's encoder is C; ``json.dumps``
+    with ``indent`` falls back to pure Python (~0.1 s on a 10k-pod report)."""
+    return msgspec.json.format(msgspec.json.encode(document), indent=2).decode()
+
+
 def emit_machine(data: Any, fmt: str) -> None:
     plain = to_plain(data)
     if fmt == "json":
-        print(json.dumps(plain, indent=2, sort_keys=False))
+        print(pretty_json(plain))
     else:
         print(yaml.safe_dump(plain, sort_keys=False), end="")

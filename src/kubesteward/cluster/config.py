@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubesteward.cluster.plain_config import plain_context
 from kubesteward.errors import ConfigError
 
 IN_CLUSTER = "in-cluster"
@@ -99,9 +100,14 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
     With no kubeconfig file anywhere and running inside a pod, the in-cluster
     service account is used (``context`` may then be None or ``in-cluster``).
     """
+    paths = kubeconfig_paths(kubeconfig)
+    files = _existing_files(paths)
+    if context != IN_CLUSTER and len(files) == 1:
+        plain = _plain(files[0], context)
+        if plain is not None:
+            return plain
     kconfig = _loader()
     configuration = importlib.import_module("kubernetes.client").Configuration()
-    paths = kubeconfig_paths(kubeconfig)
     if context == IN_CLUSTER or (not kubeconfig and not _existing_files(paths) and _in_cluster_available()):
         try:
             kconfig.load_incluster_config(client_configuration=configuration)
@@ -127,6 +133,32 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
             raise ConfigError(f"cannot load {what} from {paths}: {_one_line(exc)}") from exc
         name = context or "default"
     return _from_configuration(name, configuration, default_namespace)
+
+
+def _plain(path: str, context: str | None) -> ClusterConfig | None:
+    """The context read as plain data (see :mod:`plain_config`), or None for the official loader."""
+    import yaml
+
+    try:
+        with open(Path(path).expanduser(), "rb") as handle:
+            data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError):
+        return None  # the loader reports it
+    found = plain_context(data, Path(path).expanduser(), context)
+    if found is None:
+        return None
+    header = found.authorization
+    return ClusterConfig(
+        context=found.name,
+        host=found.host,
+        verify_ssl=found.verify_ssl,
+        ca_file=found.ca_file,
+        cert_file=found.cert_file,
+        key_file=found.key_file,
+        tls_server_name=found.tls_server_name,
+        authorization=lambda: header,
+        namespace=found.namespace,
+    )
 
 
 def _from_configuration(name: str, configuration: Any, namespace: str) -> ClusterConfig:

@@ -463,17 +463,28 @@ class ClusterModel:
     # ------------------------------------------------------------------ references
 
     @cached_property
-    def _services_by_namespace(self) -> dict[str, list[o.Service]]:
-        index: dict[str, list[o.Service]] = defaultdict(list)
+    def _services_by_selector_pair(self) -> dict[tuple[str, str, str], list[o.Service]]:
+        """Services with a selector, each under one of its pairs (the smallest): a pod it
+        selects carries every pair, so looking up the pod's own labels finds it."""
+        index: dict[tuple[str, str, str], list[o.Service]] = defaultdict(list)
         for svc in self.services:
-            index[svc.metadata.namespace].append(svc)
+            if svc.spec.selector:
+                key, value = min(svc.spec.selector.items())
+                index[(svc.metadata.namespace, key, value)].append(svc)
         return index
 
     def services_selecting(self, pod: o.Pod) -> list[o.Service]:
+        """The Services whose selector selects ``pod`` (a watch asks for every changed pod:
+        looked up by the pod's labels, not by scanning the namespace's Services)."""
+        labels = pod.metadata.labels
+        if not labels:
+            return []
+        ns, index = pod.metadata.namespace, self._services_by_selector_pair
         return [
-            s
-            for s in self._services_by_namespace.get(pod.metadata.namespace, [])
-            if map_selector_matches(s.spec.selector, pod.metadata.labels)
+            svc
+            for key, value in labels.items()
+            for svc in index.get((ns, key, value), ())
+            if map_selector_matches(svc.spec.selector, labels)
         ]
 
     @cached_property

@@ -22,6 +22,19 @@ from kubesteward.model.kinds import BY_KIND, FIELD_SELECTORS, MODEL_KINDS, KindS
 Progress = Callable[[str, int, int], None]  # (kind, done, total)
 OnList = Callable[[ListSource, list[Any]], None]  # each LIST's source and its (model-ready) items
 
+# Pods, the biggest kind by far, are listed one namespace at a time,
+# concurrently, instead of as one cluster-wide paged LIST. A paged LIST is a
+# chain: page n+1 needs page n's continue token, so the API server prepares
+# 10k pods 500 at a time on one core; per-namespace LISTs run side by side
+# (measured on 10k pods in 10 namespaces: 0.75 s instead of 1.2 s). Events
+# are not split: their LIST starts at once and ends before the pods'
+# (split, they waited for the namespace list and for free slots). Past
+# SHARD_MAX_NAMESPACES, per-request overhead would outweigh the gain, so one
+# cluster-wide LIST is made as before.
+SHARDED_KINDS = frozenset({"Pod"})
+SHARD_MAX_NAMESPACES = 100
+SHARD_CONCURRENCY = 4
+
 
 async def load_cluster(
     client: KubeClient,
@@ -31,19 +44,40 @@ async def load_cluster(
     progress: Progress | None = None,
     page_size: int = 500,
     on_list: OnList | None = None,
+    shard: bool = True,
 ) -> ClusterModel:
     """Build a :class:`ClusterModel` of the cluster (or of one namespace).
 
     ``on_list`` sees every LIST's items with its source (a watch seeds its
-    informers' stores from them).
+    informers' stores from them). ``shard`` lists :data:`SHARDED_KINDS`
+    namespace by namespace (a watch wants one LIST, hence one watch, per kind).
     """
     specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
     model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
     done = 0
+    wants_shards = shard and namespace is None and "Namespace" in {s.kind for s in specs}
+    namespaces: asyncio.Future[list[str] | None] = asyncio.get_running_loop().create_future()
+    if not wants_shards:
+        namespaces.set_result(None)
+    shard_slots = asyncio.Semaphore(SHARD_CONCURRENCY)
+
+    async def load(spec: KindSpec) -> tuple[Lists | None, Skipped | None]:
+        if spec.kind in SHARDED_KINDS:
+            names = await asyncio.shield(namespaces)
+            if names is not None and len(names) <= SHARD_MAX_NAMESPACES:
+                sharded = await _list_sharded(client, spec, names, page_size, shard_slots)
+                if sharded is not None:
+                    return sharded, None
+        return await _load_kind(client, spec, namespace, page_size)
 
     async def one(spec: KindSpec) -> None:
         nonlocal done
-        lists, skipped = await _load_kind(client, spec, namespace, page_size)
+        try:
+            lists, skipped = await load(spec)
+        except BaseException:
+            if not namespaces.done():  # never leave the sharded kinds waiting
+                namespaces.set_result(None)
+            raise
         model.sources.extend(source for source, _items in lists or ())
         if lists is not None:
             for source, items in lists:
@@ -54,6 +88,10 @@ async def load_cluster(
             model.loaded.add(spec.kind)
             if namespace and spec.resource.namespaced:
                 model.partial[spec.kind] = {namespace}
+        if spec.kind == "Namespace" and not namespaces.done():
+            # Only a complete cluster-wide list says which namespaces to shard over.
+            complete = lists is not None and skipped is None
+            namespaces.set_result([n.metadata.name for n in model.namespaces] if complete else None)
         if skipped is not None:
             model.skipped.append(skipped)
             if skipped.namespaces:
@@ -64,18 +102,20 @@ async def load_cluster(
 
     # Large lists allocate millions of small objects; the cyclic GC would
     # rescan them over and over while they arrive. Our structs cannot form
-    # cycles, so pause it during the load and freeze the survivors after.
+    # cycles and page bytes are freed by reference counting, so the collector
+    # is paused during the load and everything is frozen after it (moved out
+    # of the collector's sight; reference counting still frees it), instead
+    # of a collection that scanned the whole model (0.05-0.25 s on 10k pods).
+    # What the load leaves in cycles (first-use import leftovers, a few
+    # hundred objects) stays for the process's life.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         await asyncio.gather(*(one(spec) for spec in specs))
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
-    # Collect first: the load leaves cyclic garbage (HTTP responses holding
-    # their page bytes) that a freeze would otherwise keep forever.
-    gc.collect()
-    gc.freeze()
     model.now = dt.datetime.now(dt.UTC)
     return model
 
@@ -105,6 +145,27 @@ async def _load_kind(
     return lists, Skipped(
         spec.kind, f"cluster-wide list forbidden; loaded namespace {fallback!r} only", namespaces=(fallback,)
     )
+
+
+async def _list_sharded(
+    client: KubeClient, spec: KindSpec, namespaces: list[str], page_size: int, slots: asyncio.Semaphore
+) -> Lists | None:
+    """One LIST per namespace, ``slots`` at a time; None (list cluster-wide instead) if any is refused."""
+
+    async def one(name: str) -> Lists:
+        async with slots:
+            return await _list(client, spec, name, page_size)
+
+    try:
+        # A task group cancels the other namespaces' LISTs at the first failure.
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(name)) for name in namespaces]
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        if isinstance(first, (Forbidden, Unauthorized, NotFound)):
+            return None
+        raise first from None  # callers handle our typed errors, not groups
+    return [entry for task in tasks for entry in task.result()]
 
 
 async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int) -> Lists:

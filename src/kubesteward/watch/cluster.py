@@ -75,8 +75,10 @@ class ClusterWatch:
     async def start(self) -> Evaluated:
         """Initial LIST of every kind, first full evaluation, informers ready to run."""
         lists: dict[ListSource, list[Any]] = {}
+        # Unsharded: one LIST per kind, so one watch per kind continues it.
         model = await load_cluster(
-            self.client, namespace=self.namespace, page_size=self.settings.page_size, on_list=lists.__setitem__
+            self.client, namespace=self.namespace, page_size=self.settings.page_size, on_list=lists.__setitem__,
+            shard=False,
         )
         self.informers = [
             Informer(
