@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KS     := $(VENV)/bin/kubesteward
 
-.PHONY: run test unit mypy sandbox-down clean
+.PHONY: run test unit mypy sandbox-down clean bench-diagnose bench-watch
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
+
+## Benchmarks (not tests: they print figures), in the same environment `make run` installs.
+bench-diagnose: $(VENV)/.installed
+	$(PY) bench/diagnose.py $(BENCH_ARGS)
+
+bench-watch: $(VENV)/.installed
+	$(PY) bench/watch.py $(BENCH_ARGS)
 
 sandbox-down: $(VENV)/.installed
 	$(KS) sandbox down

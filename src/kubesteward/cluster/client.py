@@ -505,6 +505,11 @@ class KubeClient:
         finally:
             response.close()
 
+    def open_streams(self) -> None:
+        """Get ready to stream watches now (importing aiohttp costs ~0.25 s), so the
+        first watch events are not delayed by it. Otherwise the first watch does it."""
+        self._streams()
+
     def _streams(self) -> aiohttp.ClientSession:
         """The session watches stream on (created on first use).
 

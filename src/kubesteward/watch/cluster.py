@@ -80,6 +80,7 @@ class ClusterWatch:
             self.client, namespace=self.namespace, page_size=self.settings.page_size, on_list=lists.__setitem__,
             shard=False,
         )
+        self.client.open_streams()  # now, not in the way of the first events
         self.informers = [
             Informer(
                 self.client,
