@@ -170,17 +170,17 @@ async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[floa
         )
         return time.perf_counter() - started, sum(sizes)
 
-    # The loader's plan: Namespaces first, then the sharded kinds per namespace (8 at a time).
-    slots = asyncio.Semaphore(SHARD_CONCURRENCY)
+    # The loader's plan: Namespaces first, then the sharded kinds per namespace (a few at a time per kind).
+    slots = {kind: asyncio.Semaphore(SHARD_CONCURRENCY) for kind in SHARDED_KINDS}
     names = [n["metadata"]["name"] for n in (await client.get_json(NAMESPACE.collection_path()))["items"]]
 
-    async def shard(path: str, selector: str | None) -> int:
-        async with slots:
+    async def shard(kind: str, path: str, selector: str | None) -> int:
+        async with slots[kind]:
             return await one(path, selector)
 
     sizes = await asyncio.gather(
         *(
-            shard(spec.resource.collection_path(ns), selector) if spec.kind in SHARDED_KINDS
+            shard(spec.kind, spec.resource.collection_path(ns), selector) if spec.kind in SHARDED_KINDS
             else one(spec.resource.collection_path(), selector)
             for spec in MODEL_KINDS
             for selector in FIELD_SELECTORS.get(spec.kind, (None,))
