@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubesteward.cluster import config as config_module
+from kubesteward.cluster import plain_config
 from kubesteward.cluster.config import ClusterConfig, load_config
 from kubesteward.cluster.plain_config import plain_context
 
@@ -47,7 +47,7 @@ def summary(config: ClusterConfig) -> dict[str, Any]:
 
 def through_loader(path: Path, context: str | None, monkeypatch: pytest.MonkeyPatch) -> ClusterConfig:
     with monkeypatch.context() as patch:
-        patch.setattr(config_module, "plain_context", lambda *args: None)
+        patch.setattr(plain_config, "plain_context", lambda *args: None)
         return load_config(str(path), context)
 
 
@@ -109,7 +109,7 @@ def test_several_kubeconfig_files_are_merged_by_the_loader(tmp_path: Path, monke
     first.write_text(yaml.safe_dump(kubeconfig({}, {"token": "t"})))
     second.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}))
     calls: list[object] = []
-    monkeypatch.setattr(config_module, "plain_context", lambda *args: calls.append(args))
+    monkeypatch.setattr(plain_config, "plain_context", lambda *args: calls.append(args))
     config = load_config(f"{first}:{second}")
     assert config.host == "https://127.0.0.1:6443" and config.authorization() == "Bearer t"
     assert calls == []  # two files: never the plain path

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubesteward.cluster.plain_config import plain_context
 from kubesteward.errors import ConfigError
 
 IN_CLUSTER = "in-cluster"
@@ -103,7 +102,9 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
     paths = kubeconfig_paths(kubeconfig)
     files = _existing_files(paths)
     if context != IN_CLUSTER and len(files) == 1:
-        plain = _plain(files[0], context)
+        from kubesteward.cluster.plain_config import load_plain  # (it builds ClusterConfigs: imported here)
+
+        plain = load_plain(files[0], context)
         if plain is not None:
             return plain
     kconfig = _loader()
@@ -133,32 +134,6 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
             raise ConfigError(f"cannot load {what} from {paths}: {_one_line(exc)}") from exc
         name = context or "default"
     return _from_configuration(name, configuration, default_namespace)
-
-
-def _plain(path: str, context: str | None) -> ClusterConfig | None:
-    """The context read as plain data (see :mod:`plain_config`), or None for the official loader."""
-    import yaml
-
-    try:
-        with open(Path(path).expanduser(), "rb") as handle:
-            data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, yaml.YAMLError):
-        return None  # the loader reports it
-    found = plain_context(data, Path(path).expanduser(), context)
-    if found is None:
-        return None
-    header = found.authorization
-    return ClusterConfig(
-        context=found.name,
-        host=found.host,
-        verify_ssl=found.verify_ssl,
-        ca_file=found.ca_file,
-        cert_file=found.cert_file,
-        key_file=found.key_file,
-        tls_server_name=found.tls_server_name,
-        authorization=lambda: header,
-        namespace=found.namespace,
-    )
 
 
 def _from_configuration(name: str, configuration: Any, namespace: str) -> ClusterConfig:

@@ -22,8 +22,11 @@ import base64
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from kubesteward.cluster.config import ClusterConfig
 
 # Keys whose meaning is data alone; any other key in the entry defers to the loader.
 PLAIN_CLUSTER_KEYS = frozenset(
@@ -34,29 +37,20 @@ PLAIN_USER_KEYS = frozenset(
 )
 
 
-class PlainContext:
-    """A context's settings as read from the file (file paths absolute, ``*-data`` written to private files)."""
+def load_plain(path: str, context: str | None) -> ClusterConfig | None:
+    """``context`` of the kubeconfig file at ``path`` if it is plain data, else None (use the loader)."""
+    import yaml
 
-    def __init__(self, name: str, host: str, namespace: str, cluster: dict[str, Any], user: dict[str, Any],
-                 base: Path) -> None:
-        self.name = name
-        self.host = host
-        self.namespace = namespace
-        self.verify_ssl = not cluster.get("insecure-skip-tls-verify", False)
-        self.tls_server_name: str | None = cluster.get("tls-server-name") or None
-        self.ca_file = _material(cluster, "certificate-authority", base)
-        self.cert_file = _material(user, "client-certificate", base)
-        self.key_file = _material(user, "client-key", base)
-        # The loader's order: a token, else basic auth, both as an Authorization header.
-        self.authorization: str | None = None
-        if user.get("token"):
-            self.authorization = f"Bearer {user['token']}"
-        elif "username" in user and "password" in user:
-            pair = f"{user['username']}:{user['password']}".encode()
-            self.authorization = f"Basic {base64.b64encode(pair).decode()}"
+    file = Path(path).expanduser()
+    try:
+        with open(file, "rb") as handle:
+            data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError):
+        return None  # the loader reports it
+    return plain_context(data, file, context)
 
 
-def plain_context(data: Any, path: Path, context: str | None) -> PlainContext | None:
+def plain_context(data: Any, path: Path, context: str | None) -> ClusterConfig | None:
     """``context`` (None: the current one) of the parsed kubeconfig ``data`` at ``path``, if plain data.
 
     None means "use the official loader", which also reports whatever is wrong.
@@ -83,11 +77,38 @@ def plain_context(data: Any, path: Path, context: str | None) -> PlainContext | 
     strings = [v for k, v in cluster.items() if k != "insecure-skip-tls-verify"] + list(user.values())
     if not all(isinstance(value, str) for value in strings):
         return None
+    base = path.parent
     try:
-        return PlainContext(str(name), cluster["server"].rstrip("/"), entry.get("namespace") or "default",
-                            cluster, user, path.parent)
+        ca_file = _material(cluster, "certificate-authority", base)
+        cert_file = _material(user, "client-certificate", base)
+        key_file = _material(user, "client-key", base)
     except (ValueError, OSError):
         return None  # bad base64, unreadable file: the loader says it properly
+    return ClusterConfig(
+        context=str(name),
+        host=cluster["server"].rstrip("/"),
+        verify_ssl=not cluster.get("insecure-skip-tls-verify", False),
+        ca_file=ca_file,
+        cert_file=cert_file,
+        key_file=key_file,
+        tls_server_name=cluster.get("tls-server-name") or None,
+        authorization=_constant(_authorization(user)),
+        namespace=entry.get("namespace") or "default",
+    )
+
+
+def _authorization(user: dict[str, Any]) -> str | None:
+    """The loader's order: a token, else basic auth, both as an Authorization header."""
+    if user.get("token"):
+        return f"Bearer {user['token']}"
+    if "username" in user and "password" in user:
+        pair = f"{user['username']}:{user['password']}".encode()
+        return f"Basic {base64.b64encode(pair).decode()}"
+    return None
+
+
+def _constant(value: str | None) -> Callable[[], str | None]:
+    return lambda: value
 
 
 def _named(entries: Any, name: Any, field: str) -> dict[str, Any] | None:

@@ -54,11 +54,11 @@ async def load_cluster(
     specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
     model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
     done = 0
-    shard_over: list[str] | None = None  # the namespaces to list SHARDED_KINDS in, once known
+    shard_over: list[str] | None = None  # the namespaces to list SHARDED_KINDS in (None: list cluster-wide)
     shard_slots = {kind: asyncio.Semaphore(SHARD_CONCURRENCY) for kind in SHARDED_KINDS}
 
     async def load(spec: KindSpec) -> tuple[Lists | None, Skipped | None]:
-        if spec.kind in SHARDED_KINDS and shard_over is not None and len(shard_over) <= SHARD_MAX_NAMESPACES:
+        if spec.kind in SHARDED_KINDS and shard_over is not None:
             sharded = await _list_sharded(client, spec, shard_over, page_size, shard_slots[spec.kind])
             if sharded is not None:
                 return sharded, None
@@ -103,8 +103,9 @@ async def load_cluster(
             # them), and the pod shards, the longest chain, need it.
             await one(BY_KIND["Namespace"])
             rest = [spec for spec in specs if spec.kind != "Namespace"]
-            if "Namespace" in model.loaded and not any(s.kind == "Namespace" for s in model.skipped):
-                shard_over = [n.metadata.name for n in model.namespaces]  # complete: every namespace
+            complete = "Namespace" in model.loaded and not any(s.kind == "Namespace" for s in model.skipped)
+            if complete and len(model.namespaces) <= SHARD_MAX_NAMESPACES:
+                shard_over = [n.metadata.name for n in model.namespaces]
         await asyncio.gather(*(one(spec) for spec in rest))
     finally:
         gc.freeze()
