@@ -26,23 +26,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+# The PV controller logs why it leaves a claim Pending only at verbosity 4; a rare CI failure
+# (a pre-bound claim Pending for 90 s) needs that line to be explained.
+TEST_SANDBOX_FLAGS = {"kube-controller-manager": {"vmodule": "pv_controller*=4"}}
+
+
 @pytest.fixture(scope="session")
-def sandbox_kubeconfig() -> Iterator[Path]:
+def sandbox_kubeconfig(request: pytest.FixtureRequest) -> Iterator[Path]:
     explicit = os.environ.get("KUBESTEWARD_TEST_KUBECONFIG")
     if explicit:
         yield Path(explicit)
         return
     from kubesteward.sandbox.cluster import Sandbox
 
-    sandbox = Sandbox(name="kubesteward-test", nodes=3)
+    sandbox = Sandbox(name="kubesteward-test", nodes=3, extra_args=TEST_SANDBOX_FLAGS)
     started = time.monotonic()
     status = sandbox.up(progress=lambda m: print(f"[sandbox] {m}", file=sys.stderr, flush=True), timeout=300)
     print(f"[sandbox] ready in {time.monotonic() - started:.1f}s at {status.server}", file=sys.stderr)
     try:
         yield sandbox.kubeconfig
     finally:
+        if request.session.testsfailed:
+            keep_component_logs(sandbox.logs_dir)
         if not os.environ.get("KUBESTEWARD_KEEP_SANDBOX"):
             sandbox.down()
+
+
+def keep_component_logs(logs_dir: Path) -> None:
+    """Copy the control plane's logs out of the sandbox before teardown deletes them, so a failed
+    CI run can still be explained."""
+    import shutil
+
+    target = Path(os.environ.get("KUBESTEWARD_E2E_LOGS", "/tmp/kubesteward-e2e-logs")) / time.strftime("%Y%m%dT%H%M%S")
+    try:
+        shutil.copytree(logs_dir, target)
+    except OSError as exc:
+        print(f"[sandbox] could not keep the component logs: {exc}", file=sys.__stderr__)
+    else:
+        print(f"[sandbox] tests failed: component logs kept in {target}", file=sys.__stderr__)
 
 
 @pytest.fixture(scope="session")

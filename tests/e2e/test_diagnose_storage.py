@@ -84,7 +84,12 @@ def storage_class_manifest(name: str, *, default: bool = False, mode: str = "Imm
     }
 
 
-def host_path_volume(name: str, policy: str, path: str) -> Obj:
+def host_path_volume(name: str, policy: str, path: str, *, reserved_for: tuple[str, str]) -> Obj:
+    """A PV reserved for one claim (namespace, name) through ``claimRef``. Without the reservation
+    any class-less claim may take it, e.g. a claim of an earlier test whose namespace is still being
+    deleted: with no default StorageClass, a claim without ``storageClassName`` binds to PVs of
+    class "" (this stole the volume in CI, and the pre-bound claim stayed Pending)."""
+    namespace, claim_name = reserved_for
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
@@ -95,6 +100,7 @@ def host_path_volume(name: str, policy: str, path: str) -> Obj:
             "persistentVolumeReclaimPolicy": policy,
             "storageClassName": "",
             "hostPath": {"path": path},
+            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim_name},
         },
     }
 
@@ -235,7 +241,7 @@ async def test_pending_claims_by_binding_mode(kube: KubeClient, namespace: str, 
 
 
 async def test_released_volume_after_claim_deletion(kube: KubeClient, namespace: str, cluster_scoped: ClusterScoped) -> None:
-    volume = await cluster_scoped.create(PVS, host_path_volume(unique("ks-retain"), "Retain", "/kubesteward-e2e/retain"))
+    volume = await cluster_scoped.create(PVS, host_path_volume(unique("ks-retain"), "Retain", "/kubesteward-e2e/retain", reserved_for=(namespace, "data")))
     await kube.create(claim("data", "", volume=volume), namespace=namespace)
     await wait_phase(kube, PVCS, "data", "Bound", namespace)
     await wait_phase(kube, PVS, volume, "Bound")
@@ -257,7 +263,7 @@ async def test_released_volume_after_claim_deletion(kube: KubeClient, namespace:
 async def test_failed_volume_reports_the_controller_message(kube: KubeClient, namespace: str, cluster_scoped: ClusterScoped) -> None:
     # The in-tree hostPath deleter refuses paths outside /tmp/: with reclaim policy Delete the PV
     # controller marks the volume Failed (and, by design, touches nothing on disk).
-    volume = await cluster_scoped.create(PVS, host_path_volume(unique("ks-delete"), "Delete", "/kubesteward-e2e/delete"))
+    volume = await cluster_scoped.create(PVS, host_path_volume(unique("ks-delete"), "Delete", "/kubesteward-e2e/delete", reserved_for=(namespace, "data")))
     await kube.create(claim("data", "", volume=volume), namespace=namespace)
     await wait_phase(kube, PVCS, "data", "Bound", namespace)
     await kube.delete(PVCS, "data", namespace=namespace)
@@ -272,7 +278,7 @@ async def test_failed_volume_reports_the_controller_message(kube: KubeClient, na
 
 
 async def test_claim_whose_volume_vanished_is_lost(kube: KubeClient, namespace: str, cluster_scoped: ClusterScoped) -> None:
-    volume = await cluster_scoped.create(PVS, host_path_volume(unique("ks-lost"), "Retain", "/kubesteward-e2e/lost"))
+    volume = await cluster_scoped.create(PVS, host_path_volume(unique("ks-lost"), "Retain", "/kubesteward-e2e/lost", reserved_for=(namespace, "data")))
     await kube.create(claim("data", "", volume=volume), namespace=namespace)
     await wait_phase(kube, PVCS, "data", "Bound", namespace)
     # Force the volume away past its pv-protection finalizer: the PV controller then marks the claim Lost.
