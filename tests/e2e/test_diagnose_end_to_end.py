@@ -40,7 +40,12 @@ async def _gone(client: KubeClient) -> bool:
 async def demo(sandbox_kubeconfig: Path) -> AsyncIterator[Path]:
     """The demo shop, applied once for this module and removed afterwards."""
     async with KubeClient(load_config(str(sandbox_kubeconfig))) as client:
-        # A previous run's namespace may still be terminating: applying into it would half-fail.
+        # A previous run's namespace (or another module's demo) may still be there or terminating:
+        # applying into it would half-fail.
+        try:
+            await client.delete(resources.NAMESPACE, DEMO_NAMESPACE)
+        except NotFound:
+            pass
         await eventually(lambda: _gone(client), bool, timeout=120, what="old demo namespace to go")
         await apply_demo(sandbox_kubeconfig)
         assert await wait_for_demo(sandbox_kubeconfig, timeout=120), "demo faults did not show up"
@@ -225,7 +230,7 @@ async def test_namespace_only_user_gets_partial_results(kube: KubeClient, namesp
 async def test_sharded_load_matches_one_cluster_wide_list(demo: Path, kube: KubeClient) -> None:
     """Pods and Events listed namespace by namespace give the same model and findings as one LIST per kind."""
     sharded = await load_cluster(kube)
-    whole = await load_cluster(kube, shard=False)
+    whole = await load_cluster(kube, shard=frozenset())
 
     def keys(model: Any, attr: str) -> list[tuple[str, str]]:
         return sorted((o.metadata.namespace, o.metadata.name) for o in getattr(model, attr))

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from pathlib import Path
 from typing import Any
 
 from kubesteward.checks.base import Finding
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
+from kubesteward.errors import NotFound
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, key_of
 from kubesteward.model.load import load_cluster
 from kubesteward.sandbox.demo import apply_demo, wait_for_demo
@@ -26,6 +28,7 @@ from kubesteward.watch.cluster import ClusterWatch, Evaluated, WatchSettings
 from kubesteward.watch.evaluate import IncrementalEvaluator
 from kubesteward.watch.relations import affected
 from tests.support.nodes import TOLERATE_TEST_TAINT, MakeNode
+from tests.support.wait import eventually
 
 Obj = dict[str, Any]
 
@@ -142,3 +145,56 @@ async def test_every_incremental_pass_of_a_live_watch_equals_a_full_pass(
         await asyncio.wait_for(task, timeout=20)
     assert passes["incremental"] >= 5
     assert mismatches == []
+
+
+# --------------------------------------------------------------------------- pods watched per namespace
+
+
+async def test_a_cluster_wide_watch_follows_pods_per_namespace_and_namespaces_as_they_come_and_go(
+    kube: KubeClient,
+) -> None:
+    latest: list[Evaluated] = []
+
+    async def record(evaluated: Evaluated) -> None:
+        latest[:] = [evaluated]
+
+    watch = ClusterWatch(kube, IncrementalEvaluator(NO_TIME), record, settings=WatchSettings(resync=3600.0))
+    await watch.start()
+
+    def pod_shards() -> dict[str | None, Any]:
+        return {i.source.namespace: i for i in watch.informers if i.kind == "Pod"}
+
+    # The initial load listed pods per namespace; one watch continues each LIST.
+    assert None not in pod_shards() and {"default", "kube-system"} <= pod_shards().keys()
+    name = f"t-late-{uuid.uuid4().hex[:6]}"
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch.run(stop))
+    try:
+        # A namespace that did not exist at start: its pods must be seen (a new shard lists, then watches).
+        await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        await kube.create(pod("crasher", name, fault="crashloop-error"))
+
+        async def crasher_findings() -> list[str]:
+            return [f.code for f in latest[0].findings if f.object.namespace == name] if latest else []
+
+        codes = await eventually(crasher_findings, bool, timeout=60, what=f"a finding for the pod in {name}")
+        assert "KS101" in codes, codes
+        assert name in pod_shards() and pod_shards()[name].stats.events + len(pod_shards()[name].store) >= 1
+        assert sum(1 for i in watch.informers if i.kind == "Pod" and i.source.namespace == name) == 1
+
+        # The namespace goes: its pods are deleted first, then its pod watch is stopped.
+        await kube.delete(resources.NAMESPACE, name)
+
+        async def shard_gone() -> bool:
+            return name not in pod_shards()
+
+        await eventually(shard_gone, bool, timeout=90, what=f"the pod watch of {name} to stop")
+        assert latest and all(p.metadata.namespace != name for p in latest[0].model.pods)
+        assert not [f for f in latest[0].findings if f.object.namespace == name]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+        try:
+            await kube.delete(resources.NAMESPACE, name)
+        except NotFound:
+            pass

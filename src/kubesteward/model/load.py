@@ -43,13 +43,15 @@ async def load_cluster(
     progress: Progress | None = None,
     page_size: int = 500,
     on_list: OnList | None = None,
-    shard: bool = True,
+    shard: frozenset[str] = SHARDED_KINDS,
 ) -> ClusterModel:
     """Build a :class:`ClusterModel` of the cluster (or of one namespace).
 
     ``on_list`` sees every LIST's items with its source (a watch seeds its
-    informers' stores from them). ``shard`` lists :data:`SHARDED_KINDS`
-    namespace by namespace (a watch wants one LIST, hence one watch, per kind).
+    informers' stores from them, one informer per LIST). ``shard`` names the
+    kinds listed namespace by namespace when the cluster has at most
+    :data:`SHARD_MAX_NAMESPACES` (a subset of :data:`SHARDED_KINDS`; empty:
+    one cluster-wide LIST per kind).
     """
     specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
     model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
@@ -58,7 +60,7 @@ async def load_cluster(
     shard_slots = {kind: asyncio.Semaphore(SHARD_CONCURRENCY) for kind in SHARDED_KINDS}
 
     async def load(spec: KindSpec) -> tuple[Lists | None, Skipped | None]:
-        if spec.kind in SHARDED_KINDS and shard_over is not None:
+        if spec.kind in shard and shard_over is not None:
             sharded = await _list_sharded(client, spec, shard_over, page_size, shard_slots[spec.kind])
             if sharded is not None:
                 return sharded, None
@@ -97,7 +99,7 @@ async def load_cluster(
     gc.disable()
     try:
         rest = specs
-        if shard and namespace is None and any(spec.kind == "Namespace" for spec in specs):
+        if shard & SHARDED_KINDS and namespace is None and any(spec.kind == "Namespace" for spec in specs):
             # The namespace list first, alone: started with the twenty other
             # LISTs it came back 150-250 ms later (the API server busy with
             # them), and the pod shards, the longest chain, need it.

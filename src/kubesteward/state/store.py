@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -437,6 +438,23 @@ def _silence(row: RowMapping) -> Silence:
     )
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL mode. On a fresh file that several processes open at once, the switch
+    can meet another one's WAL initialisation and get "database is locked" at once, without the busy
+    handler (seen in 1 of 15 runs of six threads): retry it, within the busy timeout."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def _sqlite_engine(location: StateLocation) -> Engine:
     engine = create_engine(location.url, connect_args={"timeout": _BUSY_TIMEOUT_S})
 
@@ -446,9 +464,9 @@ def _sqlite_engine(location: StateLocation) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            # WAL: the CLI can read while the daemon writes. busy_timeout: writers queue instead of failing.
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # busy_timeout: writers queue instead of failing. WAL: the CLI can read while the daemon writes.
             cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+            _enable_wal(cursor)
         finally:
             cursor.close()
 

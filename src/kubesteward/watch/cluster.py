@@ -24,9 +24,11 @@ from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, Obje
 from kubesteward.model.load import load_cluster
 from kubesteward.watch.evaluate import IncrementalEvaluator
 from kubesteward.watch.informer import Change, Informer
-from kubesteward.watch.relations import affected
+from kubesteward.watch.relations import BatchRelations
 
 log = logging.getLogger("kubesteward.watch")
+
+WATCH_SHARDED_KINDS = frozenset({"Pod"})
 
 
 @dataclass
@@ -46,7 +48,7 @@ OnEvaluated = Callable[[Evaluated], Awaitable[None]]
 
 @dataclass
 class WatchSettings:
-    batch_window: float = 0.1  # after a first change, wait this long for more before evaluating
+    batch_window: float = 0.025  # after a change, evaluate once the stream has been quiet this long
     max_batch_wait: float = 0.5  # ... but never longer than this under a steady stream
     resync: float = 60.0  # full pass period
     timeout_seconds: int = 90  # server-side watch duration (x1-1.5, jittered) before a clean re-watch
@@ -67,6 +69,11 @@ class ClusterWatch:
     lag_seconds: dict[str, float] = field(default_factory=dict)  # kind -> receipt-to-evaluated, last batch
     _queue: asyncio.Queue[Change] = field(default_factory=asyncio.Queue)
     _template: ClusterModel | None = None
+    # Pods are watched one namespace at a time when the initial load listed them so (namespace -> its
+    # informer); None: one cluster-wide pod watch (a namespaced watch, many namespaces, or RBAC fallback).
+    _pod_shards: dict[str, Informer] | None = None
+    _tasks: dict[Informer, asyncio.Task[None]] = field(default_factory=dict)
+    _stopped: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def context(self) -> str:
@@ -75,29 +82,58 @@ class ClusterWatch:
     async def start(self) -> Evaluated:
         """Initial LIST of every kind, first full evaluation, informers ready to run."""
         lists: dict[ListSource, list[Any]] = {}
-        # Unsharded: one LIST per kind, so one watch per kind continues it.
+        # One watch continues each LIST. Pods, the kind that changes most, are listed (and so
+        # watched) per namespace: the API server streams one watch from one goroutine, which
+        # capped a cluster-wide pod watch at ~5,000 events/s here, and shards stream side by
+        # side (10 namespaces: ~8,000/s). Events stay cluster-wide (two field selectors per
+        # namespace would double the connections for a kind whose bursts are smaller).
         model = await load_cluster(
             self.client, namespace=self.namespace, page_size=self.settings.page_size, on_list=lists.__setitem__,
-            shard=False,
+            shard=WATCH_SHARDED_KINDS,
         )
         self.client.open_streams()  # now, not in the way of the first events
-        self.informers = [
-            Informer(
-                self.client,
-                source,
-                lists[source],
-                self._queue.put_nowait,
-                timeout_seconds=self.settings.timeout_seconds,
-                inactivity_margin=self.settings.inactivity_margin,
-                page_size=self.settings.page_size,
-            )
-            for source in model.sources
-        ]
+        self.informers = [self._informer(source, lists[source]) for source in model.sources]
+        pod_sources = [s for s in model.sources if s.kind == "Pod"]
+        if self.namespace is None and "Pod" not in model.partial and pod_sources and all(
+            s.namespace is not None for s in pod_sources
+        ):
+            self._pod_shards = {i.source.namespace or "": i for i in self.informers if i.kind == "Pod"}
         self._template = model
         self.model = model
         findings = self.evaluator.full(model)
         self.synced = True
         return Evaluated(self.context, model, findings, build_incidents(model, findings), True, 0)
+
+    def _informer(self, source: ListSource, items: list[Any]) -> Informer:
+        return Informer(
+            self.client,
+            source,
+            items,
+            self._queue.put_nowait,
+            timeout_seconds=self.settings.timeout_seconds,
+            inactivity_margin=self.settings.inactivity_margin,
+            page_size=self.settings.page_size,
+        )
+
+    def _reconcile_pod_shards(self) -> None:
+        """One pod informer per namespace: start one for a new namespace (it lists first), stop the
+        one of a namespace that is gone (its pods were deleted before it)."""
+        shards = self._pod_shards
+        if shards is None:
+            return
+        namespaces = {name for i in self.informers if i.kind == "Namespace" for (_ns, name) in i.store}
+        for name in sorted(namespaces - shards.keys()):
+            informer = shards[name] = self._informer(ListSource("Pod", name, None, ""), [])
+            self.informers.append(informer)
+            self._tasks[informer] = asyncio.create_task(informer.run(), name=f"informer Pod {name}")
+            log.info("namespace %s: watching its pods", name)
+        for name in sorted(shards.keys() - namespaces):
+            informer = shards.pop(name)
+            self.informers.remove(informer)
+            task = self._tasks.pop(informer)
+            task.cancel()
+            self._stopped.append(task)  # awaited when the watch ends
+            log.info("namespace %s is gone: its pod watch stopped", name)
 
     def snapshot(self) -> ClusterModel:
         """A fresh model from the informers' stores (indexes rebuild lazily on it)."""
@@ -122,7 +158,7 @@ class ClusterWatch:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run the informers and the evaluation loop until ``stop`` is set."""
-        tasks = [asyncio.create_task(i.run(), name=f"informer {i.kind}") for i in self.informers]
+        self._tasks = {i: asyncio.create_task(i.run(), name=f"informer {i.kind}") for i in self.informers}
         last_full = time.monotonic()
         try:
             while not stop.is_set():
@@ -130,11 +166,14 @@ class ClusterWatch:
                 due_full = time.monotonic() - last_full >= self.settings.resync
                 if not batch and not due_full:
                     continue
+                if any(c.kind == "Namespace" for c in batch):
+                    self._reconcile_pod_shards()  # (a Namespace change makes this batch a full pass)
                 evaluated = self.evaluate(batch, force_full=due_full)
                 if evaluated.full:
                     last_full = time.monotonic()
                 await self.on_evaluated(evaluated)
         finally:
+            tasks = [*self._tasks.values(), *self._stopped]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -180,8 +219,9 @@ class ClusterWatch:
                 if not (c.type == "MODIFIED" and c.old is not None and c.old == c.obj)
             }
             gone = [c.obj for c in batch if c.type == "DELETED"]
+            relations = BatchRelations(model)
             for obj in [*latest.values(), *gone]:
-                keys = affected(model, obj)
+                keys = relations.affected(obj)
                 if keys is None:
                     full = True
                     break

@@ -95,7 +95,10 @@ class Informer:
         failures = 0
         while True:
             try:
-                await self._watch_once()
+                if self.resource_version:
+                    await self._watch_once()
+                else:
+                    await self._list_first()  # started after the initial load (a new namespace's shard)
                 failures = 0  # the server closed a healthy watch (timeoutSeconds): resume
             except Gone:
                 log.info("%s watch: resourceVersion %s expired; re-listing", self._name, self.resource_version)
@@ -139,6 +142,21 @@ class Informer:
             self.store[key] = obj
         self.stats.events += 1
         self.emit(Change(self.kind, type_, obj, time.monotonic(), old))
+
+    async def _list_first(self) -> None:
+        """The first LIST of an informer that did not come from the initial load: everything
+        in it is new (ADDED), so the engine evaluates it incrementally."""
+        result = await self.client.list(
+            self.spec.resource,
+            namespace=self.source.namespace,
+            field_selector=self.source.field_selector,
+            type=self.spec.struct,
+            limit=self.page_size,
+        )
+        for obj in result.items:
+            self._apply("ADDED", strip_values(obj))
+        self.resource_version = result.resource_version
+        self.stats.last_activity = time.monotonic()
 
     async def relist(self) -> None:
         """Replace the store by a fresh LIST; deletions seen only now are emitted."""
