@@ -113,7 +113,7 @@ async def live_phase(kubeconfig: Path, args: argparse.Namespace, hook: Receiver,
     task = asyncio.create_task(service.run(stop, started=True))
     watch = service.watches[0]
 
-    probe_ns = "bench-probes"
+    probe_ns = f"bench-probes-{int(time.time())}"  # the previous run's may still be terminating
     await client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": probe_ns}})
     events0, cpu0, wall0 = pod_events(watch), time.process_time(), time.perf_counter()
     # (time, resourceVersion, pod events seen) every second: the replay starts from one of these.
