@@ -76,6 +76,10 @@ class ClusterWatch:
     _tasks: dict[Informer, asyncio.Task[None]] = field(default_factory=dict)
     _stopped: list[asyncio.Task[None]] = field(default_factory=list)
     _last_evaluation: float = 0.0  # time.monotonic() when the last evaluation started
+    # Events and re-lists of informers stopped with their namespace, per kind: the exported
+    # counters are sums over informers and must never go down.
+    retired_events: dict[str, int] = field(default_factory=dict)
+    retired_relists: dict[str, int] = field(default_factory=dict)
 
     @property
     def context(self) -> str:
@@ -132,6 +136,8 @@ class ClusterWatch:
         for name in sorted(shards.keys() - namespaces):
             informer = shards.pop(name)
             self.informers.remove(informer)
+            self.retired_events["Pod"] = self.retired_events.get("Pod", 0) + informer.stats.events
+            self.retired_relists["Pod"] = self.retired_relists.get("Pod", 0) + informer.stats.relists
             task = self._tasks.pop(informer)
             task.cancel()
             self._stopped.append(task)  # awaited when the watch ends

@@ -199,8 +199,8 @@ class WatchService:
         for watch in self.watches:
             if watch.model is None:
                 continue
-            events: dict[str, int] = {}
-            relists: dict[str, int] = {}
+            events = dict(watch.retired_events)
+            relists = dict(watch.retired_relists)
             ages: dict[str, float] = {}
             for informer in watch.informers:
                 kind = informer.kind
