@@ -61,11 +61,14 @@ async def churn(kubeconfig: str, updates: int, concurrency: int) -> None:
     targets = [(p.metadata.namespace, p.metadata.name) for p in pods]
     counter = iter(range(updates))
     failures: dict[str, int] = {}
+    # A value a pod already has would make a no-op patch (no new resourceVersion, no event):
+    # every run writes its own.
+    run = f"{time.time():.0f}"
 
     async def worker() -> None:
         for i in counter:
             ns, name = targets[i % len(targets)]
-            patch = {"metadata": {"annotations": {"kubesteward.io/bench-tick": str(i)}}}
+            patch = {"metadata": {"annotations": {"kubesteward.io/bench-tick": f"{run}-{i}"}}}
             try:
                 await client.patch(resources.POD, name, patch, namespace=ns)
             except Exception as exc:  # e.g. a pod replaced meanwhile: counted, not fatal

@@ -121,12 +121,14 @@ class ClusterWatch:
             page_size=self.settings.page_size,
         )
 
-    def _reconcile_pod_shards(self) -> None:
+    def _reconcile_pod_shards(self) -> list[Change]:
         """One pod informer per namespace: start one for a new namespace (it lists first), stop the
-        one of a namespace that is gone (its pods were deleted before it)."""
+        one of a namespace that is gone. Returns deletions for pods its store still held (its pods
+        are deleted before it, but their events may not have arrived yet)."""
         shards = self._pod_shards
         if shards is None:
-            return
+            return []
+        leftovers: list[Change] = []
         namespaces = {name for i in self.informers if i.kind == "Namespace" for (_ns, name) in i.store}
         for name in sorted(namespaces - shards.keys()):
             informer = shards[name] = self._informer(ListSource("Pod", name, None, ""), [])
@@ -138,10 +140,13 @@ class ClusterWatch:
             self.informers.remove(informer)
             self.retired_events["Pod"] = self.retired_events.get("Pod", 0) + informer.stats.events
             self.retired_relists["Pod"] = self.retired_relists.get("Pod", 0) + informer.stats.relists
+            now = time.monotonic()
+            leftovers.extend(Change("Pod", "DELETED", pod, now, pod) for pod in informer.store.values())
             task = self._tasks.pop(informer)
             task.cancel()
             self._stopped.append(task)  # awaited when the watch ends
             log.info("namespace %s is gone: its pod watch stopped", name)
+        return leftovers
 
     def snapshot(self) -> ClusterModel:
         """A fresh model from the informers' stores (indexes rebuild lazily on it)."""
@@ -175,7 +180,7 @@ class ClusterWatch:
                 if not batch and not due_full:
                     continue
                 if any(c.kind == "Namespace" for c in batch):
-                    self._reconcile_pod_shards()  # (a Namespace change makes this batch a full pass)
+                    batch.extend(self._reconcile_pod_shards())
                 evaluated = self.evaluate(batch, force_full=due_full)
                 if evaluated.full:
                     last_full = time.monotonic()

@@ -7,7 +7,7 @@ objects whose findings may change with it are re-evaluated too (a Node
 change re-evaluates the pods on it, a pod change its owners, Services, PDBs
 and node). Everything is answered from the model's indexes: no API calls.
 
-A kind whose effects are too wide to enumerate cheaply (a Namespace) asks
+A kind whose effects are too wide to enumerate cheaply (a NetworkPolicy) asks
 for a full evaluation by returning ``None``.
 """
 
@@ -19,7 +19,7 @@ from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
 
 # Kinds whose change is re-evaluated by a full pass (rare, wide effects).
-FULL_PASS_KINDS = frozenset({"Namespace", "NetworkPolicy"})
+FULL_PASS_KINDS = frozenset({"NetworkPolicy"})
 
 
 def affected(model: ClusterModel, obj: Any) -> set[ObjectKey] | None:
@@ -56,7 +56,13 @@ class BatchRelations:
             return self.affected(target)
         keys = {key_of(obj)}
         ns = obj.metadata.namespace
-        if kind == "Pod":
+        if kind == "Namespace":
+            # What a namespace changes is its own objects' findings (a Terminating namespace
+            # silences them): those, not a full pass. A deletion updates it several times, and
+            # full passes of a big cluster each time held back every other alert for seconds.
+            name = obj.metadata.name
+            keys.update(key_of(o) for o in model.all_objects() if o.kind != "Event" and o.metadata.namespace == name)
+        elif kind == "Pod":
             self._add_pod_relations(obj, keys)
         elif kind == "Node":
             for pod in model.pods_on_node(obj.metadata.name):
