@@ -503,3 +503,26 @@ def test_network_policy_for_a_workload_scaled_to_zero_is_silent() -> None:
 def test_codes_are_documented(code: Code) -> None:
     assert code.code.startswith("KS3") and code.area == "networking"
     assert len(code.explanation) > 150 and "kubectl" in code.remediation
+
+
+def test_services_and_ingresses_on_their_way_out_are_silent() -> None:
+    # A namespace deletion removes pods first: every Service and Ingress in it would look broken
+    # (a storm of alerts, one per Service) until they are deleted too.
+    def objects(ns_status: Obj, deleting: str | None = None) -> list[Obj]:
+        svc = service("web", {"app": "web"}, ns=NS)
+        if deleting:
+            svc["metadata"]["deletionTimestamp"] = deleting
+        namespace = {"kind": "Namespace", "metadata": meta(NS, ""), "status": ns_status}
+        front = ingress("front", [("/", {"service": {"name": "gone", "port": {"number": 80}}})])
+        return [namespace, svc, endpoint_slice("web"), pod("api-0", {"app": "api"}), front, ingress_class("nginx")]
+
+    active = build(*objects({"phase": "Active"}))
+    assert codes(run(net.service_endpoints, active)) == ["KS301"]
+    assert run(net.ingress_backends, active) != []
+
+    terminating = build(*objects({"phase": "Terminating"}))
+    assert run(net.service_endpoints, terminating) == []
+    assert run(net.ingress_backends, terminating) == []
+
+    being_deleted = build(*objects({"phase": "Active"}, deleting=ago(5)))
+    assert run(net.service_endpoints, being_deleted) == []

@@ -19,12 +19,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kubesteward.checks.base import Finding, Severity, analyzer, define, finding
+from kubesteward.checks.base import Finding, Severity, analyzer, define, finding, in_service
 from kubesteward.checks.evidence import event_lines
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.checks.workloads import (
     describe_pods,
-    in_service,
     live_pods,
     overdue,
     pod_keys,

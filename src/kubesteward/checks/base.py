@@ -12,12 +12,15 @@ Codes are stable forever: ``KS`` + three digits, grouped by area
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey
+
+T = TypeVar("T")
 
 
 class Severity(enum.IntEnum):
@@ -130,3 +133,17 @@ def finding(
         cause=cause,
         related=list(related),
     )
+
+
+def in_service(model: ClusterModel, objects: Iterable[T]) -> Iterator[T]:
+    """Objects not on their way out: neither being deleted nor in a Terminating namespace
+    (whose pods vanish first, which would make every workload, budget, Service and Ingress in it
+    look broken: a namespace deletion must not be an alert storm)."""
+    for obj in objects:
+        meta: o.ObjectMeta = cast(Any, obj).metadata
+        if meta.deletionTimestamp:
+            continue
+        ns = model.get("Namespace", "", meta.namespace) if meta.namespace else None
+        if ns is not None and (ns.status.phase == "Terminating" or ns.metadata.deletionTimestamp):
+            continue
+        yield obj

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from kubesteward.checks.base import Code, Finding, Severity, analyzer, define, finding
+from kubesteward.checks.base import Code, Finding, Severity, analyzer, define, finding, in_service
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
@@ -531,7 +531,7 @@ def _matching_elsewhere(model: ClusterModel, svc: o.Service, selector: Mapping[s
     requires=["Service", "EndpointSlice", "Pod"],
 )
 def service_endpoints(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    for svc in model.services:
+    for svc in in_service(model, model.services):
         diagnosis = diagnose_endpoints(model, svc, settings)
         if diagnosis is not None:
             yield _endpoint_finding(model, svc, diagnosis)
@@ -624,7 +624,7 @@ def _declares_number(pod: o.Pod, number: int) -> bool:
 
 @analyzer(codes=[SERVICE_NAMED_PORT_MISSING, SERVICE_PORT_NOT_DECLARED], requires=["Service", "Pod"])
 def service_ports(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    for svc in model.services:
+    for svc in in_service(model, model.services):
         # Headless Services are not proxied (clients dial pod IPs on whatever port they like), and
         # ExternalName ones have no pods; neither routes through targetPort.
         if not svc.spec.selector or svc.spec.type == "ExternalName" or svc.spec.clusterIP == "None":
@@ -706,7 +706,7 @@ def _service_has_port(svc: o.Service, port: o.ServiceBackendPort) -> bool:
     requires=["Ingress", "Service"],
 )
 def ingress_backends(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    for ingress in model.ingresses:
+    for ingress in in_service(model, model.ingresses):
         ns = ingress.metadata.namespace
         if not model.has("Service", ns):
             continue
@@ -754,7 +754,7 @@ def _tls_fill(ingress: o.Ingress, secret: str) -> dict[str, str]:
 
 @analyzer(codes=[INGRESS_TLS_SECRET_MISSING, INGRESS_TLS_SECRET_INVALID], requires=["Ingress", "Secret"])
 def ingress_tls(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    for ingress in model.ingresses:
+    for ingress in in_service(model, model.ingresses):
         ns = ingress.metadata.namespace
         if not model.has("Secret", ns):
             continue  # Secrets often are RBAC-restricted: "could not look" is not "missing"
@@ -789,7 +789,7 @@ def ingress_tls(model: ClusterModel, settings: CheckSettings) -> Iterator[Findin
 def ingress_class(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
     if not model.has("IngressClass"):
         return  # partially loaded cluster-scoped kind: we cannot tell "missing"
-    for ingress in model.ingresses:
+    for ingress in in_service(model, model.ingresses):
         key = key_of(ingress)
         fill = {"namespace": key.namespace, "ingress": key.name}
         annotated = (ingress.metadata.annotations or {}).get(INGRESS_CLASS_ANNOTATION, "")

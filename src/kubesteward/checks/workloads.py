@@ -26,11 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from kubesteward.checks.base import Finding, Severity, analyzer, define, finding
+from kubesteward.checks.base import Finding, Severity, analyzer, define, finding, in_service
 from kubesteward.checks.cron import CronSchedule
 from kubesteward.checks.evidence import event_lines, human_duration
 from kubesteward.checks.settings import CheckSettings
@@ -519,19 +519,6 @@ def workload_pods(model: ClusterModel, workload: Any) -> list[o.Pod]:
         for child in owned(model, workload, child_kind):
             out.extend(owned(model, child, "Pod"))
     return out + owned(model, workload, "Pod")
-
-
-def in_service(model: ClusterModel, objects: Iterable[T]) -> Iterator[T]:
-    """Objects not on their way out: neither being deleted nor in a Terminating namespace
-    (whose pods vanish first, which would make every workload and budget in it look broken)."""
-    for obj in objects:
-        meta: o.ObjectMeta = cast(Any, obj).metadata
-        if meta.deletionTimestamp:
-            continue
-        ns = model.get("Namespace", "", meta.namespace) if meta.namespace else None
-        if ns is not None and (ns.status.phase == "Terminating" or ns.metadata.deletionTimestamp):
-            continue
-        yield obj
 
 
 def _events(model: ClusterModel, settings: CheckSettings, *objects: Any) -> list[str]:
