@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubesteward.cluster import KubeClient, RetryPolicy
+from kubesteward.cluster.client import ObjectList
 from kubesteward.errors import ClusterError, Gone
 from kubesteward.model.cluster import ListSource
 from kubesteward.model.kinds import BY_KIND, strip_values
@@ -143,16 +144,20 @@ class Informer:
         self.stats.events += 1
         self.emit(Change(self.kind, type_, obj, time.monotonic(), old))
 
-    async def _list_first(self) -> None:
-        """The first LIST of an informer that did not come from the initial load: everything
-        in it is new (ADDED), so the engine evaluates it incrementally."""
-        result = await self.client.list(
+    async def _list(self) -> ObjectList[Any]:
+        """One paged LIST of this informer's source."""
+        return await self.client.list(
             self.spec.resource,
             namespace=self.source.namespace,
             field_selector=self.source.field_selector,
             type=self.spec.struct,
             limit=self.page_size,
         )
+
+    async def _list_first(self) -> None:
+        """The first LIST of an informer that did not come from the initial load: everything
+        in it is new (ADDED), so the engine evaluates it incrementally."""
+        result = await self._list()
         for obj in result.items:
             self._apply("ADDED", strip_values(obj))
         self.resource_version = result.resource_version
@@ -160,13 +165,7 @@ class Informer:
 
     async def relist(self) -> None:
         """Replace the store by a fresh LIST; deletions seen only now are emitted."""
-        result = await self.client.list(
-            self.spec.resource,
-            namespace=self.source.namespace,
-            field_selector=self.source.field_selector,
-            type=self.spec.struct,
-            limit=self.page_size,
-        )
+        result = await self._list()
         fresh = {store_key(obj): strip_values(obj) for obj in result.items}
         now = time.monotonic()
         for key, old in self.store.items():
