@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KS     := $(VENV)/bin/kubesteward
 
-.PHONY: run test unit mypy sandbox-down clean bench-diagnose bench-watch
+.PHONY: run test unit mypy sandbox-down clean bench-diagnose bench-watch bytecode
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +13,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Bytecode for the editable install, as pip writes it for a regular one:
+# with PYTHONDONTWRITEBYTECODE set, every command would otherwise compile the
+# changed modules again at each start. Up-to-date files are skipped.
+bytecode: $(VENV)/.installed
+	@$(PY) -m compileall -q src
+
 ## The main job: on your current cluster, or on the local sandbox when none is configured.
-run: $(VENV)/.installed
+run: bytecode
 	$(KS) diagnose -A --sandbox-if-unconfigured
 
 ## The whole test suite: type check, unit tests, end-to-end tests on a real local control plane.
-test: $(VENV)/.installed
+test: bytecode
 	$(KS) sandbox build
 	$(PY) -m mypy
 	$(PY) -m ruff check src tests bench
@@ -28,10 +34,10 @@ unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
 
 ## Benchmarks (not tests: they print figures), in the same environment `make run` installs.
-bench-diagnose: $(VENV)/.installed
+bench-diagnose: bytecode
 	$(PY) bench/diagnose.py $(BENCH_ARGS)
 
-bench-watch: $(VENV)/.installed
+bench-watch: bytecode
 	$(PY) bench/watch.py $(BENCH_ARGS)
 
 sandbox-down: $(VENV)/.installed

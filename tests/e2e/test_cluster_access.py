@@ -16,7 +16,7 @@ import pytest
 
 from kubesteward.cluster import CircuitBreaker, ClientFactory, KubeClient, RetryPolicy, load_config, resources
 from kubesteward.cluster.config import ClusterConfig
-from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Unreachable
+from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Timeout, Unreachable
 from kubesteward.model.objects import Pod
 from tests.support.proxy import FaultProxy
 
@@ -123,6 +123,35 @@ async def test_5xx_and_connection_resets_are_retried_for_reads(proxy: FaultProxy
         await client.aclose()
     assert isinstance(result.items, list)
     assert proxy.count("GET") == 4
+
+
+async def test_a_stalled_read_times_out_and_is_retried(proxy: FaultProxy, namespace: str) -> None:
+    proxy.stall(4.0, times=1)
+    client = KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), timeout=1.0,
+                        retry=RetryPolicy(max_attempts=3, base_delay=0.01, total=20))
+    started = time.monotonic()
+    try:
+        result = await client.list(CONFIGMAPS, namespace=namespace)
+    finally:
+        await client.aclose()
+    elapsed = time.monotonic() - started
+    assert isinstance(result.items, list)
+    assert proxy.count("GET") == 2  # the first attempt timed out after 1 s; the second was answered
+    assert 1.0 <= elapsed < 4.0
+
+
+async def test_a_stalled_write_times_out_without_a_blind_retry(proxy: FaultProxy, namespace: str) -> None:
+    proxy.stall(3.0, match=lambda m, p: m == "POST")
+    client = KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), timeout=1.0,
+                        retry=RetryPolicy(max_attempts=5, base_delay=0.01, total=20))
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "slow", "namespace": namespace}}
+    try:
+        with pytest.raises(Timeout, match="timed out") as info:
+            await client.create(body)
+    finally:
+        await client.aclose()
+    assert proxy.count("POST") == 1  # the server may still act on it: never sent twice
+    assert "\n" not in str(info.value)
 
 
 async def test_retries_stop_at_the_bound_with_a_clear_error(proxy: FaultProxy, namespace: str) -> None:

@@ -11,6 +11,7 @@ token with 410".
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,13 +23,15 @@ from kubesteward.cluster.client import _ssl_context
 from kubesteward.cluster.config import ClusterConfig
 
 Matcher = Callable[[str, str], bool]
+FORWARD = -1  # a fault's status that still forwards the request (after its delay)
 
 
 @dataclass
 class Fault:
-    status: int  # 0 means: close the connection without answering
+    status: int  # 0 means: close the connection without answering; FORWARD: answer for real
     remaining: int  # -1: forever
     match: Matcher
+    delay: float = 0.0  # seconds to hold the request first (a slow API server)
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"injected fault"}'
 
@@ -55,7 +58,11 @@ class FaultProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that gave up on a stalled request: nothing to report
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -83,12 +90,17 @@ class FaultProxy:
         match: Matcher = lambda method, path: True,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
+        delay: float = 0.0,
     ) -> None:
-        fault = Fault(status=status, remaining=times, match=match, headers=headers or {})
+        fault = Fault(status=status, remaining=times, match=match, headers=headers or {}, delay=delay)
         if body is not None:
             fault.body = body
         with self._lock:
             self.faults.append(fault)
+
+    def stall(self, seconds: float, times: int = -1, *, match: Matcher = lambda method, path: True) -> None:
+        """Hold matching requests for ``seconds``, then forward them as usual."""
+        self.fail(FORWARD, times, match=match, delay=seconds)
 
     def clear(self) -> None:
         with self._lock:
@@ -116,7 +128,9 @@ class FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         fault = self._pick_fault(method, handler.path)
-        if fault is not None:
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and fault.status != FORWARD:
             if fault.status == 0:
                 handler.close_connection = True
                 handler.connection.close()

@@ -17,13 +17,21 @@ from kubesteward.model.cluster import ClusterModel
 IGNORE_ANNOTATION = "kubesteward.io/ignore"
 
 
-def load_analyzers() -> None:
-    """Import every analyzer module of this package (they register themselves)."""
+def analyzer_modules() -> list[str]:
+    """The analyzer modules of this package (importing one registers its analyzers)."""
     import kubesteward.checks as package
 
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in ("base", "engine", "evidence", "settings", "incidents", "cron"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    return [
+        f"{package.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name not in ("base", "engine", "evidence", "settings", "incidents", "cron")
+    ]
+
+
+def load_analyzers() -> None:
+    """Import every analyzer module of this package (they register themselves)."""
+    for name in analyzer_modules():
+        importlib.import_module(name)
 
 
 @dataclass

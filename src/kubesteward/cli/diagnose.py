@@ -88,6 +88,7 @@ def diagnose(
         targets = opt.resolve_targets(kubeconfig, context, all_contexts, sandbox_if_unconfigured)
         results = _diagnose_live(targets, scope, selector, project.settings, ignore_codes, _split(only), request_timeout)
 
+    STATE.retain(results)
     failures = [r for r in results if r.error is not None]
     if len(results) == 1 and failures and failures[0].error is not None:
         raise failures[0].error

@@ -124,9 +124,13 @@ class Sandbox:
         nodes: int = 3,
         state_dir: Path | None = None,
         extra_args: Mapping[str, Mapping[str, str]] | None = None,
+        metrics: bool = True,
     ) -> None:
         """``extra_args`` adds flags per component, e.g. ``{"kube-controller-manager":
-        {"kube-api-qps": "500"}}`` for a large benchmark cluster."""
+        {"kube-api-qps": "500"}}`` for a large benchmark cluster. ``metrics=False``
+        runs no metrics-server: its scrape of simulated pods costs the KWOK
+        controller ~2.4 CPU-s every 10 s at 10k pods, noise a benchmark of
+        something else does not want on two cores."""
         if not _NAME_RE.match(name):
             raise SandboxError(f"invalid sandbox name {name!r}: use 1-40 lowercase letters, digits and '-'")
         if nodes < 0:
@@ -135,6 +139,7 @@ class Sandbox:
         self.nodes = nodes
         self.state_dir = (state_dir if state_dir is not None else state_root() / name).absolute()
         self.extra_args = {component: dict(flags) for component, flags in (extra_args or {}).items()}
+        self.metrics = metrics
 
     # -- layout ----------------------------------------------------------
 
@@ -194,8 +199,8 @@ class Sandbox:
             try:
                 self._create(binaries, deadline, progress)
                 self._apply_nodes()
-                progress(f"waiting for {self.nodes} nodes, scheduler and metrics-server")
-                self._wait_ready(deadline, progress, metrics=True)
+                progress(f"waiting for {self.nodes} nodes, scheduler" + (" and metrics-server" if self.metrics else ""))
+                self._wait_ready(deadline, progress, metrics=self.metrics)
             except BaseException:
                 # Never leave half a control plane running; keep the files so
                 # the logs stay readable until the next up()/down().
@@ -312,7 +317,7 @@ class Sandbox:
             "kwokControllerBinary": str(binaries["kwok"]),
             "metricsServerBinary": str(binaries["metrics-server"]),
             "metricsServerManifests": [str(manifests)],
-            "enable": ["metrics-server"],
+            "enable": ["metrics-server"] if self.metrics else [],
             "cacheDir": str(self._kwok_workdir / "cache"),
             # kwokctl stretches node heartbeats and the controller-manager's
             # node monitor 5x by default; keep real-cluster timings so that
@@ -570,7 +575,7 @@ class Sandbox:
         server = self._server()
         running = (
             server is not None
-            and set(COMPONENTS) <= set(pids)
+            and self._started_components() <= set(pids)
             and self.kubeconfig.is_file()
             and self._api_ready()
         )
@@ -627,6 +632,16 @@ class Sandbox:
     def _save_record(self) -> None:
         record = {p.component: {"pid": p.pid, "create_time": p.create_time} for p in self._pidfile_processes()}
         self._record_path.write_text(json.dumps(record, indent=2) + "\n")
+
+    def _started_components(self) -> set[str]:
+        """The components this sandbox was started with: every one, or all but
+        metrics-server for a sandbox made with ``metrics=False`` (whatever this
+        object was constructed with: ``sandbox status`` does not know)."""
+        try:
+            recorded = set(json.loads(self._record_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            recorded = set()
+        return set(COMPONENTS) - ({"metrics-server"} if "metrics-server" not in recorded else set())
 
     def _live_processes(self) -> list[_Proc]:
         """Our processes that are still alive: pid, start time and command line all match."""
