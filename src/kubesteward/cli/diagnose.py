@@ -103,7 +103,7 @@ def _diagnose_live(
     targets: opt.Targets, namespace: str | None, selector: str | None, settings: Any,
     ignore: list[str], only: list[str], timeout: float,
 ) -> list[ContextResult[Diagnosis]]:
-    with STATE.err.status("connecting...", spinner="dots") as status:
+    with STATE.status("connecting...") as status:
         loaded: dict[str, tuple[int, int]] = {}
 
         def progress_for(name: str) -> Any:

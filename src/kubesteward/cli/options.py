@@ -77,7 +77,7 @@ def resolve_targets(
         if sandbox_fallback or running:
             if not running:
                 STATE.note("No cluster configured: starting the local sandbox (kubesteward sandbox up --demo)...")
-                with STATE.err.status("starting the sandbox...") as spinner:
+                with STATE.status("starting the sandbox...") as spinner:
                     sandbox.up(progress=lambda message: spinner.update(message))
             if sandbox_fallback:
                 from kubesteward.cli.sandbox import seed_demo_workload

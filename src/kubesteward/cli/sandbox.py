@@ -42,7 +42,7 @@ def up(
         return
     started = time.monotonic()
     try:
-        with STATE.err.status("starting sandbox...") as spinner:
+        with STATE.status("starting sandbox...") as spinner:
             def progress(message: str) -> None:
                 spinner.update(f"[{time.monotonic() - started:4.0f}s] {message}")
                 if STATE.verbosity > 0:
@@ -64,7 +64,7 @@ def seed_demo_workload(kubeconfig: Path) -> None:
     """Apply the demo shop and wait (bounded) until its faults are visible."""
     from kubesteward.sandbox.demo import seed_and_wait
 
-    with STATE.err.status("seeding the demo workload and waiting for its faults to show..."):
+    with STATE.status("seeding the demo workload and waiting for its faults to show..."):
         converged = seed_and_wait(kubeconfig)
     if not converged:
         STATE.note("  (some demo faults are still developing; diagnose again in a minute)")

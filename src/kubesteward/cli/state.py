@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
+
+
+class Status(Protocol):
+    def update(self, status: str) -> None: ...
+
+
+class _Silent:
+    def update(self, status: str) -> None:
+        pass
 
 
 @dataclass
@@ -35,6 +46,16 @@ class CliState:
         )
         # httpx logs every request at INFO; only show them at -vv.
         logging.getLogger("httpx").setLevel(logging.DEBUG if self.verbosity >= 2 else logging.WARNING)
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[Status]:
+        """A spinner on stderr while a step runs, when stderr is a terminal; otherwise
+        nothing (no animation thread, no import of rich's live display)."""
+        if not self.err.is_terminal:
+            yield _Silent()
+            return
+        with self.err.status(text, spinner="dots") as spinner:
+            yield spinner
 
     def retain(self, value: Any) -> None:
         """Keep ``value`` alive until the process exits (see ``retained``)."""

@@ -148,7 +148,7 @@ async def _run(
             if metrics_addr else None
         )
         try:
-            with STATE.err.status("listing the cluster...", spinner="dots"):
+            with STATE.status("listing the cluster..."):
                 await service.start()
             names = ", ".join(w.context for w in service.watches)
             where = f"; metrics at {server.url}/metrics" if server else ""

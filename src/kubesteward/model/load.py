@@ -72,10 +72,9 @@ async def load_cluster(
         model.sources.extend(source for source, _items in lists or ())
         if lists is not None:
             for source, items in lists:
-                stripped = [strip_values(i) for i in items]
-                getattr(model, KIND_ATTRS[spec.kind]).extend(stripped)
+                getattr(model, KIND_ATTRS[spec.kind]).extend(items)
                 if on_list is not None:
-                    on_list(source, stripped)
+                    on_list(source, items)
             model.loaded.add(spec.kind)
             if namespace and spec.resource.namespaced:
                 model.partial[spec.kind] = {namespace}
@@ -172,13 +171,27 @@ async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_
     can continue exactly where the list ended.
     """
     selectors = FIELD_SELECTORS.get(spec.kind, (None,))
-    results = await asyncio.gather(
-        *(
-            client.list(spec.resource, namespace=namespace, field_selector=s, type=spec.struct, limit=page_size)
-            for s in selectors
-        )
-    )
+    results = await asyncio.gather(*(_list_stripped(client, spec, namespace, s, page_size) for s in selectors))
     return [
-        (ListSource(spec.kind, namespace, s, r.resource_version), r.items)
-        for s, r in zip(selectors, results, strict=True)
+        (ListSource(spec.kind, namespace, s, resource_version), items)
+        for s, (items, resource_version) in zip(selectors, results, strict=True)
     ]
+
+
+async def _list_stripped(
+    client: KubeClient, spec: KindSpec, namespace: str | None, field_selector: str | None, page_size: int
+) -> tuple[list[Any], str]:
+    """One paged LIST, each page made model-ready (:func:`strip_values`) as it
+    arrives: while the next page is on its way, not all at the end. Done after
+    the load, compacting 10k pods and their events was ~0.15 s on the load's
+    critical path, after the last byte had arrived."""
+    items: list[Any] = []
+    resource_version = ""
+    async for page, meta, restarted in client.list_pages(
+        spec.resource, namespace=namespace, field_selector=field_selector, type=spec.struct, limit=page_size
+    ):
+        if restarted:  # the continue token expired and the list started over
+            items = []
+        items.extend([strip_values(item) for item in page])
+        resource_version = meta.resourceVersion
+    return items, resource_version
