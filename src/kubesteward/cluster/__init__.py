@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubesteward.cluster.client import FIELD_MANAGER, KubeClient, ObjectList
+from kubesteward.cluster.client import FIELD_MANAGER, KubeClient, ObjectList, Response
 from kubesteward.cluster.config import ClusterConfig, list_contexts, load_config
 from kubesteward.cluster.factory import ClientFactory, ContextResult
 from kubesteward.cluster.resources import ResourceType
@@ -17,6 +17,7 @@ __all__ = [
     "KubeClient",
     "ObjectList",
     "ResourceType",
+    "Response",
     "RetryPolicy",
     "list_contexts",
     "load_config",
