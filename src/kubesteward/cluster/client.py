@@ -143,9 +143,12 @@ class KubeClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
-        max_connections: int = 32,
+        max_connections: int = 16,
         breaker: CircuitBreaker | None = None,
     ) -> None:
+        # 16 connections, not 32: a cold 10k-pod diagnose was 0.13-0.2 s faster
+        # (median of 14 interleaved runs, twice; 8 was slower again): half the
+        # TLS handshakes, and the API server's two cores serve fewer LISTs at once.
         self.config = config
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
