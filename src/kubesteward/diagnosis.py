@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +92,7 @@ async def _import_between_reads(modules: list[str]) -> None:
     """
     for name in modules:
         await asyncio.sleep(0)
-        if name not in sys.modules:
-            importlib.import_module(name)
+        importlib.import_module(name)
 
 
 def diagnose_files(

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from kubesteward.cluster import CircuitBreaker, ClientFactory, KubeClient, RetryPolicy, load_config, resources
+from kubesteward.cluster import (
+    CircuitBreaker,
+    ClientFactory,
+    KubeClient,
+    ObjectList,
+    RetryPolicy,
+    load_config,
+    resources,
+)
 from kubesteward.cluster.config import ClusterConfig
 from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Timeout, Unreachable
 from kubesteward.model.objects import Pod
@@ -33,9 +41,21 @@ def proxy(sandbox_kubeconfig: Path) -> Iterator[FaultProxy]:
         fault_proxy.close()
 
 
-def client_via(proxy: FaultProxy, policy: RetryPolicy, breaker: CircuitBreaker | None = None) -> KubeClient:
+def client_via(
+    proxy: FaultProxy, policy: RetryPolicy, breaker: CircuitBreaker | None = None, timeout: float = 30.0
+) -> KubeClient:
     """A client that reaches the real apiserver only through the fault proxy (which adds the credentials)."""
-    return KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), retry=policy, breaker=breaker)
+    return KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), retry=policy, breaker=breaker, timeout=timeout)
+
+
+async def timed_list(client: KubeClient, namespace: str) -> tuple[ObjectList[dict[str, Any]], float]:
+    """LIST ConfigMaps through ``client`` (closed afterwards): the result and the seconds it took."""
+    started = time.monotonic()
+    try:
+        result = await client.list(CONFIGMAPS, namespace=namespace)
+    finally:
+        await client.aclose()
+    return result, time.monotonic() - started
 
 
 def pod(name: str, namespace: str, **labels: str) -> dict[str, Any]:
@@ -102,12 +122,7 @@ async def test_410_on_the_first_page_is_not_retried_forever(proxy: FaultProxy, n
 async def test_429_is_retried_honouring_retry_after(proxy: FaultProxy, namespace: str) -> None:
     proxy.fail(429, times=2, headers={"Retry-After": "1"})
     client = client_via(proxy, RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.02, total=20))
-    started = time.monotonic()
-    try:
-        result = await client.list(CONFIGMAPS, namespace=namespace)
-    finally:
-        await client.aclose()
-    elapsed = time.monotonic() - started
+    result, elapsed = await timed_list(client, namespace)
     assert result.items is not None
     assert proxy.count("GET") == 3
     assert elapsed >= 2.0  # two Retry-After: 1 waits, although the jitter alone would be ~0.03 s
@@ -127,14 +142,8 @@ async def test_5xx_and_connection_resets_are_retried_for_reads(proxy: FaultProxy
 
 async def test_a_stalled_read_times_out_and_is_retried(proxy: FaultProxy, namespace: str) -> None:
     proxy.stall(4.0, times=1)
-    client = KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), timeout=1.0,
-                        retry=RetryPolicy(max_attempts=3, base_delay=0.01, total=20))
-    started = time.monotonic()
-    try:
-        result = await client.list(CONFIGMAPS, namespace=namespace)
-    finally:
-        await client.aclose()
-    elapsed = time.monotonic() - started
+    client = client_via(proxy, RetryPolicy(max_attempts=3, base_delay=0.01, total=20), timeout=1.0)
+    result, elapsed = await timed_list(client, namespace)
     assert isinstance(result.items, list)
     assert proxy.count("GET") == 2  # the first attempt timed out after 1 s; the second was answered
     assert 1.0 <= elapsed < 4.0
@@ -142,8 +151,7 @@ async def test_a_stalled_read_times_out_and_is_retried(proxy: FaultProxy, namesp
 
 async def test_a_stalled_write_times_out_without_a_blind_retry(proxy: FaultProxy, namespace: str) -> None:
     proxy.stall(3.0, match=lambda m, p: m == "POST")
-    client = KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), timeout=1.0,
-                        retry=RetryPolicy(max_attempts=5, base_delay=0.01, total=20))
+    client = client_via(proxy, RetryPolicy(max_attempts=5, base_delay=0.01, total=20), timeout=1.0)
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "slow", "namespace": namespace}}
     try:
         with pytest.raises(Timeout, match="timed out") as info:
