@@ -9,14 +9,12 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.markup import escape
-from rich.tree import Tree
 
 from kubesteward.checks.base import CODES, Finding, Severity
 from kubesteward.checks.engine import Report, fails, load_analyzers, summary_counts
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.output import check_format, pretty_json
+from kubesteward.cli.output import check_format, escape, pretty_json
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.config_file import load_project_config
@@ -176,6 +174,8 @@ def _line(item: Finding) -> str:
 
 
 def render_table(report: Report, show_info: bool = False) -> None:
+    from rich.tree import Tree
+
     out = STATE.out
     counts = summary_counts(report.findings)
     objects = sum(report.counts.values())

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from kubesteward import __version__
+from kubesteward.cli.output import escape
 from kubesteward.cli.state import STATE
 from kubesteward.errors import EXIT_CODES, KubestewardError
 
@@ -33,9 +34,36 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+@contextlib.contextmanager
+def _system_ca_bundle_unread() -> Iterator[None]:
+    """While importing a command: OpenSSL's default CA file is an empty file.
+
+    aiohttp builds two default TLS contexts when it is imported, and each reads
+    the system CA bundle (~35 ms apiece with OpenSSL 3, 70 of the ~350 ms a
+    command took to send its first request). kubesteward never uses them:
+    every cluster connection gets its own context from the kubeconfig
+    (``cluster.client._ssl_context``, built later, with the environment
+    restored). This fails closed: anything that did use aiohttp's defaults
+    would trust no certificate, never more. Only the CLI does this; the
+    library leaves the process's environment alone. Nothing else runs while
+    a command is imported (one thread, before the event loop).
+    """
+    saved = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = os.devnull
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = saved
+
+
 def _load_command(name: str) -> Any:
     module, attribute = LAZY_COMMANDS[name]
-    target: typer.Typer | Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+    with _system_ca_bundle_unread():
+        imported = importlib.import_module(module)
+    target: typer.Typer | Callable[..., Any] = getattr(imported, attribute)
     # Built as the root's only child so it gets no shell-completion options of its own.
     holder = typer.Typer(add_completion=False)
     if isinstance(target, typer.Typer):

@@ -13,6 +13,13 @@ from kubesteward.errors import UsageError
 MACHINE_FORMATS = ("json", "yaml")
 
 
+def escape(text: str) -> str:
+    """Escape rich markup in ``text`` (rich's own escape, imported on first use: see cli.state)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def check_format(fmt: str, allowed: tuple[str, ...] = ("table", *MACHINE_FORMATS)) -> str:
     if fmt not in allowed:
         raise UsageError(f"unknown output format {fmt!r}; choose one of: {', '.join(allowed)}")

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+# rich is imported when something is first printed or logged, not at every
+# start: its import was ~25 ms of the time before a command's first request,
+# and `-o json` runs that log nothing never need it.
 
 
 class Status(Protocol):
@@ -20,30 +27,55 @@ class _Silent:
         pass
 
 
+class _RichOnFirstRecord(logging.Handler):
+    """Hands log records to rich's handler, created when the first one arrives."""
+
+    def __init__(self, state: CliState) -> None:
+        super().__init__()
+        self._state = state
+        self._rich: RichHandler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._rich is None:
+            from rich.logging import RichHandler
+
+            self._rich = RichHandler(console=self._state.err, show_path=False, show_time=False)
+            self._rich.setFormatter(self.formatter or logging.Formatter("%(message)s"))
+        self._rich.emit(record)
+
+
 @dataclass
 class CliState:
     verbosity: int = 0  # -1 quiet, 0 normal, 1 -v, 2 -vv
-    out: Console = Console()
-    err: Console = Console(stderr=True)
     # Results kept until the process exits: the CLI ends with os._exit, so
     # freeing a 10k-pod cluster model object by object when a command
     # returns (0.06-0.15 s, measured) would be time spent on nothing.
     retained: list[Any] = field(default_factory=list)
+    _consoles: dict[bool, Console] = field(default_factory=dict, repr=False)
+
+    @property
+    def out(self) -> Console:
+        return self._console(stderr=False)
+
+    @property
+    def err(self) -> Console:
+        return self._console(stderr=True)
+
+    def _console(self, *, stderr: bool) -> Console:
+        console = self._consoles.get(stderr)
+        if console is None:
+            from rich.console import Console
+
+            console = self._consoles[stderr] = Console(stderr=stderr)
+        return console
 
     @property
     def quiet(self) -> bool:
         return self.verbosity < 0
 
     def configure_logging(self) -> None:
-        from rich.logging import RichHandler
-
         level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(self.verbosity, logging.DEBUG)
-        logging.basicConfig(
-            level=level,
-            format="%(message)s",
-            handlers=[RichHandler(console=self.err, show_path=False, show_time=False)],
-            force=True,
-        )
+        logging.basicConfig(level=level, format="%(message)s", handlers=[_RichOnFirstRecord(self)], force=True)
         # httpx logs every request at INFO; only show them at -vv.
         logging.getLogger("httpx").setLevel(logging.DEBUG if self.verbosity >= 2 else logging.WARNING)
 
@@ -51,7 +83,7 @@ class CliState:
     def status(self, text: str) -> Iterator[Status]:
         """A spinner on stderr while a step runs, when stderr is a terminal; otherwise
         nothing (no animation thread, no import of rich's live display)."""
-        if not self.err.is_terminal:
+        if not sys.stderr.isatty() or not self.err.is_terminal:  # isatty first: no console made for nothing
             yield _Silent()
             return
         with self.err.status(text, spinner="dots") as spinner:

@@ -69,7 +69,6 @@ FIELD_SELECTORS: dict[str, tuple[str, ...]] = {
 # string alive once no object uses it.
 _shared = sys.intern
 _TIMED_POD_CONDITIONS = frozenset({"Ready", "PodScheduled"})
-_DEFAULT_TOLERATIONS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 
 
 def _compact_pod(pod: o.Pod) -> None:
@@ -79,11 +78,6 @@ def _compact_pod(pod: o.Pod) -> None:
         # which no check reads; it is a sixth of a slim pod's memory.
         kept = [v for v in volumes if not (v.projected is not None and v.name.startswith("kube-api-access-"))]
         pod.spec.volumes = kept or None
-    tolerations = pod.spec.tolerations
-    if tolerations:
-        # Admission adds these two to every pod; they never explain a scheduling failure.
-        kept_tolerations = [t for t in tolerations if t.key not in _DEFAULT_TOLERATIONS or t.effect != "NoExecute"]
-        pod.spec.tolerations = kept_tolerations or None
     for cond in pod.status.conditions or ():
         cond.type = _shared(cond.type)
         cond.status = _shared(cond.status)

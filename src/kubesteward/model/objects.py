@@ -106,7 +106,6 @@ class PodStatus(msgspec.Struct, gc=False, omit_defaults=True):
     phase: str = ""
     reason: str = ""
     message: str = ""
-    startTime: str | None = None
     conditions: list[Condition] | None = None
     containerStatuses: list[ContainerStatus] | None = None
     initContainerStatuses: list[ContainerStatus] | None = None
@@ -149,11 +148,6 @@ class ResourceRequirements(msgspec.Struct, gc=False, omit_defaults=True):
     limits: dict[str, str] | None = None
 
 
-class Probe(msgspec.Struct, gc=False, omit_defaults=True):
-    initialDelaySeconds: int = 0
-    periodSeconds: int = 0
-
-
 class Container(msgspec.Struct, gc=False, omit_defaults=True):
     name: str
     image: str = ""
@@ -161,8 +155,6 @@ class Container(msgspec.Struct, gc=False, omit_defaults=True):
     env: list[EnvVar] | None = None
     envFrom: list[EnvFromSource] | None = None
     resources: ResourceRequirements | None = None
-    readinessProbe: Probe | None = None
-    livenessProbe: Probe | None = None
     restartPolicy: str | None = None  # "Always" on an init container makes it a sidecar
 
 
@@ -204,20 +196,12 @@ class Volume(msgspec.Struct, gc=False, omit_defaults=True):
     projected: ProjectedVolume | None = None
 
 
-class Toleration(msgspec.Struct, gc=False, omit_defaults=True):
-    key: str = ""
-    operator: Literal["Exists", "Equal"] = "Equal"
-    value: str = ""
-    effect: TaintEffect = ""
-
-
 class PodSpec(msgspec.Struct, gc=False, omit_defaults=True):
     nodeName: str = ""
     containers: list[Container] = msgspec.field(default_factory=list)
     initContainers: list[Container] | None = None
     volumes: list[Volume] | None = None
     nodeSelector: dict[str, str] | None = None
-    tolerations: list[Toleration] | None = None
     restartPolicy: Literal["Always", "OnFailure", "Never"] = "Always"
     imagePullSecrets: list[NameRef] | None = None
     schedulerName: str = ""
