@@ -7,7 +7,8 @@ Events in a sandbox of 100 KWOK nodes, then measures in the same run:
 - raw: one concurrent paged LIST per kind, as kubectl makes them (500 per page,
   the field selectors diagnose uses), bytes only (no decoding);
 - raw, request plan: the loader's own requests (Pods and Events one namespace
-  at a time, concurrently), bytes only: diagnose's time over this is the
+  at a time, concurrently, every LIST at least as recent as the namespace
+  list, from the watch cache), bytes only: diagnose's time over this is the
   client's own cost (decoding, model, checks, process start);
 - diagnose: the `kubesteward diagnose -A -o json` CLI, end to end (process start included);
 - their ratio (target <= 1.3) and diagnose's peak RSS (target <= 150 MB).
@@ -142,6 +143,8 @@ async def count_pods(client: KubeClient, running: bool = False) -> int:
 async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[float, int]:
     """Concurrent paged LIST of every model kind, reading bytes only (``plan``: as the loader splits them)."""
 
+    since = ""  # the loader's plan: every LIST at least as recent as the namespace list
+
     async def one(path: str, selector: str | None) -> int:
         total, token = 0, ""
         while True:
@@ -150,6 +153,8 @@ async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[floa
                 params["fieldSelector"] = selector
             if token:
                 params["continue"] = token
+            elif since:
+                params.update(resourceVersion=since, resourceVersionMatch="NotOlderThan")
             response = await client.request("GET", path, params=params)
             total += len(response.content)
             # Find the continue token without decoding the whole body.
@@ -172,7 +177,9 @@ async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[floa
 
     # The loader's plan: Namespaces first, then the sharded kinds per namespace (a few at a time per kind).
     slots = {kind: asyncio.Semaphore(SHARD_CONCURRENCY) for kind in SHARDED_KINDS}
-    names = [n["metadata"]["name"] for n in (await client.get_json(NAMESPACE.collection_path()))["items"]]
+    namespaces = await client.get_json(NAMESPACE.collection_path())
+    names = [n["metadata"]["name"] for n in namespaces["items"]]
+    since = namespaces["metadata"]["resourceVersion"]
 
     async def shard(kind: str, path: str, selector: str | None) -> int:
         async with slots[kind]:

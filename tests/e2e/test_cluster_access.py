@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -25,6 +26,7 @@ from kubesteward.cluster import (
 )
 from kubesteward.cluster.config import ClusterConfig
 from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Timeout, Unreachable
+from kubesteward.model.load import load_cluster
 from kubesteward.model.objects import Pod
 from tests.support.proxy import FaultProxy
 
@@ -107,6 +109,30 @@ async def test_expired_continue_token_restarts_the_list(proxy: FaultProxy, kube:
     assert len(names) == len(set(names))  # nothing collected twice across the restart
     assert result.restarts == 1
     assert proxy.injected == 1
+
+
+async def test_the_load_lists_everything_at_least_as_recent_as_the_namespace_list(
+    proxy: FaultProxy, kube: KubeClient, namespace: str
+) -> None:
+    """After the Namespace LIST, every LIST's first page asks for data not older than its
+    resourceVersion (answered from the watch cache); continue pages carry only their token."""
+    for i in range(5):
+        await kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}", "namespace": namespace}})
+    client = client_via(proxy, RetryPolicy(max_attempts=2, base_delay=0.01, total=10))
+    try:
+        model = await load_cluster(client, page_size=5)
+    finally:
+        await client.aclose()
+    since = next(s.resource_version for s in model.sources if s.kind == "Namespace")
+    queries = [(urlsplit(path).path, parse_qs(urlsplit(path).query)) for method, path in proxy.requests if method == "GET"]
+    assert queries[0][0] == "/api/v1/namespaces" and "resourceVersion" not in queries[0][1]
+    firsts = [q for _path, q in queries[1:] if "continue" not in q]
+    continued = [q for _path, q in queries[1:] if "continue" in q]
+    assert len(firsts) >= 22 and continued  # every other kind, and pages past the first
+    assert all(q["resourceVersion"] == [since] and q["resourceVersionMatch"] == ["NotOlderThan"] for q in firsts)
+    assert not any("resourceVersion" in q for q in continued)
+    mine = {c.metadata.name for c in model.configmaps if c.metadata.namespace == namespace}
+    assert {f"cm-{i}" for i in range(5)} <= mine
 
 
 async def test_410_on_the_first_page_is_not_retried_forever(proxy: FaultProxy, namespace: str) -> None:

@@ -356,11 +356,18 @@ class KubeClient:
         field_selector: str | None = None,
         limit: int = 500,
         type: Any = dict,
+        not_older_than: str = "",
     ) -> AsyncIterator[tuple[list[Any], ListMeta, bool]]:
         """Yield ``(items, list_meta, restarted)`` page by page.
 
         When a continue token expires (410 Gone) the list restarts from the
         beginning; ``restarted`` tells the caller to drop what it collected.
+
+        ``not_older_than`` (a resourceVersion) asks for a list at least that
+        recent instead of the newest: an API server with a watch cache answers
+        it from the cache at once (1.34+ pages it there too; older servers
+        page it from etcd, as without it), where a list of the newest state
+        may first wait for the cache to prove it is current.
         """
         decoder = self._decoder(_ListEnvelope[type])
         path = rt.collection_path(namespace)
@@ -372,7 +379,10 @@ class KubeClient:
             if field_selector:
                 params["fieldSelector"] = field_selector
             if token:
-                params["continue"] = token
+                params["continue"] = token  # the token carries its own resourceVersion
+            elif not_older_than:
+                params["resourceVersion"] = not_older_than
+                params["resourceVersionMatch"] = "NotOlderThan"
             return asyncio.ensure_future(self.request("GET", path, params=params))
 
         token = ""

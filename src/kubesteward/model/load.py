@@ -57,14 +57,15 @@ async def load_cluster(
     model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
     done = 0
     shard_over: list[str] | None = None  # the namespaces to list SHARDED_KINDS in (None: list cluster-wide)
+    since = ""  # the resourceVersion every later LIST is at least as recent as ("": each its newest)
     shard_slots = {kind: asyncio.Semaphore(SHARD_CONCURRENCY) for kind in SHARDED_KINDS}
 
     async def load(spec: KindSpec) -> tuple[Lists | None, Skipped | None]:
         if spec.kind in shard and shard_over is not None:
-            sharded = await _list_sharded(client, spec, shard_over, page_size, shard_slots[spec.kind])
+            sharded = await _list_sharded(client, spec, shard_over, page_size, shard_slots[spec.kind], since)
             if sharded is not None:
                 return sharded, None
-        return await _load_kind(client, spec, namespace, page_size)
+        return await _load_kind(client, spec, namespace, page_size, since)
 
     async def one(spec: KindSpec) -> None:
         nonlocal done
@@ -107,6 +108,14 @@ async def load_cluster(
             complete = "Namespace" in model.loaded and not any(s.kind == "Namespace" for s in model.skipped)
             if complete and len(model.namespaces) <= SHARD_MAX_NAMESPACES:
                 shard_over = [n.metadata.name for n in model.namespaces]
+            if complete:
+                # Every other LIST is asked to be at least as recent as this
+                # one, not the newest: the model is then the cluster as of the
+                # start of the run or later, and the API server answers from
+                # its watch cache instead of first proving the cache current
+                # (10k pods: 0.77 s against 1.09 s, and 1.29 API-server CPU-s
+                # against 1.82; median of 6 interleaved runs of the same plan).
+                since = next(s.resource_version for s in model.sources if s.kind == "Namespace")
         await asyncio.gather(*(one(spec) for spec in rest))
     finally:
         gc.freeze()
@@ -120,12 +129,12 @@ Lists = list[tuple[ListSource, list[Any]]]
 
 
 async def _load_kind(
-    client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int
+    client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int, since: str
 ) -> tuple[Lists | None, Skipped | None]:
     rt = spec.resource
     scope = namespace if rt.namespaced else None
     try:
-        return await _list(client, spec, scope, page_size), None
+        return await _list(client, spec, scope, page_size, since), None
     except NotFound:
         return None, Skipped(spec.kind, f"the API {rt.api_version} is not served by this cluster")
     except Forbidden as exc:
@@ -135,7 +144,7 @@ async def _load_kind(
     # Cluster-wide list forbidden: fall back to the context's default namespace.
     fallback = client.config.namespace
     try:
-        lists = await _list(client, spec, fallback, page_size)
+        lists = await _list(client, spec, fallback, page_size, since)
     except (Forbidden, Unauthorized, NotFound):
         return None, Skipped(spec.kind, f"forbidden: cannot list {rt.plural} cluster-wide or in {fallback!r}")
     return lists, Skipped(
@@ -144,13 +153,13 @@ async def _load_kind(
 
 
 async def _list_sharded(
-    client: KubeClient, spec: KindSpec, namespaces: list[str], page_size: int, slots: asyncio.Semaphore
+    client: KubeClient, spec: KindSpec, namespaces: list[str], page_size: int, slots: asyncio.Semaphore, since: str
 ) -> Lists | None:
     """One LIST per namespace, ``slots`` at a time; None (list cluster-wide instead) if any is refused."""
 
     async def one(name: str) -> Lists:
         async with slots:
-            return await _list(client, spec, name, page_size)
+            return await _list(client, spec, name, page_size, since)
 
     try:
         # A task group cancels the other namespaces' LISTs at the first failure.
@@ -164,14 +173,14 @@ async def _list_sharded(
     return [entry for task in tasks for entry in task.result()]
 
 
-async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int) -> Lists:
+async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int, since: str) -> Lists:
     """One paged LIST, or one per field selector the kind is loaded with, concurrently.
 
     Each comes with where it was made and its resourceVersion, so a watch
     can continue exactly where the list ended.
     """
     selectors = FIELD_SELECTORS.get(spec.kind, (None,))
-    results = await asyncio.gather(*(_list_stripped(client, spec, namespace, s, page_size) for s in selectors))
+    results = await asyncio.gather(*(_list_stripped(client, spec, namespace, s, page_size, since) for s in selectors))
     return [
         (ListSource(spec.kind, namespace, s, resource_version), items)
         for s, (items, resource_version) in zip(selectors, results, strict=True)
@@ -179,7 +188,7 @@ async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_
 
 
 async def _list_stripped(
-    client: KubeClient, spec: KindSpec, namespace: str | None, field_selector: str | None, page_size: int
+    client: KubeClient, spec: KindSpec, namespace: str | None, field_selector: str | None, page_size: int, since: str
 ) -> tuple[list[Any], str]:
     """One paged LIST, each page made model-ready (:func:`strip_values`) as it
     arrives: while the next page is on its way, not after the last byte, and
@@ -187,7 +196,8 @@ async def _list_stripped(
     items: list[Any] = []
     resource_version = ""
     async for page, meta, restarted in client.list_pages(
-        spec.resource, namespace=namespace, field_selector=field_selector, type=spec.struct, limit=page_size
+        spec.resource, namespace=namespace, field_selector=field_selector, type=spec.struct, limit=page_size,
+        not_older_than=since,
     ):
         if restarted:  # the continue token expired and the list started over
             items = []
