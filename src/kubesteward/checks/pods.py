@@ -775,7 +775,8 @@ TOKEN_VOLUME_PREFIX = "kube-api-access-"
 
 
 def references(pod: o.Pod) -> Iterator[Reference]:
-    """Every ConfigMap/Secret use in the pod spec, containers (init too) first, then volumes."""
+    """Every ConfigMap/Secret use in the pod spec, containers (init too) first, then
+    volumes, but for the service-account token volume (never missing)."""
     spec = pod.spec
     for containers in (spec.initContainers, spec.containers):
         for container in containers or ():
