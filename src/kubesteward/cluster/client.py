@@ -427,6 +427,8 @@ class KubeClient:
         field_selector: str | None = ...,
         limit: int = ...,
         type: builtins.type[T],
+        each: Callable[[T], T] | None = ...,
+        not_older_than: str = ...,
     ) -> ObjectList[T]: ...
 
     @overload
@@ -438,6 +440,8 @@ class KubeClient:
         label_selector: str | None = ...,
         field_selector: str | None = ...,
         limit: int = ...,
+        each: Callable[[dict[str, Any]], dict[str, Any]] | None = ...,
+        not_older_than: str = ...,
     ) -> ObjectList[dict[str, Any]]: ...
 
     async def list(
@@ -449,17 +453,24 @@ class KubeClient:
         field_selector: str | None = None,
         limit: int = 500,
         type: Any = dict,
+        each: Callable[[Any], Any] | None = None,
+        not_older_than: str = "",
     ) -> ObjectList[Any]:
-        """Paged LIST of a whole collection, decoded into ``type`` (a msgspec Struct, or dict for full objects)."""
+        """Paged LIST of a whole collection, decoded into ``type`` (a msgspec Struct, or dict for full objects).
+
+        ``each`` maps every item as its page arrives (while the next page is on
+        its way, not after the last byte); ``not_older_than``: see :meth:`list_pages`.
+        """
         items: builtins.list[Any] = []
         pages = restarts = 0
         resource_version = ""
         async for page, meta, restarted in self.list_pages(
-            rt, namespace=namespace, label_selector=label_selector, field_selector=field_selector, limit=limit, type=type
+            rt, namespace=namespace, label_selector=label_selector, field_selector=field_selector, limit=limit,
+            type=type, not_older_than=not_older_than,
         ):
             if restarted:
                 items, pages, restarts = [], 0, restarts + 1
-            items.extend(page)
+            items.extend(page if each is None else [each(item) for item in page])
             pages += 1
             resource_version = meta.resourceVersion
         return ObjectList(items=items, resource_version=resource_version, pages=pages, restarts=restarts)

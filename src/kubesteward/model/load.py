@@ -177,31 +177,20 @@ async def _list_sharded(
 async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int, since: str) -> Lists:
     """One paged LIST, or one per field selector the kind is loaded with, concurrently.
 
-    Each comes with where it was made and its resourceVersion, so a watch
-    can continue exactly where the list ended.
+    Each page is made model-ready (:func:`strip_values`) as it arrives, so
+    Secret values are gone before the next page is read. Each LIST comes with
+    where it was made and its resourceVersion, so a watch can continue
+    exactly where the list ended.
     """
     selectors = FIELD_SELECTORS.get(spec.kind, (None,))
-    results = await asyncio.gather(*(_list_stripped(client, spec, namespace, s, page_size, since) for s in selectors))
+    results = await asyncio.gather(
+        *(
+            client.list(spec.resource, namespace=namespace, field_selector=s, type=spec.struct, limit=page_size,
+                        each=strip_values, not_older_than=since)
+            for s in selectors
+        )
+    )
     return [
-        (ListSource(spec.kind, namespace, s, resource_version), items)
-        for s, (items, resource_version) in zip(selectors, results, strict=True)
+        (ListSource(spec.kind, namespace, s, r.resource_version), r.items)
+        for s, r in zip(selectors, results, strict=True)
     ]
-
-
-async def _list_stripped(
-    client: KubeClient, spec: KindSpec, namespace: str | None, field_selector: str | None, page_size: int, since: str
-) -> tuple[list[Any], str]:
-    """One paged LIST, each page made model-ready (:func:`strip_values`) as it
-    arrives: while the next page is on its way, not after the last byte, and
-    Secret values are dropped before the next page is read."""
-    items: list[Any] = []
-    resource_version = ""
-    async for page, meta, restarted in client.list_pages(
-        spec.resource, namespace=namespace, field_selector=field_selector, type=spec.struct, limit=page_size,
-        not_older_than=since,
-    ):
-        if restarted:  # the continue token expired and the list started over
-            items = []
-        items.extend([strip_values(item) for item in page])
-        resource_version = meta.resourceVersion
-    return items, resource_version
