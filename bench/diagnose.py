@@ -5,7 +5,8 @@ Creates (once) 10,000 pods with their Deployments/ReplicaSets, Services and
 Events in a sandbox of 100 KWOK nodes, then measures in the same run:
 
 - raw: one concurrent paged LIST per kind, as kubectl makes them (500 per page,
-  the field selectors diagnose uses), bytes only (no decoding);
+  the field selectors diagnose uses, and claims' Normal events where a claim is
+  unbound, as diagnose lists them), bytes only (no decoding);
 - raw, request plan: the loader's own requests (Pods and Events one namespace
   at a time, concurrently, every LIST at least as recent as the namespace
   list, from the watch cache), bytes only: diagnose's time over this is the
@@ -35,7 +36,7 @@ from typing import Any
 from kubesteward.cluster import KubeClient, load_config
 from kubesteward.cluster.resources import NAMESPACE, by_name
 from kubesteward.errors import Conflict
-from kubesteward.model.kinds import FIELD_SELECTORS, MODEL_KINDS
+from kubesteward.model.kinds import CLAIM_NOTES_SELECTOR, FIELD_SELECTORS, MODEL_KINDS
 from kubesteward.model.load import SHARD_CONCURRENCY, SHARDED_KINDS
 from kubesteward.model.objects import Pod
 
@@ -144,6 +145,10 @@ async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[floa
     """Concurrent paged LIST of every model kind, reading bytes only (``plan``: as the loader splits them)."""
 
     since = ""  # the loader's plan: every LIST at least as recent as the namespace list
+    # The loader lists claims' Normal events where a claim is unbound (none in the bench's own cluster).
+    claims = await client.get_json("/api/v1/persistentvolumeclaims")
+    unbound = sorted({c["metadata"]["namespace"] for c in claims["items"] if c.get("status", {}).get("phase") != "Bound"})
+    notes = [(f"/api/v1/namespaces/{ns}/events", CLAIM_NOTES_SELECTOR) for ns in unbound]
 
     async def one(path: str, selector: str | None) -> int:
         total, token = 0, ""
@@ -171,7 +176,8 @@ async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[floa
                 one(spec.resource.collection_path(), selector)
                 for spec in MODEL_KINDS
                 for selector in FIELD_SELECTORS.get(spec.kind, (None,))
-            )
+            ),
+            *(one(path, selector) for path, selector in notes),
         )
         return time.perf_counter() - started, sum(sizes)
 
@@ -192,7 +198,8 @@ async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[floa
             for spec in MODEL_KINDS
             for selector in FIELD_SELECTORS.get(spec.kind, (None,))
             for ns in (names if spec.kind in SHARDED_KINDS else [None])
-        )
+        ),
+        *(shard("Event", path, selector) for path, selector in notes),
     )
     return time.perf_counter() - started, sum(sizes)
 

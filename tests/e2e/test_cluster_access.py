@@ -26,6 +26,7 @@ from kubesteward.cluster import (
 )
 from kubesteward.cluster.config import ClusterConfig
 from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Timeout, Unreachable
+from kubesteward.model.kinds import CLAIM_NOTES_SELECTOR
 from kubesteward.model.load import load_cluster
 from kubesteward.model.objects import Pod
 from tests.support.proxy import FaultProxy
@@ -133,6 +134,49 @@ async def test_the_load_lists_everything_at_least_as_recent_as_the_namespace_lis
     assert not any("resourceVersion" in q for q in continued)
     mine = {c.metadata.name for c in model.configmaps if c.metadata.namespace == namespace}
     assert {f"cm-{i}" for i in range(5)} <= mine
+
+
+def event_lists(proxy: FaultProxy) -> list[tuple[str, str]]:
+    """(path, field selector) of every first page of an Event LIST the proxy forwarded."""
+    found = []
+    for method, target in proxy.requests:
+        path, query = urlsplit(target).path, parse_qs(urlsplit(target).query)
+        if method == "GET" and path.endswith("/events") and "continue" not in query:
+            found.append((path, query.get("fieldSelector", [""])[0]))
+    return found
+
+
+async def test_claims_normal_events_are_listed_only_where_a_claim_is_unbound(
+    proxy: FaultProxy, kube: KubeClient, namespace: str
+) -> None:
+    """Events have no watch cache: every Event LIST reads all events of its scope from etcd. The
+    claims' Normal events (evidence for a stuck claim) are listed only in the namespaces holding
+    an unbound claim; a watch, whose claims may become unbound later, lists them everywhere."""
+    await kube.create({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": namespace},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                 "storageClassName": "no-such-class"},  # never provisioned: stays Pending
+    })
+    client = client_via(proxy, RetryPolicy(max_attempts=2, base_delay=0.01, total=10))
+    try:
+        model = await load_cluster(client)
+        unbound = {c.metadata.namespace for c in model.pvcs if c.status.phase != "Bound"}
+        assert namespace in unbound
+        lists = event_lists(proxy)
+        notes = sorted(path for path, selector in lists if selector == CLAIM_NOTES_SELECTOR)
+        assert notes == sorted(f"/api/v1/namespaces/{ns}/events" for ns in unbound)
+        assert {selector for _path, selector in lists} == {"type!=Normal", CLAIM_NOTES_SELECTOR}
+        assert {s.field_selector for s in model.sources if s.kind == "Event"} == {"type!=Normal", CLAIM_NOTES_SELECTOR}
+
+        proxy.requests.clear()
+        await load_cluster(client, namespace="kube-public")  # no claims there: no such LIST
+        assert {selector for _path, selector in event_lists(proxy)} == {"type!=Normal"}
+
+        proxy.requests.clear()
+        await load_cluster(client, shard=frozenset(), claim_notes="all")
+        assert sorted(event_lists(proxy)) == [("/api/v1/events", "type!=Normal"), ("/api/v1/events", CLAIM_NOTES_SELECTOR)]
+    finally:
+        await client.aclose()
 
 
 async def test_410_on_the_first_page_is_not_retried_forever(proxy: FaultProxy, namespace: str) -> None:

@@ -12,15 +12,16 @@ import asyncio
 import datetime as dt
 import gc
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from kubesteward.cluster import KubeClient
 from kubesteward.errors import Forbidden, NotFound, Unauthorized
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, Skipped
-from kubesteward.model.kinds import BY_KIND, FIELD_SELECTORS, MODEL_KINDS, KindSpec, strip_values
+from kubesteward.model.kinds import BY_KIND, CLAIM_NOTES_SELECTOR, FIELD_SELECTORS, MODEL_KINDS, KindSpec, strip_values
 
 Progress = Callable[[str, int, int], None]  # (kind, done, total)
 OnList = Callable[[ListSource, list[Any]], None]  # each LIST's source and its (model-ready) items
+ClaimNotes = Literal["unbound", "all"]  # where claims' Normal events are listed (see load_cluster)
 
 # Pods and Events, the biggest kinds, are listed one namespace at a time
 # (four LISTs at once per kind) instead of as one cluster-wide paged LIST. A
@@ -44,6 +45,7 @@ async def load_cluster(
     page_size: int = 500,
     on_list: OnList | None = None,
     shard: frozenset[str] = SHARDED_KINDS,
+    claim_notes: ClaimNotes = "unbound",
 ) -> ClusterModel:
     """Build a :class:`ClusterModel` of the cluster (or of one namespace).
 
@@ -51,7 +53,12 @@ async def load_cluster(
     informers' stores from them, one informer per LIST). ``shard`` names the
     kinds listed namespace by namespace when the cluster has at most
     :data:`SHARD_MAX_NAMESPACES` (a subset of :data:`SHARDED_KINDS`; empty:
-    one cluster-wide LIST per kind).
+    one cluster-wide LIST per kind). ``claim_notes`` says where the Normal
+    events of PersistentVolumeClaims are listed (:data:`CLAIM_NOTES_SELECTOR`):
+    ``"unbound"``, only in the namespaces holding a claim that is not Bound,
+    once the claims are loaded (a diagnosis: nothing else reads them);
+    ``"all"``, with every Event LIST (a watch, whose claims may become
+    unbound later).
     """
     specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
     model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
@@ -59,23 +66,54 @@ async def load_cluster(
     shard_over: list[str] | None = None  # the namespaces to list SHARDED_KINDS in (None: list cluster-wide)
     since = ""  # the resourceVersion every later LIST is at least as recent as ("": each its newest)
     shard_slots = {kind: asyncio.Semaphore(SHARD_CONCURRENCY) for kind in SHARDED_KINDS}
+    notes_where_unbound = claim_notes == "unbound" and any(spec.kind == "Event" for spec in specs)
+
+    def selectors(kind: str) -> tuple[str | None, ...]:
+        chosen: tuple[str | None, ...] = FIELD_SELECTORS.get(kind, (None,))
+        return (*chosen, CLAIM_NOTES_SELECTOR) if kind == "Event" and claim_notes == "all" else chosen
 
     async def load(spec: KindSpec) -> tuple[Lists | None, Skipped | None]:
+        wanted = selectors(spec.kind)
         if spec.kind in shard and shard_over is not None:
-            sharded = await _list_sharded(client, spec, shard_over, page_size, shard_slots[spec.kind], since)
+            sharded = await _list_sharded(client, spec, shard_over, page_size, shard_slots[spec.kind], since, wanted)
             if sharded is not None:
                 return sharded, None
-        return await _load_kind(client, spec, namespace, page_size, since)
+        return await _load_kind(client, spec, namespace, page_size, since, wanted)
+
+    def add(kind: str, lists: Lists) -> None:
+        model.sources.extend(source for source, _items in lists)
+        for source, items in lists:
+            getattr(model, KIND_ATTRS[kind]).extend(items)
+            if on_list is not None:
+                on_list(source, items)
+
+    async def claim_notes_where_unbound() -> None:
+        """The claims' Normal events, in the namespaces holding an unbound claim.
+
+        Evidence only: where they may not be read, the claims' findings stand without them.
+        """
+        where = sorted({c.metadata.namespace for c in model.pvcs if c.status.phase != "Bound"})
+        if not where:
+            return
+        scopes: list[str | None] = [*where] if len(where) <= SHARD_MAX_NAMESPACES else [None]
+        events = BY_KIND["Event"]
+
+        async def one_scope(scope: str | None) -> Lists:
+            async with shard_slots["Event"]:
+                return await _list(client, events, scope, page_size, since, (CLAIM_NOTES_SELECTOR,))
+
+        for result in await asyncio.gather(*(one_scope(scope) for scope in scopes), return_exceptions=True):
+            if isinstance(result, (Forbidden, Unauthorized, NotFound)):
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            add("Event", result)
 
     async def one(spec: KindSpec) -> None:
         nonlocal done
         lists, skipped = await load(spec)
-        model.sources.extend(source for source, _items in lists or ())
         if lists is not None:
-            for source, items in lists:
-                getattr(model, KIND_ATTRS[spec.kind]).extend(items)
-                if on_list is not None:
-                    on_list(source, items)
+            add(spec.kind, lists)
             model.loaded.add(spec.kind)
             if namespace and spec.resource.namespaced:
                 model.partial[spec.kind] = {namespace}
@@ -83,6 +121,8 @@ async def load_cluster(
             model.skipped.append(skipped)
             if skipped.namespaces:
                 model.partial[spec.kind] = set(skipped.namespaces)
+        if spec.kind == "PersistentVolumeClaim" and lists is not None and notes_where_unbound:
+            await claim_notes_where_unbound()  # while the other kinds are still being listed
         done += 1
         if progress is not None:
             progress(spec.kind, done, len(specs))
@@ -130,12 +170,13 @@ Lists = list[tuple[ListSource, list[Any]]]
 
 
 async def _load_kind(
-    client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int, since: str
+    client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int, since: str,
+    selectors: tuple[str | None, ...],
 ) -> tuple[Lists | None, Skipped | None]:
     rt = spec.resource
     scope = namespace if rt.namespaced else None
     try:
-        return await _list(client, spec, scope, page_size, since), None
+        return await _list(client, spec, scope, page_size, since, selectors), None
     except NotFound:
         return None, Skipped(spec.kind, f"the API {rt.api_version} is not served by this cluster")
     except Forbidden as exc:
@@ -145,7 +186,7 @@ async def _load_kind(
     # Cluster-wide list forbidden: fall back to the context's default namespace.
     fallback = client.config.namespace
     try:
-        lists = await _list(client, spec, fallback, page_size, since)
+        lists = await _list(client, spec, fallback, page_size, since, selectors)
     except (Forbidden, Unauthorized, NotFound):
         return None, Skipped(spec.kind, f"forbidden: cannot list {rt.plural} cluster-wide or in {fallback!r}")
     return lists, Skipped(
@@ -154,13 +195,14 @@ async def _load_kind(
 
 
 async def _list_sharded(
-    client: KubeClient, spec: KindSpec, namespaces: list[str], page_size: int, slots: asyncio.Semaphore, since: str
+    client: KubeClient, spec: KindSpec, namespaces: list[str], page_size: int, slots: asyncio.Semaphore, since: str,
+    selectors: tuple[str | None, ...],
 ) -> Lists | None:
     """One LIST per namespace, ``slots`` at a time; None (list cluster-wide instead) if any is refused."""
 
     async def one(name: str) -> Lists:
         async with slots:
-            return await _list(client, spec, name, page_size, since)
+            return await _list(client, spec, name, page_size, since, selectors)
 
     try:
         # A task group cancels the other namespaces' LISTs at the first failure.
@@ -174,15 +216,17 @@ async def _list_sharded(
     return [entry for task in tasks for entry in task.result()]
 
 
-async def _list(client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int, since: str) -> Lists:
-    """One paged LIST, or one per field selector the kind is loaded with, concurrently.
+async def _list(
+    client: KubeClient, spec: KindSpec, namespace: str | None, page_size: int, since: str,
+    selectors: tuple[str | None, ...],
+) -> Lists:
+    """One paged LIST per field selector (None: the whole collection), concurrently.
 
     Each page is made model-ready (:func:`strip_values`) as it arrives, so
     Secret values are gone before the next page is read. Each LIST comes with
     where it was made and its resourceVersion, so a watch can continue
     exactly where the list ended.
     """
-    selectors = FIELD_SELECTORS.get(spec.kind, (None,))
     results = await asyncio.gather(
         *(
             client.list(spec.resource, namespace=namespace, field_selector=s, type=spec.struct, limit=page_size,

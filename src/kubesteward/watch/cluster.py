@@ -92,10 +92,11 @@ class ClusterWatch:
         # watched) per namespace: the API server streams one watch from one goroutine, which
         # capped a cluster-wide pod watch at ~5,000 events/s here, and shards stream side by
         # side (10 namespaces: ~8,000/s). Events stay cluster-wide (two field selectors per
-        # namespace would double the connections for a kind whose bursts are smaller).
+        # namespace would double the connections for a kind whose bursts are smaller). Claims'
+        # Normal events are watched everywhere: a claim may become unbound at any time.
         model = await load_cluster(
             self.client, namespace=self.namespace, page_size=self.settings.page_size, on_list=lists.__setitem__,
-            shard=WATCH_SHARDED_KINDS,
+            shard=WATCH_SHARDED_KINDS, claim_notes="all",
         )
         self.client.open_streams()  # now, not in the way of the first events
         self.informers = [self._informer(source, lists[source]) for source in model.sources]
