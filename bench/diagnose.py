@@ -12,7 +12,10 @@ Events in a sandbox of 100 KWOK nodes, then measures in the same run:
   list, from the watch cache), bytes only: diagnose's time over this is the
   client's own cost (decoding, model, checks, process start);
 - diagnose: the `kubesteward diagnose -A -o json` CLI, end to end (process start included);
-- their ratio (target <= 1.3) and diagnose's peak RSS (target <= 150 MB).
+- their ratio (target <= 1.3) and diagnose's peak RSS (target <= 150 MB);
+- the CPU seconds each measurement cost the client, and the API server when it
+  runs on this machine (a bench sandbox): on a host whose cores the client
+  shares with the API server, the client's CPU is wall time too.
 
     python bench/diagnose.py [--pods 10000] [--keep] [--kubeconfig PATH]
 
@@ -215,8 +218,29 @@ async def library_seconds(client: KubeClient) -> float:
     return elapsed
 
 
-def run_diagnose(kubeconfig: Path) -> tuple[float, float, int]:
-    """Wall seconds and peak RSS (MB) of the CLI process, and its exit code."""
+def apiserver_pid() -> int | None:
+    """The kube-apiserver running on this machine, if exactly one does (a bench sandbox's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "kube-apiserver":
+                found.append(int(entry.name))
+    return found[0] if len(found) == 1 else None
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_diagnose(kubeconfig: Path) -> tuple[float, float, int, float]:
+    """Wall seconds, peak RSS (MB), exit code and CPU seconds of the CLI process."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubesteward", "diagnose", "-A", "-o", "json", "--kubeconfig", str(kubeconfig)],
@@ -227,7 +251,7 @@ def run_diagnose(kubeconfig: Path) -> tuple[float, float, int]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         raise SystemExit(f"diagnose failed with exit code {code}: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss / 1024, code
+    return elapsed, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime
 
 
 @contextlib.asynccontextmanager
@@ -279,20 +303,53 @@ async def main() -> None:
 
         raw, planned, diag, rss, library = [], [], [], [], []
         size = 0
-        for _ in range(args.repeat):
-            # Each measurement starts on a quiet API server: the previous one's
-            # garbage (hundreds of MB for 10k pods) is collected in the pause.
-            await asyncio.sleep(args.pause)
+        server = apiserver_pid()
+        # CPU seconds per measurement: the client's, and the API server's while it ran.
+        cpu: dict[str, list[tuple[float, float]]] = {"raw": [], "plan": [], "CLI": [], "library": []}
+
+        def mark() -> tuple[float, float]:
+            return time.process_time(), process_cpu(server)
+
+        def charge(name: str, start: tuple[float, float], client_cpu: float | None = None) -> None:
+            own, api = mark()
+            cpu[name].append((own - start[0] if client_cpu is None else client_cpu, api - start[1]))
+
+        async def measure_raw() -> None:
+            nonlocal size
+            start = mark()
             seconds, size = await raw_list_seconds(client)
+            charge("raw", start)
             raw.append(seconds)
-            await asyncio.sleep(args.pause)
+
+        async def measure_plan() -> None:
+            start = mark()
             planned.append((await raw_list_seconds(client, plan=True))[0])
-            await asyncio.sleep(args.pause)
-            d_seconds, d_rss, _code = run_diagnose(kubeconfig)
+            charge("plan", start)
+
+        async def measure_cli() -> None:
+            start = mark()
+            d_seconds, d_rss, _code, d_cpu = run_diagnose(kubeconfig)
+            charge("CLI", start, d_cpu)
             diag.append(d_seconds)
             rss.append(d_rss)
-            await asyncio.sleep(args.pause)
+
+        async def measure_library() -> None:
+            start = mark()
             library.append(await library_seconds(client))
+            charge("library", start)
+
+        measurements = [measure_raw, measure_plan, measure_cli, measure_library]
+        for round_ in range(args.repeat):
+            # The order rotates every round. A big LIST leaves hundreds of MB of
+            # garbage in the API server, which collects it during a later LIST
+            # (a cycle costs ~0.8 CPU-s at 10k pods), about every other one here:
+            # in a fixed order the same measurements paid for it every round (the
+            # CLI 1.85 API-server CPU-s per run, the library 0.97, for the same
+            # requests). Each measurement starts after a quiet pause.
+            turn = round_ % len(measurements)
+            for measure in measurements[turn:] + measurements[:turn]:
+                await asyncio.sleep(args.pause)
+                await measure()
         await client.aclose()
         raw_median, diag_median, lib_median = statistics.median(raw), statistics.median(diag), statistics.median(library)
         plan_median = statistics.median(planned)
@@ -307,6 +364,11 @@ async def main() -> None:
         print(f"ratio diagnose/raw with the same request plan: CLI {diag_median / plan_median:.2f}, "
               f"library {lib_median / plan_median:.2f}")
         print(f"diagnose peak RSS: {max(rss):.0f} MB  (target <= 150 MB)")
+        print("CPU-s, medians: client " + ", ".join(
+            f"{name} {statistics.median(c for c, _a in runs):.2f}" for name, runs in cpu.items()))
+        if server is not None:
+            print("  API server during each: " + ", ".join(
+                f"{name} {statistics.median(a for _c, a in runs):.2f}" for name, runs in cpu.items()))
 
 
 if __name__ == "__main__":
