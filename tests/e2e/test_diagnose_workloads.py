@@ -184,7 +184,11 @@ async def test_deployment_blocked_by_quota(kube: KubeClient, namespace: str) -> 
     )
     await kube.create(deployment("web", replicas=3), namespace=namespace)
 
-    report = await until(kube, namespace, {("KS204", "web")})
+    # The ReplicaSet's ReplicaFailure condition and its FailedCreate event are written
+    # separately (the event recorder is asynchronous): wait for both.
+    report = await until(
+        kube, namespace, {("KS204", "web")}, settled=lambda r: any("events" in f.evidence for f in only(r, "KS204", "web"))
+    )
     web = only(report, "KS204", "web")[0]
     assert web.object == ObjectKey("Deployment", namespace, "web")
     assert web.evidence["reason"] == "FailedCreate"
