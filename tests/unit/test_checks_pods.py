@@ -260,6 +260,22 @@ def test_frequent_recent_restarts_warn() -> None:
 # --------------------------------------------------------------------------- images
 
 
+def test_events_saying_the_same_thing_are_one_evidence_line_newest_first() -> None:
+    crashing = pod(statuses=[waiting("app", "CrashLoopBackOff", "back-off", restarts=4,
+                                     last=terminated("Error", 1, finished=45))])
+    objects = [crashing, node(),
+               event("web", "BackOff", "Back-off restarting failed container app", count=9, seen=20),
+               event("web", "Unhealthy", "Liveness probe failed: connection refused", count=2, seen=60),
+               event("web", "BackOff", "Back-off restarting failed container app", count=3, seen=600),
+               event("web", "Failed", "Error: context deadline exceeded", seen=900)]
+    [item] = check(objects)
+    assert item.evidence["events"] == [
+        "BackOff: Back-off restarting failed container app (x12)",
+        "Unhealthy: Liveness probe failed: connection refused (x2)",
+        "Failed: Error: context deadline exceeded",
+    ]
+
+
 def test_image_pull_backoff_takes_registry_error_from_failed_event() -> None:
     image = "registry.example.com/shop/api:nope"
     pulling = pod(phase="Pending", containers=[container(image=image)],

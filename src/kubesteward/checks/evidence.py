@@ -13,12 +13,17 @@ def event_lines(model: ClusterModel, obj: Any, limit: int = 3) -> list[str]:
 
     Warning events are evidence attached to the finding of their object; they
     are never findings of their own (that is what makes other tools noisy).
+    Events saying the same thing (the scheduler starts a new one for the same
+    FailedScheduling message after a while) are one line, their counts added.
     """
-    lines = []
-    for event in model.events_for(obj)[:limit]:
-        count = f" (x{event.occurrences})" if event.occurrences > 1 else ""
-        lines.append(f"{event.reason}: {event.message}{count}")
-    return lines
+    said: dict[tuple[str, str], int] = {}  # newest first
+    for event in model.events_for(obj):
+        key = (event.reason, event.message)
+        said[key] = said.get(key, 0) + event.occurrences
+    return [
+        f"{reason}: {message}" + (f" (x{count})" if count > 1 else "")
+        for (reason, message), count in list(said.items())[:limit]
+    ]
 
 
 def container_spec(pod: o.Pod, name: str) -> o.Container | None:
