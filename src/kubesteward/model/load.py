@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from kubesteward.cluster import KubeClient
 from kubesteward.errors import Forbidden, NotFound, Unauthorized
+from kubesteward.model import objects as o
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, Skipped
 from kubesteward.model.kinds import BY_KIND, CLAIM_NOTES_SELECTOR, FIELD_SELECTORS, MODEL_KINDS, KindSpec, strip_values
 
@@ -87,28 +88,6 @@ async def load_cluster(
             if on_list is not None:
                 on_list(source, items)
 
-    async def claim_notes_where_unbound() -> None:
-        """The claims' Normal events, in the namespaces holding an unbound claim.
-
-        Evidence only: where they may not be read, the claims' findings stand without them.
-        """
-        where = sorted({c.metadata.namespace for c in model.pvcs if c.status.phase != "Bound"})
-        if not where:
-            return
-        scopes: list[str | None] = [*where] if len(where) <= SHARD_MAX_NAMESPACES else [None]
-        events = BY_KIND["Event"]
-
-        async def one_scope(scope: str | None) -> Lists:
-            async with shard_slots["Event"]:
-                return await _list(client, events, scope, page_size, since, (CLAIM_NOTES_SELECTOR,))
-
-        for result in await asyncio.gather(*(one_scope(scope) for scope in scopes), return_exceptions=True):
-            if isinstance(result, (Forbidden, Unauthorized, NotFound)):
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            add("Event", result)
-
     async def one(spec: KindSpec) -> None:
         nonlocal done
         lists, skipped = await load(spec)
@@ -122,7 +101,8 @@ async def load_cluster(
             if skipped.namespaces:
                 model.partial[spec.kind] = set(skipped.namespaces)
         if spec.kind == "PersistentVolumeClaim" and lists is not None and notes_where_unbound:
-            await claim_notes_where_unbound()  # while the other kinds are still being listed
+            # While the other kinds are still being listed.
+            add("Event", await _claim_notes(client, model.pvcs, page_size, since, shard_slots["Event"]))
         done += 1
         if progress is not None:
             progress(spec.kind, done, len(specs))
@@ -214,6 +194,32 @@ async def _list_sharded(
             return None
         raise first from None  # callers handle our typed errors, not groups
     return [entry for task in tasks for entry in task.result()]
+
+
+async def _claim_notes(
+    client: KubeClient, claims: list[o.PersistentVolumeClaim], page_size: int, since: str, slots: asyncio.Semaphore
+) -> Lists:
+    """The claims' Normal events in the namespaces holding an unbound claim, ``slots`` LISTs at a
+    time (one cluster-wide LIST past :data:`SHARD_MAX_NAMESPACES` namespaces).
+
+    Evidence only: where they may not be read, the claims' findings stand without them.
+    """
+    where = sorted({c.metadata.namespace for c in claims if c.status.phase != "Bound"})
+    scopes: list[str | None] = [*where] if len(where) <= SHARD_MAX_NAMESPACES else [None]
+    events = BY_KIND["Event"]
+
+    async def one(scope: str | None) -> Lists:
+        async with slots:
+            return await _list(client, events, scope, page_size, since, (CLAIM_NOTES_SELECTOR,))
+
+    found: Lists = []
+    for result in await asyncio.gather(*(one(scope) for scope in scopes), return_exceptions=True):
+        if isinstance(result, (Forbidden, Unauthorized, NotFound)):
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        found.extend(result)
+    return found
 
 
 async def _list(
