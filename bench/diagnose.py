@@ -39,9 +39,11 @@ from typing import Any
 from kubesteward.cluster import KubeClient, load_config
 from kubesteward.cluster.resources import NAMESPACE, by_name
 from kubesteward.errors import Conflict
-from kubesteward.model.kinds import CLAIM_NOTES_SELECTOR, FIELD_SELECTORS, MODEL_KINDS
-from kubesteward.model.load import SHARD_CONCURRENCY, SHARDED_KINDS
-from kubesteward.model.objects import Pod
+from kubesteward.model.kinds import BY_KIND, CLAIM_NOTES_SELECTOR, FIELD_SELECTORS, MODEL_KINDS
+from kubesteward.model.load import SHARD_CONCURRENCY, SHARDED_KINDS, unbound_claim_namespaces
+from kubesteward.model.objects import PersistentVolumeClaim, Pod
+
+EVENTS = BY_KIND["Event"].resource
 
 NAMESPACES = 10
 PODS_PER_DEPLOYMENT = 20
@@ -148,10 +150,9 @@ async def raw_list_seconds(client: KubeClient, plan: bool = False) -> tuple[floa
     """Concurrent paged LIST of every model kind, reading bytes only (``plan``: as the loader splits them)."""
 
     since = ""  # the loader's plan: every LIST at least as recent as the namespace list
-    # The loader lists claims' Normal events where a claim is unbound (none in the bench's own cluster).
-    claims = await client.get_json("/api/v1/persistentvolumeclaims")
-    unbound = sorted({c["metadata"]["namespace"] for c in claims["items"] if c.get("status", {}).get("phase") != "Bound"})
-    notes = [(f"/api/v1/namespaces/{ns}/events", CLAIM_NOTES_SELECTOR) for ns in unbound]
+    # The loader lists claims' Normal events where a claim is unbound (none in a bench sandbox).
+    claims = await client.list(BY_KIND["PersistentVolumeClaim"].resource, type=PersistentVolumeClaim)
+    notes = [(EVENTS.collection_path(ns), CLAIM_NOTES_SELECTOR) for ns in unbound_claim_namespaces(claims.items)]
 
     async def one(path: str, selector: str | None) -> int:
         total, token = 0, ""

@@ -196,15 +196,20 @@ async def _list_sharded(
     return [entry for task in tasks for entry in task.result()]
 
 
+def unbound_claim_namespaces(claims: Iterable[o.PersistentVolumeClaim]) -> list[str]:
+    """The namespaces a diagnosis lists claims' Normal events in: those holding a claim that is not Bound."""
+    return sorted({c.metadata.namespace for c in claims if c.status.phase != "Bound"})
+
+
 async def _claim_notes(
-    client: KubeClient, claims: list[o.PersistentVolumeClaim], page_size: int, since: str, slots: asyncio.Semaphore
+    client: KubeClient, claims: Iterable[o.PersistentVolumeClaim], page_size: int, since: str, slots: asyncio.Semaphore
 ) -> Lists:
     """The claims' Normal events in the namespaces holding an unbound claim, ``slots`` LISTs at a
     time (one cluster-wide LIST past :data:`SHARD_MAX_NAMESPACES` namespaces).
 
     Evidence only: where they may not be read, the claims' findings stand without them.
     """
-    where = sorted({c.metadata.namespace for c in claims if c.status.phase != "Bound"})
+    where = unbound_claim_namespaces(claims)
     scopes: list[str | None] = [*where] if len(where) <= SHARD_MAX_NAMESPACES else [None]
     events = BY_KIND["Event"]
 
