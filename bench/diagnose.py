@@ -12,6 +12,8 @@ Events in a sandbox of 100 KWOK nodes, then measures in the same run:
   list, from the watch cache), bytes only: diagnose's time over this is the
   client's own cost (decoding, model, checks, process start);
 - diagnose: the `kubesteward diagnose -A -o json` CLI, end to end (process start included);
+- the CLI's cold start alone: a new interpreter importing what the CLI imports
+  before its first request (typer, the command, aiohttp), no cluster involved;
 - their ratio (target <= 1.3) and diagnose's peak RSS (target <= 150 MB);
 - the CPU seconds each measurement cost the client, and the API server when it
   runs on this machine (a bench sandbox): on a host whose cores the client
@@ -255,6 +257,18 @@ def run_diagnose(kubeconfig: Path) -> tuple[float, float, int, float]:
     return elapsed, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime
 
 
+# What `diagnose` imports before its first request, as the CLI imports it (the
+# command module through the lazy group, with its CA-bundle shortcut).
+COLD_START = "from kubesteward.cli.main import _load_command; _load_command('diagnose')"
+
+
+def cold_start_seconds() -> float:
+    """Wall seconds of a new interpreter making the CLI's imports up to its first request."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", COLD_START], check=True)
+    return time.perf_counter() - started
+
+
 @contextlib.asynccontextmanager
 async def populated_cluster(name: str, pods: int, kubeconfig: str | None, *, keep: bool) -> AsyncIterator[Path]:
     """The cluster to measure: ``kubeconfig``'s, or a bench sandbox of that name (down afterwards
@@ -339,7 +353,12 @@ async def main() -> None:
             library.append(await library_seconds(client))
             charge("library", start)
 
-        measurements = [measure_raw, measure_plan, measure_cli, measure_library]
+        cold: list[float] = []
+
+        async def measure_cold_start() -> None:
+            cold.append(cold_start_seconds())
+
+        measurements = [measure_raw, measure_plan, measure_cli, measure_library, measure_cold_start]
         for round_ in range(args.repeat):
             # The order rotates every round. A big LIST leaves hundreds of MB of
             # garbage in the API server, which collects it during a later LIST
@@ -364,6 +383,10 @@ async def main() -> None:
               "  (target <= 1.3)")
         print(f"ratio diagnose/raw with the same request plan: CLI {diag_median / plan_median:.2f}, "
               f"library {lib_median / plan_median:.2f}")
+        cold_median = statistics.median(cold)
+        print(f"CLI cold start (interpreter and imports before the first request, no cluster): "
+              f"{', '.join(f'{s:.2f}' for s in cold)} s  median {cold_median:.2f} s "
+              f"({cold_median / diag_median:.0%} of the CLI's time; the raw LIST and the library call pay none)")
         print(f"diagnose peak RSS: {max(rss):.0f} MB  (target <= 150 MB)")
         print("CPU-s, medians: client " + ", ".join(
             f"{name} {statistics.median(c for c, _a in runs):.2f}" for name, runs in cpu.items()))
