@@ -316,7 +316,7 @@ async def main() -> None:
         client = KubeClient(load_config(str(kubeconfig)), timeout=120)
         await asyncio.sleep(5)  # let controllers settle before measuring
 
-        raw, planned, diag, rss, library = [], [], [], [], []
+        raw, planned, diag, rss, library, cold = [], [], [], [], [], []
         size = 0
         server = apiserver_pid()
         # CPU seconds per measurement: the client's, and the API server's while it ran.
@@ -352,8 +352,6 @@ async def main() -> None:
             start = mark()
             library.append(await library_seconds(client))
             charge("library", start)
-
-        cold: list[float] = []
 
         async def measure_cold_start() -> None:
             cold.append(cold_start_seconds())
