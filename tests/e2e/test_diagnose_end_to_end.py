@@ -16,7 +16,9 @@ import yaml
 
 from kubesteward.checks.engine import run_checks
 from kubesteward.cluster import KubeClient, load_config, resources
+from kubesteward.diagnosis import diagnose_cluster
 from kubesteward.errors import NotFound
+from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import load_files
 from kubesteward.model.load import load_cluster
 from kubesteward.model.snapshot import snapshot_document
@@ -131,6 +133,30 @@ async def test_demo_human_sarif_and_markdown_views(demo: Path) -> None:
     ignored = json.loads(cli("diagnose", "--kubeconfig", str(demo), "-n", DEMO_NAMESPACE, "-o", "json",
                              "--ignore", "KS5*").stdout)["clusters"][0]
     assert not any(f["code"].startswith("KS5") for f in ignored["findings"]) and ignored["summary"]["suppressed"] >= 1
+
+
+async def test_diagnosis_lists_events_only_where_its_analyzers_ask(demo: Path, kube: KubeClient) -> None:
+    """diagnose_cluster loads every kind but Events, evaluates, then lists the events of the
+    namespaces asked about: the same findings, with the same events as evidence, as a model
+    loaded with every event."""
+    diagnosis = await diagnose_cluster(kube)
+    listed = {s.namespace for s in diagnosis.model.sources if s.kind == "Event"}
+    # The demo's namespace, and default for the NotReady node's events; not a namespace nobody asked about.
+    assert {DEMO_NAMESPACE, "default"} <= listed and "kube-node-lease" not in listed
+    assert {e.metadata.namespace for e in diagnosis.model.events} <= listed
+    assert diagnosis.model.partial["Event"] == listed
+
+    whole = run_checks(await load_cluster(kube))
+
+    def demo_findings(findings: list[Any]) -> list[tuple[str, Any]]:
+        return [(f.code, f.object) for f in findings if f.object.namespace == DEMO_NAMESPACE]
+
+    assert demo_findings(diagnosis.report.findings) == demo_findings(whole.findings)
+    # The missing StorageClass: the PV controller's own words are the claim's evidence in both.
+    claim = ObjectKey("PersistentVolumeClaim", DEMO_NAMESPACE, "data-orders-db-0")
+    said = [f.evidence.get("events") for f in diagnosis.report.findings if f.object == claim]
+    assert said and said == [f.evidence.get("events") for f in whole.findings if f.object == claim]
+    assert any(line.startswith("ProvisioningFailed:") for line in said[0])
 
 
 async def test_snapshot_round_trip_gives_the_same_findings(demo: Path, kube: KubeClient, tmp_path: Path) -> None:

@@ -132,3 +132,35 @@ def test_services_selecting_a_pod_match_a_scan_of_every_service() -> None:
         assert {s.metadata.name for s in model.services_selecting(p)} == expected, p.metadata.name
     assert {s.metadata.name for s in model.services_selecting(model.get("Pod", "shop", "web-1"))} == {
         "web", "front", "z-front"}
+
+
+def test_indexes_kept_while_loading_equal_indexes_built_on_first_use() -> None:
+    """A live load indexes each LIST as it arrives (index_while_loading + add): the same indexes,
+    lists in the same order, as one pass over the finished model."""
+    objects = [
+        replica_set("web-1"), replica_set("web-2"),
+        pod("a", "n1", "web-1", {"app": "web", "v": "1"}), pod("b", "n2", "web-2", {"app": "web", "v": "2"}),
+        event("e1", "a", "2026-11-22T11:00:00Z"), event("e2", "a", "2026-11-22T11:30:00Z"),
+        pod("c", "n1", "web-1", {"app": "web", "v": "1"}), event("e3", "a", "2026-11-22T11:10:00Z"),
+    ]
+    lazy = build(objects)
+    live = ClusterModel(now=NOW, loaded=set(lazy.loaded))
+    live.index_while_loading()
+    for batch in ([lazy.replicasets[0]], lazy.pods[:2], lazy.events[:2], [lazy.replicasets[1]], lazy.pods[2:],
+                  lazy.events[2:]):
+        live.add(batch[0].kind, batch)
+    for name in _CARRIED_INDEXES:
+        assert {k: list(map(repr, v)) if isinstance(v, list) else repr(v) for k, v in getattr(live, name).items()} == {
+            k: list(map(repr, v)) if isinstance(v, list) else repr(v) for k, v in getattr(lazy, name).items()}, name
+    assert [e.metadata.name for e in live.events_for(lazy.get("Pod", "shop", "a"))] == ["e2", "e3", "e1"]
+
+
+def test_adding_objects_drops_the_indexes_built_from_fewer() -> None:
+    model = build([replica_set("web-1"), pod("a", "n1", "web-1", {"app": "web"})])
+    assert model.events_for(model.pods[0]) == [] and [p.metadata.name for p in model.pods_on_node("n1")] == ["a"]
+    more = build([pod("b", "n1", "web-1", {"app": "web"}), event("e1", "a", "2026-11-22T11:00:00Z")])
+    model.add("Pod", more.pods)
+    model.add("Event", more.events)
+    assert [p.metadata.name for p in model.pods_on_node("n1")] == ["a", "b"]
+    assert [e.metadata.name for e in model.events_for(model.pods[0])] == ["e1"]
+    assert [p.metadata.name for p in model.pods_of(model.replicasets[0])] == ["a", "b"]

@@ -12,7 +12,7 @@ from typing import Any
 from kubesteward.checks.base import ANALYZERS, CODES, Finding, Severity
 from kubesteward.checks.incidents import Incident, build_incidents
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.model.cluster import ClusterModel
+from kubesteward.model.cluster import ClusterModel, ObjectKey
 
 IGNORE_ANNOTATION = "kubesteward.io/ignore"
 
@@ -72,7 +72,16 @@ def matches_code(code: str, patterns: Iterable[str]) -> bool:
 class Evaluation:
     findings: list[Finding]
     skipped: list[SkippedCheck]
-    suppressed: int
+    suppressed: list[ObjectKey]  # the object of each suppressed finding
+
+    def replaced(self, subjects: set[ObjectKey], again: Evaluation) -> Evaluation:
+        """This evaluation with what it says of ``subjects`` replaced by ``again``, an
+        evaluation of a view scoped to them (``ClusterModel.scoped``): every finding
+        is about the object its analyzer iterates, so nothing else changes."""
+        findings = [f for f in self.findings if f.object not in subjects] + again.findings
+        findings.sort(key=finding_order)
+        suppressed = [k for k in self.suppressed if k not in subjects] + again.suppressed
+        return Evaluation(findings, self.skipped, suppressed)
 
 
 def evaluate(
@@ -93,7 +102,7 @@ def evaluate(
     only = [p for p in only if p]
     findings: list[Finding] = []
     skipped: list[SkippedCheck] = []
-    suppressed = 0
+    suppressed: list[ObjectKey] = []
     for registered in ANALYZERS.values():
         if only and not any(matches_code(c, only) for c in registered.codes):
             continue
@@ -105,13 +114,13 @@ def evaluate(
             if item.code not in CODES:
                 raise AssertionError(f"{registered.name} emitted undefined code {item.code}")
             if (only and not matches_code(item.code, only)) or matches_code(item.code, ignore):
-                suppressed += 1
+                suppressed.append(item.object)
                 continue
             if keep is not None and not keep(item):
                 continue  # out of the requested scope (namespace, label selector): not "suppressed"
             annotation = _ignored_codes(model, item)
             if annotation and matches_code(item.code, annotation.split(",")):
-                suppressed += 1
+                suppressed.append(item.object)
                 continue
             findings.append(item)
     findings.sort(key=finding_order)
@@ -131,14 +140,18 @@ def run_checks(
     keep: Callable[[Finding], bool] | None = None,
 ) -> Report:
     """Evaluate the whole model and group the findings into incidents."""
-    result = evaluate(model, settings=settings, ignore=ignore, only=only, keep=keep)
+    return report(model, evaluate(model, settings=settings, ignore=ignore, only=only, keep=keep))
+
+
+def report(model: ClusterModel, result: Evaluation) -> Report:
+    """The report of an evaluation of ``model``: its findings grouped into incidents."""
     counts = {kind: len(model.objects(kind)) for kind in sorted(model.loaded)}
     return Report(
         model.context,
         model.source,
         result.findings,
         result.skipped,
-        result.suppressed,
+        len(result.suppressed),
         counts,
         incidents=build_incidents(model, result.findings),
         skipped_kinds=list(model.skipped),

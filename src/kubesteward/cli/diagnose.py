@@ -243,7 +243,9 @@ def snapshot(
 
     async def main() -> dict[str, Any]:
         async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
-            model = await load_cluster(factory.client(targets.contexts[0]), namespace=None if all_namespaces else namespace)
+            model = await load_cluster(
+                factory.client(targets.contexts[0]), namespace=None if all_namespaces else namespace, index=False
+            )
             return snapshot_document(model)
 
     document = runner.run(main())

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from kubesteward.cluster import KubeClient
 from kubesteward.errors import Forbidden, NotFound, Unauthorized
 from kubesteward.model import objects as o
-from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, Skipped
+from kubesteward.model.cluster import ClusterModel, ListSource, Skipped
 from kubesteward.model.kinds import BY_KIND, CLAIM_NOTES_SELECTOR, FIELD_SELECTORS, MODEL_KINDS, KindSpec, strip_values
 
 Progress = Callable[[str, int, int], None]  # (kind, done, total)
@@ -47,6 +47,7 @@ async def load_cluster(
     on_list: OnList | None = None,
     shard: frozenset[str] = SHARDED_KINDS,
     claim_notes: ClaimNotes = "unbound",
+    index: bool = True,
 ) -> ClusterModel:
     """Build a :class:`ClusterModel` of the cluster (or of one namespace).
 
@@ -59,10 +60,14 @@ async def load_cluster(
     ``"unbound"``, only in the namespaces holding a claim that is not Bound,
     once the claims are loaded (a diagnosis: nothing else reads them);
     ``"all"``, with every Event LIST (a watch, whose claims may become
-    unbound later).
+    unbound later). ``index``: build the model's indexes as the LISTs come
+    back (:meth:`ClusterModel.index_while_loading`); a caller that only
+    writes the objects out (a snapshot) has no use for them.
     """
     specs = [BY_KIND[k] for k in kinds] if kinds is not None else list(MODEL_KINDS)
     model = ClusterModel(context=client.context, source="live", namespace_scope=namespace)
+    if index:
+        model.index_while_loading()
     done = 0
     shard_over: list[str] | None = None  # the namespaces to list SHARDED_KINDS in (None: list cluster-wide)
     since = ""  # the resourceVersion every later LIST is at least as recent as ("": each its newest)
@@ -84,7 +89,7 @@ async def load_cluster(
     def add(kind: str, lists: Lists) -> None:
         model.sources.extend(source for source, _items in lists)
         for source, items in lists:
-            getattr(model, KIND_ATTRS[kind]).extend(items)
+            model.add(kind, items)
             if on_list is not None:
                 on_list(source, items)
 
@@ -136,7 +141,7 @@ async def load_cluster(
                 # 10k pods while the controllers were busy: 0.77 s against
                 # 1.09 s, 1.29 API-server CPU-s against 1.82 (medians of 6
                 # interleaved runs of the same plan); the same when quiet.
-                since = next(s.resource_version for s in model.sources if s.kind == "Namespace")
+                since = _listed_since(model)
         await asyncio.gather(*(one(spec) for spec in rest))
     finally:
         gc.freeze()
@@ -211,20 +216,72 @@ async def _claim_notes(
     """
     where = unbound_claim_namespaces(claims)
     scopes: list[str | None] = [*where] if len(where) <= SHARD_MAX_NAMESPACES else [None]
+    found, _refused = await _list_events(client, [(s, (CLAIM_NOTES_SELECTOR,)) for s in scopes], page_size, since, slots)
+    return found
+
+
+async def load_events(client: KubeClient, model: ClusterModel, namespaces: Iterable[str], *, page_size: int = 500) -> None:
+    """Add to ``model`` the events of ``namespaces``, as :func:`load_cluster` lists them (Warning
+    events, and claims' Normal ones where a claim is unbound), one LIST per namespace, a few at a
+    time (one cluster-wide LIST past :data:`SHARD_MAX_NAMESPACES` namespaces).
+
+    For a model loaded without Events: a diagnosis lists them only where its
+    analyzers asked for events. A namespace where they may not be read is
+    recorded in ``model.skipped``; the findings there stand without them.
+    """
+    where = sorted(set(namespaces))
+    if not where:
+        return
+    unbound = set(unbound_claim_namespaces(model.pvcs))
+    warnings: tuple[str | None, ...] = FIELD_SELECTORS["Event"]
+
+    def selectors(scope: str | None) -> tuple[str | None, ...]:
+        notes = unbound & set(where) if scope is None else unbound & {scope}
+        return (*warnings, CLAIM_NOTES_SELECTOR) if notes else warnings
+
+    scopes: list[str | None] = [*where] if len(where) <= SHARD_MAX_NAMESPACES else [None]
+    found, refused = await _list_events(
+        client, [(s, selectors(s)) for s in scopes], page_size, _listed_since(model), asyncio.Semaphore(SHARD_CONCURRENCY)
+    )
+    model.sources.extend(source for source, _items in found)
+    for _source, items in found:
+        model.add("Event", items)
+    if len(refused) < len(scopes):
+        model.loaded.add("Event")
+        if scopes != [None]:
+            model.partial["Event"] = {s for s in where if s not in refused}
+    if refused:
+        named = ", ".join(s or "all namespaces" for s in refused)
+        model.skipped.append(Skipped("Event", f"forbidden in {named}: findings there come without their events"))
+
+
+async def _list_events(
+    client: KubeClient, scopes: list[tuple[str | None, tuple[str | None, ...]]], page_size: int, since: str,
+    slots: asyncio.Semaphore,
+) -> tuple[Lists, list[str | None]]:
+    """One Event LIST per (scope, selectors), ``slots`` at a time; what they found, and the scopes refused."""
     events = BY_KIND["Event"]
 
-    async def one(scope: str | None) -> Lists:
+    async def one(scope: str | None, selectors: tuple[str | None, ...]) -> Lists:
         async with slots:
-            return await _list(client, events, scope, page_size, since, (CLAIM_NOTES_SELECTOR,))
+            return await _list(client, events, scope, page_size, since, selectors)
 
     found: Lists = []
-    for result in await asyncio.gather(*(one(scope) for scope in scopes), return_exceptions=True):
+    refused: list[str | None] = []
+    results = await asyncio.gather(*(one(*entry) for entry in scopes), return_exceptions=True)
+    for (scope, _selectors), result in zip(scopes, results, strict=True):
         if isinstance(result, (Forbidden, Unauthorized, NotFound)):
-            continue
-        if isinstance(result, BaseException):
+            refused.append(scope)
+        elif isinstance(result, BaseException):
             raise result
-        found.extend(result)
-    return found
+        else:
+            found.extend(result)
+    return found, refused
+
+
+def _listed_since(model: ClusterModel) -> str:
+    """The resourceVersion of the model's namespace list ("" if none): what later LISTs are at least as recent as."""
+    return next((s.resource_version for s in model.sources if s.kind == "Namespace"), "")
 
 
 async def _list(
