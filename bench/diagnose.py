@@ -20,7 +20,7 @@ Events in a sandbox of 100 KWOK nodes, then measures in the same run:
   runs on this machine (a bench sandbox): on a host whose cores the client
   shares with the API server, the client's CPU is wall time too.
 
-    python bench/diagnose.py [--pods 10000] [--keep] [--kubeconfig PATH]
+    python bench/diagnose.py [--pods 10000] [--keep] [--kubeconfig PATH] [--faults every-namespace]
 
 Not a test: it prints figures; nothing fails on them.
 """
@@ -81,7 +81,13 @@ async def create(client: KubeClient, obj: dict[str, Any]) -> Any:
         return await client.get(rt, obj["metadata"]["name"], obj["metadata"].get("namespace"))
 
 
-async def populate(client: KubeClient, pods: int) -> None:
+def faulty(index: int, spread: bool) -> bool:
+    """2% of workloads (and of the Warning events) carry a real fault so the analyzers have work to do:
+    all in one namespace of the ten (bench-7), or ``spread`` one in every 50 so each namespace has some."""
+    return index % 50 == ((index // 50) % NAMESPACES if spread else 7)
+
+
+async def populate(client: KubeClient, pods: int, spread: bool) -> None:
     """Real Deployments: the controller-manager creates ReplicaSets and pods, the
     scheduler binds them, KWOK runs them. We add Services and Events."""
     deployments = pods // PODS_PER_DEPLOYMENT
@@ -95,8 +101,7 @@ async def populate(client: KubeClient, pods: int) -> None:
     async def one_deployment(index: int) -> None:
         ns = f"bench-{index % NAMESPACES}"
         app = f"app-{index:04d}"
-        # 2% of workloads carry a real fault so the analyzers have work to do.
-        fault = "crashloop-oom" if index % 50 == 7 else None
+        fault = "crashloop-oom" if faulty(index, spread) else None
         async with sem:
             await create(client, {
                 "apiVersion": "apps/v1", "kind": "Deployment",
@@ -116,7 +121,7 @@ async def populate(client: KubeClient, pods: int) -> None:
     # One event per pod, as kubelets and controllers would leave behind.
     async def one_event(index: int) -> None:
         ns = f"bench-{index % NAMESPACES}"
-        warning = index % 50 == 7
+        warning = faulty(index, spread)
         async with sem:
             await create(client, {
                 "apiVersion": "v1", "kind": "Event",
@@ -291,7 +296,9 @@ def cold_start_seconds() -> float:
 
 
 @contextlib.asynccontextmanager
-async def populated_cluster(name: str, pods: int, kubeconfig: str | None, *, keep: bool) -> AsyncIterator[Path]:
+async def populated_cluster(
+    name: str, pods: int, kubeconfig: str | None, *, keep: bool, spread: bool
+) -> AsyncIterator[Path]:
     """The cluster to measure: ``kubeconfig``'s, or a bench sandbox of that name (down afterwards
     unless ``keep``), populated with ``pods`` bench pods if it has fewer (shared by every bench)."""
     sandbox = None
@@ -315,7 +322,7 @@ async def populated_cluster(name: str, pods: int, kubeconfig: str | None, *, kee
         existing = await count_pods(client)
         if existing < pods:
             print(f"creating {pods} pods ({existing} exist)...", flush=True)
-            await populate(client, pods)
+            await populate(client, pods, spread)
         print(f"cluster has {await count_pods(client)} bench pods", flush=True)
         await client.aclose()
         yield path
@@ -331,9 +338,13 @@ async def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the bench sandbox running")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pause", type=float, default=3.0, help="seconds of quiet before each measurement")
+    parser.add_argument("--faults", choices=["one-namespace", "every-namespace"], default="one-namespace",
+                        help="where the faulty workloads are (every-namespace: a sandbox of its own, bench-spread)")
     args = parser.parse_args()
+    spread = args.faults == "every-namespace"
 
-    async with populated_cluster("bench", args.pods, args.kubeconfig, keep=args.keep) as kubeconfig:
+    async with populated_cluster("bench-spread" if spread else "bench", args.pods, args.kubeconfig, keep=args.keep,
+                                 spread=spread) as kubeconfig:
         client = KubeClient(load_config(str(kubeconfig)), timeout=120)
         await asyncio.sleep(5)  # let controllers settle before measuring
 

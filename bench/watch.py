@@ -247,7 +247,7 @@ async def main() -> None:
         await churn(args.churn[0], int(args.churn[1]), int(args.churn[2]))
         return
 
-    async with populated_cluster("bench-watch", args.pods, args.kubeconfig, keep=args.keep) as kubeconfig:
+    async with populated_cluster("bench-watch", args.pods, args.kubeconfig, keep=args.keep, spread=False) as kubeconfig:
         with Receiver() as hook, tempfile.TemporaryDirectory() as tmp:
             rv0, events = await live_phase(kubeconfig, args, hook, f"sqlite:///{tmp}/watch.db")
         await replay_phase(kubeconfig, rv0, events)
