@@ -96,13 +96,21 @@ class StateError(KubestewardError):
     exit_code = 13
 
 
+class OutputError(KubestewardError):
+    """A file kubesteward was asked to write cannot be written (missing directory, a directory in the way,
+    no permission, disk full)."""
+
+    exit_code = 14
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
-    1: "findings at or above --fail-on (later commands); generic failure",
+    1: "findings at or above --fail-on; generic failure",
     2: "usage error (bad flag or argument)",
     3: "configuration error: bad or missing kubeconfig, unknown context",
-    4: "unauthorized (401): credentials rejected",
-    5: "forbidden (403): RBAC denies the request",
+    4: "unauthorized (401): credentials rejected, or a credential plugin (exec) failed",
+    5: "forbidden (403): RBAC denies the request; or, under --fail-on, a partial result (some kinds or "
+    "namespaces could not be read) without --allow-partial",
     6: "not found (404)",
     7: "conflict (409) that outlived its retries",
     8: "API server unreachable (connection refused, DNS, TLS, circuit open)",
@@ -111,6 +119,7 @@ EXIT_CODES: dict[int, str] = {
     11: "invalid input: the API rejected the request, invalid YAML, unknown kind",
     12: "sandbox failure (build or start of the local control plane)",
     13: "state store unavailable (watch/silence database: bad URL, unreachable, unwritable)",
+    14: "cannot write an output file (missing directory, a directory in the way, no permission, disk full)",
     70: "internal error (a bug: rerun with -v for the traceback)",
     130: "interrupted",
 }
