@@ -96,6 +96,12 @@ class StateError(KubestewardError):
     exit_code = 13
 
 
+class DeliveryIncomplete(KubestewardError):
+    """``watch --once`` ended with notifications still in the outbox (a sink failed); the next run sends them."""
+
+    exit_code = 15
+
+
 class OutputError(KubestewardError):
     """A file kubesteward was asked to write cannot be written (missing directory, a directory in the way,
     no permission, disk full)."""
@@ -120,6 +126,7 @@ EXIT_CODES: dict[int, str] = {
     12: "sandbox failure (build or start of the local control plane)",
     13: "state store unavailable (watch/silence database: bad URL, unreachable, unwritable)",
     14: "cannot write an output file (missing directory, a directory in the way, no permission, disk full)",
+    15: "watch --once could not deliver every notification (still queued for the next run)",
     70: "internal error (a bug: rerun with -v for the traceback)",
     130: "interrupted",
 }

@@ -37,7 +37,9 @@ class Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream: ClusterConfig) -> None:
+    def __init__(self, upstream: ClusterConfig, port: int = 0) -> None:
+        """``port`` 0 picks a free one; a given port lets a test bring up an API server where a
+        kubeconfig already points (a cluster that was down)."""
         self.upstream = upstream
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []  # (method, path+query) of every request received
@@ -62,7 +64,7 @@ class FaultProxy:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a client that gave up on a stalled request: nothing to report
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

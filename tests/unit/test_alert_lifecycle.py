@@ -173,3 +173,54 @@ def test_info_incidents_do_not_alert_by_default(store: StateStore) -> None:
     book = book_for(store, default_threshold=0)
     assert step(book, 0, [incident(WEB, "KS306", severity=Severity.INFO)]).notifications == []
     assert book.alerts == {}
+
+
+def headed_by(root: ObjectKey, code: str, pod_name: str) -> Incident:
+    """A grouped incident as ``build_incidents`` makes it: its headline finding is about one of its pods,
+    and its title names that pod (not the root)."""
+    cause = Finding(code, Severity.ERROR, ObjectKey("Pod", root.namespace, pod_name), f"{pod_name} broken", "fix it")
+    return Incident(id="x", severity=Severity.ERROR, root=root, title=f"{code}: Pod/{root.namespace}/{pod_name} (+2)",
+                    cause=cause, pods=3)
+
+
+def test_a_resolution_names_the_alert_that_fired_though_its_pods_and_headline_changed(store: StateStore) -> None:
+    book = book_for(store, default_threshold=0, group_interval=0)
+    (fired,) = step(book, 0, [headed_by(WEB, "KS101", "web-aaaaa")]).notifications
+    # The crash-looping pod is replaced, then a rollout turns the headline into another code.
+    step(book, 10, [headed_by(WEB, "KS101", "web-bbbbb")])
+    step(book, 20, [headed_by(WEB, "KS201", "web-ccccc")])
+    (resolved,) = step(book, 30, []).notifications
+    before, after = fired.alerts[0], resolved.alerts[0]
+    assert (before.status, after.status) == ("firing", "resolved")
+    assert after.fingerprint == before.fingerprint
+    assert after.labels == before.labels  # what Alertmanager keys the alert by
+    assert after.annotations["summary"] == before.annotations["summary"]
+    assert "Deployment/shop/web" in before.annotations["summary"]  # the root, not one of its pods
+    assert "web-aaaaa" not in before.annotations["summary"]
+    assert "web-ccccc" in after.annotations["description"]  # the details follow the incident
+
+
+def test_a_pending_alert_takes_the_headline_of_the_moment(store: StateStore) -> None:
+    book = book_for(store, default_threshold=30)
+    step(book, 0, [headed_by(WEB, "KS101", "web-aaaaa")])
+    (fired,) = step(book, 30, [headed_by(WEB, "KS201", "web-bbbbb")]).notifications
+    assert fired.alerts[0].labels["alertname"] == "KS201"  # nothing was notified yet: nothing to keep
+
+
+def test_the_watchdog_and_the_clusters_incidents_clear_only_their_own_alerts(store: StateStore) -> None:
+    book = book_for(store, default_threshold=0)
+    blind = incident(ObjectKey("Context", "", CTX), "KS901")
+    book.observe(CTX, [incident(WEB)], ClusterModel(context=CTX), at(0))
+    book.observe(CTX, [blind], ClusterModel(context=CTX), at(0), scope="watchdog")
+    out = book.tick(at(0))
+    assert sorted(a.labels["name"] for n in out.notifications for a in n.alerts) == [CTX, "web"]
+    # The cluster cannot be seen: its incidents are not observed, and its alert must not resolve.
+    book.observe(CTX, [blind], ClusterModel(context=CTX), at(70), scope="watchdog")
+    assert book.tick(at(70)).notifications == []
+    # Seen again: the watchdog resolves; the cluster's own alert is untouched by that.
+    book.observe(CTX, [], ClusterModel(context=CTX), at(140), scope="watchdog")
+    book.observe(CTX, [incident(WEB)], ClusterModel(context=CTX), at(140))
+    out = book.tick(at(140))
+    assert [(n.status, a.status, a.labels["name"]) for n in out.notifications for a in n.alerts] == [
+        ("resolved", "resolved", CTX)]
+    assert [a.labels["name"] for a in book.alerts.values()] == ["web"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubesteward.alerts.delivery import Deliverer, backoff_delay
+from kubesteward.alerts.delivery import Backlog, Deliverer, backoff_delay
 from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks import Sink, build_sink, parse_sink_spec
 from kubesteward.alerts.types import Alert, Notification
@@ -215,7 +215,7 @@ async def test_the_worker_bounds_a_sink_without_timeout(store: StateStore) -> No
     assert store.outbox_stats()["stuck"] == {"pending": 0, "delivered": 2, "failed_attempts": 1}
 
 
-async def test_not_retryable_is_retried_at_max_backoff_and_logged(
+async def test_not_retryable_is_retried_after_the_reject_delay_and_logged(
     store: StateStore, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.respond(400, times=1, body=b"bad payload")
@@ -223,11 +223,11 @@ async def test_not_retryable_is_retried_at_max_backoff_and_logged(
     sink = build_sink(parse_sink_spec(f"webhook={secret_url}"), {})
     (sent,) = enqueue(store, "webhook", range(1, 2))
     with caplog.at_level(logging.WARNING, logger="kubesteward.alerts"):
-        async with Deliverer(store, [sink], backoff_base=0.01, backoff_max=0.4) as deliverer:
+        async with Deliverer(store, [sink], backoff_base=0.01, backoff_max=0.05, reject_delay=0.4) as deliverer:
             assert await deliverer.drain(5)
     first, second = receiver.requests
     assert (first.status, second.status) == (400, 200)
-    assert second.received_at - first.received_at >= 0.35  # max backoff, not the 0.01 s base
+    assert second.received_at - first.received_at >= 0.35  # the reject delay, not the 0.01 s base
     (record,) = [r for r in caplog.records if r.name == "kubesteward.alerts"]
     line = record.getMessage()
     assert "\n" not in line and "not retryable" in line and "HTTP 400: bad payload" in line
@@ -319,3 +319,38 @@ def test_sink_names_must_be_unique(store: StateStore, tmp_path: Path) -> None:
     b = build_sink(parse_sink_spec(f"jsonl={tmp_path}/b"), {})
     with pytest.raises(ValueError, match="unique"):
         Deliverer(store, [a, b])
+
+
+async def test_after_a_long_outage_the_next_attempt_is_within_the_default_cap(
+    store: StateStore, receiver: Receiver, hook: Sink
+) -> None:
+    """A sink that failed for a long time is retried within seconds, not minutes: delivery resumes
+    soon after the receiver is back."""
+    receiver.respond(503)
+    (sent,) = enqueue(store, "webhook", range(1, 2))
+    (row,) = store.due("webhook", dt.datetime.now(dt.UTC), 1)
+    for _ in range(12):  # twelve failures already: an uncapped backoff would be over an hour
+        store.mark_failed(row.id, "HTTP 503", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    # rng=1: the longest delay full jitter can draw.
+    deliverer = Deliverer(store, [hook], rng=lambda: 1.0)
+    before = dt.datetime.now(dt.UTC)
+    assert not await deliverer.drain(0.5)
+    (row,) = store.due("webhook", before + dt.timedelta(days=1), 1)
+    assert row.attempts == 13 and row.idempotency_key == sent.idempotency_key
+    assert dt.timedelta(seconds=4.9) <= row.next_attempt_at - before <= dt.timedelta(seconds=5.5)
+
+
+async def test_backlog_names_each_sink_still_holding_notifications_and_why(
+    store: StateStore, receiver: Receiver, hook: Sink
+) -> None:
+    receiver.respond(503, body=b"maintenance")
+    enqueue(store, "webhook", range(1, 3))
+    with Receiver() as fine:
+        good = build_sink(parse_sink_spec(f"webhook:good={fine.url}/"), {})
+        store.commit(notifications=[("webhook:good", make_notification(1, "other"))])
+        deliverer = Deliverer(store, [hook, good], backoff_base=5, backoff_max=10, rng=lambda: 1.0)
+        assert not await deliverer.drain(1)
+        await good.aclose()
+    (backlog,) = deliverer.backlog()
+    assert backlog == Backlog("webhook", 2, backlog.last_error)
+    assert backlog.last_error is not None and "HTTP 503: maintenance" in backlog.last_error

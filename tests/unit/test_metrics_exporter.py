@@ -409,3 +409,50 @@ def test_close_frees_the_port_and_a_busy_port_is_a_usage_error() -> None:
         assert httpx.get(f"{again.url}/healthz").status_code == 200
     with socket.create_server(("127.0.0.1", port)):  # nothing still holds the port
         pass
+
+
+# ------------------------------------------------------------------ per-context readiness (issue 15, item 5)
+
+
+def health_source() -> FakeSource:
+    """Four contexts, one per kind of trouble; ``prod`` synced with kinds its identity may not list."""
+    prod = ClusterView(context="prod", model=shop_model(), synced=True, state="synced",
+                       skipped_kinds={"Node": "none", "Secret": "partial"}, skipped_checks=["KS501", "KS502"])
+    revoked = ClusterView(context="revoked", model=shop_model(), synced=True, state="unauthorized",
+                          reason="watch of Pod (shop): unauthorized (401): the server rejected the credentials")
+    blind = ClusterView(context="blind", model=None, state="forbidden",
+                        reason="forbidden (403): the identity may list nothing\nthat kubesteward reads")
+    down = ClusterView(context="down", model=None, state="unreachable",
+                       reason="cannot connect to https://127.0.0.1:1: connection refused")
+    return FakeSource([prod, revoked, blind, down], is_ready=False)
+
+
+def test_each_context_exports_its_state_and_synced_only_when_it_truly_is() -> None:
+    with serve_metrics(health_source(), "127.0.0.1:0") as server:
+        families = scrape(server)
+    states = series(families, "kubesteward_watch_context_state", "context", "state")
+    assert {k: v for k, v in states.items() if v} == {
+        ("prod", "synced"): 1, ("revoked", "unauthorized"): 1, ("blind", "forbidden"): 1, ("down", "unreachable"): 1}
+    assert len(states) == 4 * 5  # every state of every context, 0 when not current
+    # A context whose watches all get 401 is not synced, even though its initial list was done.
+    assert series(families, "kubesteward_watch_synced", "context") == {
+        ("prod",): 1, ("revoked",): 0, ("blind",): 0, ("down",): 0}
+    assert series(families, "kubesteward_watch_skipped_kinds", "context", "kind", "coverage") == {
+        ("prod", "Node", "none"): 1, ("prod", "Secret", "partial"): 1}
+    assert series(families, "kubesteward_watch_skipped_checks", "context", "code") == {
+        ("prod", "KS501"): 1, ("prod", "KS502"): 1}
+    # A context never listed exports no model families, only its state.
+    assert {k[0] for k in series(families, "kubesteward_model_objects", "context", "kind")} == {"prod", "revoked"}
+
+
+def test_readyz_says_per_context_what_is_not_synced_and_why() -> None:
+    with serve_metrics(health_source(), "127.0.0.1:0") as server:
+        response = httpx.get(f"{server.url}/readyz")
+    assert response.status_code == 503
+    lines = response.text.splitlines()
+    assert lines[0] == "not ready:"
+    assert lines[1:] == [
+        "blind: forbidden: forbidden (403): the identity may list nothing that kubesteward reads",
+        "down: unreachable: cannot connect to https://127.0.0.1:1: connection refused",
+        "revoked: unauthorized: watch of Pod (shop): unauthorized (401): the server rejected the credentials",
+    ]

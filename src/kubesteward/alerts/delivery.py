@@ -10,11 +10,14 @@ group's "firing" before its "resolved". A failed notification blocks the
 notifications behind it on the same sink until its retry time: head-of-line
 blocking is the price of that order. Sinks are independent of each other.
 
-Retries use full-jitter exponential backoff capped at ``backoff_max``; a
-receiver's ``Retry-After`` wins when it is longer. Errors the receiver calls
-permanent (a 4xx) are retried too, at ``backoff_max``: the fix is usually a
-configuration change on the receiving side, and nothing is ever dropped.
-Delivery is at-least-once; receivers drop duplicates by ``Idempotency-Key``.
+Retries use full-jitter exponential backoff capped at ``backoff_max`` (5 s
+by default: an outage of the receiver must not be followed by minutes of
+silence once it is back, and one request per sink every few seconds is no
+load); a receiver's ``Retry-After`` wins when it is longer. Errors the
+receiver calls permanent (a 4xx) are retried too, every ``reject_delay``
+(5 min): the fix is usually a configuration change on the receiving side,
+and nothing is ever dropped. Delivery is at-least-once; receivers drop
+duplicates by ``Idempotency-Key``.
 """
 
 from __future__ import annotations
@@ -40,11 +43,22 @@ Clock = Callable[[], dt.datetime]
 # across restarts without remembering anything in memory.
 _HORIZON = dt.timedelta(days=36500)
 _STORE_RETRY_S = 5.0  # pause of one sink's loop after the state store itself failed
+DEFAULT_BACKOFF_MAX = 5.0  # longest pause between two attempts of a retryable failure
+DEFAULT_REJECT_DELAY = 300.0  # pause after a failure the receiver calls permanent (4xx)
 _MAX_EXPONENT = 60  # 2**60 * base is far beyond any cap; avoids float overflow on a very old row
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What one sink still has to deliver: undelivered notifications and the error that holds them."""
+
+    sink: str
+    pending: int
+    last_error: str | None
 
 
 @dataclass
@@ -87,7 +101,8 @@ class Deliverer:
         sinks: Sequence[Sink],
         *,
         backoff_base: float = 1.0,
-        backoff_max: float = 300.0,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+        reject_delay: float = DEFAULT_REJECT_DELAY,
         clock: Clock = _utcnow,
         batch: int = 50,
         poll_interval: float = 10.0,
@@ -97,11 +112,14 @@ class Deliverer:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"sink names must be unique (they key the outbox): {', '.join(duplicates)}")
-        if backoff_base <= 0 or backoff_max < backoff_base or batch < 1 or poll_interval <= 0:
-            raise ValueError("need 0 < backoff_base <= backoff_max, batch >= 1 and poll_interval > 0")
+        if backoff_base <= 0 or backoff_max < backoff_base or reject_delay <= 0 or batch < 1 or poll_interval <= 0:
+            raise ValueError(
+                "need 0 < backoff_base <= backoff_max, reject_delay > 0, batch >= 1 and poll_interval > 0"
+            )
         self.store = store
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.reject_delay = reject_delay
         self.batch = batch
         self.poll_interval = poll_interval
         self._clock = clock
@@ -184,6 +202,19 @@ class Deliverer:
                 raise result
         return all(results)
 
+    def backlog(self) -> list[Backlog]:
+        """The sinks that still have undelivered notifications in the outbox, with the error that
+        holds the oldest back (the one delivery waits for). Reads the store: not on the event loop."""
+        stats = self.store.outbox_stats()
+        out = []
+        for worker in self._workers:
+            name = worker.sink.name
+            pending = stats.get(name, {}).get("pending", 0)
+            if pending:
+                head = self.store.due(name, self._clock() + _HORIZON, 1)
+                out.append(Backlog(name, pending, head[0].last_error if head else None))
+        return out
+
     async def aclose(self) -> None:
         """Close every sink (HTTP connection pools). The store stays open: it is the caller's."""
         await asyncio.gather(*(w.sink.aclose() for w in self._workers), return_exceptions=True)
@@ -254,7 +285,7 @@ class Deliverer:
         if error.retryable:
             delay = backoff_delay(item.attempts, self.backoff_base, self.backoff_max, self._rng)
         else:
-            delay = self.backoff_max
+            delay = self.reject_delay
         if error.retry_after is not None:
             delay = max(delay, error.retry_after)
         message = str(error)

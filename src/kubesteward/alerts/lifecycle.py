@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 from kubesteward.alerts.silences import Silence, silenced_by
 from kubesteward.alerts.types import Alert, AlertStatus, Notification, iso, parse_iso
-from kubesteward.checks.base import Severity
+from kubesteward.checks.base import CODES, Severity
 from kubesteward.checks.incidents import Incident
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 from kubesteward.state.store import AlertRecord, GroupRecord, StateStore
@@ -40,6 +40,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     # A node may blip NotReady during a kubelet restart; Alertmanager users
     # typically wait a minute before paging for it.
     "KS5*": 60.0,
+    # kubesteward cannot see a cluster: an API server restart or a rolling credential
+    # update takes some seconds, so the watchdog waits as long as for a node.
+    "KS901": 60.0,
 }
 
 
@@ -81,6 +84,9 @@ class TrackedAlert:
     root: str = ""
     notified: str = ""  # "" | "firing": what the receivers were last told
     suppressed: str = ""  # "" | "silenced:<id>" | "inhibited:<fingerprint>"
+    # Who observes it: "cluster" (the context's incidents) or "watchdog" (kubesteward's own view
+    # of the context). Each observation clears only the alerts of its own scope.
+    scope: str = "cluster"
 
     @property
     def code(self) -> str:
@@ -158,17 +164,20 @@ class AlertBook:
 
     # ------------------------------------------------------------------ incidents in
 
-    def observe(self, context: str, incidents: Iterable[Incident], model: ClusterModel, now: dt.datetime) -> None:
-        """The current incidents of one cluster: open, update and clear its alerts."""
+    def observe(
+        self, context: str, incidents: Iterable[Incident], model: ClusterModel, now: dt.datetime, *,
+        scope: str = "cluster",
+    ) -> None:
+        """The current incidents of one cluster: open, update and clear its alerts (of ``scope``)."""
         seen: set[str] = set()
         for incident in incidents:
             if incident.severity < self.policy.min_severity:
                 continue
             fp = alert_fingerprint(context, incident.root)
             seen.add(fp)
-            self._update(fp, context, incident, model, now)
+            self._update(fp, context, incident, model, now, scope)
         for fp, alert in self.alerts.items():
-            if alert.context != context or fp in seen or alert.state == "resolved":
+            if alert.context != context or alert.scope != scope or fp in seen or alert.state == "resolved":
                 continue
             if alert.state == "pending" and alert.notified != "firing":
                 self._delete(fp)  # cleared before its threshold: a blip, never an alert
@@ -180,7 +189,9 @@ class AlertBook:
         for fp in self._deleted:
             self.alerts.pop(fp, None)
 
-    def _update(self, fp: str, context: str, incident: Incident, model: ClusterModel, now: dt.datetime) -> None:
+    def _update(
+        self, fp: str, context: str, incident: Incident, model: ClusterModel, now: dt.datetime, scope: str
+    ) -> None:
         root = incident.root
         cause = incident.cause
         labels = {
@@ -192,8 +203,11 @@ class AlertBook:
             "name": root.name,
         }
         more = f" ({len(incident.symptoms)} related findings)" if incident.symptoms else ""
+        headline = CODES.get(cause.code)
         annotations = {
-            "summary": incident.title,
+            # The root, not the incident's title: that names its headline finding's object, which for
+            # a grouped incident is one of its pods, a different one as pods are replaced.
+            "summary": f"{headline.title if headline else cause.code}: {root}",
             "description": f"{cause.object}: {cause.message}{more}",
             "remediation": cause.remediation,
         }
@@ -201,13 +215,21 @@ class AlertBook:
         alert = self.alerts.get(fp)
         if alert is None or alert.state == "resolved":
             previous = alert
-            alert = TrackedAlert(fp, context, "pending", labels, annotations, first_seen=iso(now) or "")
+            alert = TrackedAlert(fp, context, "pending", labels, annotations, first_seen=iso(now) or "", scope=scope)
             if previous is not None and previous.notified == "firing":
                 # Back before its resolution went out: the receivers still think it fires.
                 alert.notified = "firing"
                 alert.first_seen = previous.first_seen
+                alert.labels, alert.annotations = previous.labels, previous.annotations
             self.alerts[fp] = alert
             self._deleted.discard(fp)
+        if alert.notified == "firing":
+            # Receivers know a notified alert by its labels (Alertmanager keys alerts by them) and
+            # its summary: they stay as notified until it resolves, so the resolution names the
+            # alert that fired even when the headline changed meanwhile (a crash loop whose pods
+            # are being replaced turns into "Deployment unavailable"). The rest follows the incident.
+            labels = alert.labels
+            annotations["summary"] = alert.annotations.get("summary", annotations["summary"])
         changed = (
             alert.labels != labels or alert.annotations != annotations or alert.pods != pods
             or alert.restarts != restarts or alert.depends_on != depends

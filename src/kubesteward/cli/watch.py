@@ -25,7 +25,7 @@ from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory
 from kubesteward.config_file import load_project_config
 from kubesteward.durations import parse_seconds
-from kubesteward.errors import UsageError
+from kubesteward.errors import DeliveryIncomplete, UsageError
 from kubesteward.metrics import DEFAULT_METRICS_ADDR, DEFAULT_SERIES_CAP, serve_metrics
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import WatchSettings
@@ -96,7 +96,15 @@ def watch(
                           "the rest fold into one '_other' series.")
     ] = DEFAULT_SERIES_CAP,
     resync: Annotated[str, typer.Option("--resync", help="Full re-evaluation period.")] = "60s",
+    sink_backoff_max: Annotated[
+        str, typer.Option("--sink-backoff-max", help="Longest pause between two delivery attempts of a failing "
+                          "sink (so delivery resumes within it once the sink is back).")
+    ] = "5s",
     once: Annotated[bool, typer.Option("--once", help="Evaluate once, deliver what is due, exit.")] = False,
+    delivery_wait: Annotated[
+        str, typer.Option("--delivery-wait", help="With --once: how long to keep trying to deliver before exiting "
+                          f"{DeliveryIncomplete.exit_code} with what is still queued.")
+    ] = "30s",
     ignore: Ignore = None,
     only: Only = None,
     config: Config = None,
@@ -120,6 +128,10 @@ def watch(
         inhibit=not no_inhibit,
     )
     settings = WatchSettings(resync=_seconds("--resync", resync))
+    backoff_max = _seconds("--sink-backoff-max", sink_backoff_max)
+    if backoff_max <= 0:
+        raise UsageError("--sink-backoff-max must be longer than 0s")
+    wait = _seconds("--delivery-wait", delivery_wait)
     checks = CheckOptions(project.settings, tuple([*project.ignore, *_split(ignore)]), tuple(_split(only)))
     sinks = build_sinks(sink or ["console"])
     scope = None if all_namespaces else namespace
@@ -128,7 +140,8 @@ def watch(
     try:
         return runner.run(
             _run(targets, store, sinks, policy, settings, checks, scope, request_timeout, once,
-                 None if metrics_addr == "off" else metrics_addr, metrics_allow_remote, metrics_series_cap)
+                 None if metrics_addr == "off" else metrics_addr, metrics_allow_remote, metrics_series_cap,
+                 backoff_max, wait)
         )
     finally:
         store.close()
@@ -137,12 +150,12 @@ def watch(
 async def _run(
     targets: opt.Targets, store: StateStore, sinks: list[Sink], policy: AlertPolicy,
     settings: WatchSettings, checks: CheckOptions, namespace: str | None, timeout: float, once: bool,
-    metrics_addr: str | None, allow_remote: bool, series_cap: int,
+    metrics_addr: str | None, allow_remote: bool, series_cap: int, backoff_max: float, delivery_wait: float,
 ) -> int:
     async with ClientFactory(targets.kubeconfig, timeout=timeout) as factory:
         clients = [factory.client(c) for c in targets.contexts]
         service = WatchService(clients, store, sinks, policy=policy, watch=settings, checks=checks,
-                               namespace=namespace)
+                               namespace=namespace, retry_backoff=(min(1.0, backoff_max), backoff_max))
         server = (
             serve_metrics(service, metrics_addr, allow_remote=allow_remote, series_cap=series_cap)
             if metrics_addr else None
@@ -150,14 +163,31 @@ async def _run(
         try:
             with STATE.status("listing the cluster..."):
                 await service.start()
+            failed = [(w.context, w.start_error) for w in service.watches if w.start_error is not None]
+            if once and failed and len(failed) == len(service.watches) == 1:
+                raise failed[0][1]  # one context, one line, its own exit code (as diagnose)
             names = ", ".join(w.context for w in service.watches)
             where = f"; metrics at {server.url}/metrics" if server else ""
             STATE.note(f"watching {names}; state {store.url}; sinks: {', '.join(s.name for s in sinks)}{where}")
-            for context, error in service.failed.items():
-                STATE.err.print(f"[red]error[/]: not watching {context}: {error}", highlight=False)
+            for context, error in failed:
+                if once:
+                    STATE.err.print(f"[red]error[/]: not watching {escape(context)}: {escape(str(error))}",
+                                    highlight=False)
+                else:
+                    STATE.err.print(f"[yellow]warning[/]: cannot watch {escape(context)} yet: {escape(str(error))}; "
+                                    "retrying until it can", highlight=False)
             if once:
-                await service.deliverer.drain(timeout=30.0)
-                return 0
+                await service.deliverer.drain(timeout=delivery_wait)
+                undelivered = await asyncio.to_thread(service.deliverer.backlog)
+                for item in undelivered:
+                    because = f"; last error: {item.last_error}" if item.last_error else ""
+                    STATE.err.print(
+                        f"[red]error[/]: sink {escape(item.sink)}: {item.pending} notification"
+                        f"{'s' if item.pending != 1 else ''} still queued{escape(because)} (sent by the next run)",
+                        highlight=False,
+                    )
+                codes = [e.exit_code for _, e in failed] + ([DeliveryIncomplete.exit_code] if undelivered else [])
+                return max(codes, default=0)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

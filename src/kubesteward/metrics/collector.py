@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 
 from kubesteward.checks.base import Finding, Severity
 from kubesteward.metrics.cardinality import DEFAULT_SERIES_CAP, Labels, cap_series, total, worst
-from kubesteward.metrics.exporter import ALERT_STATES, ClusterView, MetricsSource
+from kubesteward.metrics.exporter import ALERT_STATES, CONTEXT_STATES, ClusterView, MetricsSource
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel
 from kubesteward.model.objects import Pod
 
@@ -134,7 +134,17 @@ class KubestewardCollector(Collector):
 
     def _collect_cluster(self, fams: _Families, view: ClusterView) -> None:
         ctx = view.context
+        state = view.current_state
+        for name in CONTEXT_STATES:
+            fams.context_state.add_metric((ctx, name), 1.0 if name == state else 0.0)
+        fams.synced.add_metric((ctx,), 1.0 if state == "synced" else 0.0)
+        for kind, coverage in sorted(view.skipped_kinds.items()):
+            fams.skipped_kinds.add_metric((ctx, kind, coverage), 1.0)
+        for code in sorted(set(view.skipped_checks)):
+            fams.skipped_checks.add_metric((ctx, code), 1.0)
         model = view.model
+        if model is None:
+            return  # never listed: nothing else is known about it
         _add(fams.restarts, ctx, self._capped(restarts_by_workload(model)))
         availability = cap_series(
             deployment_availability(model), self._cap, weight=lambda c: 1 - ratio(c), merge=pooled
@@ -147,7 +157,6 @@ class KubestewardCollector(Collector):
         _add(fams.relists, ctx, self._capped(by_kind(view.relists)))
         _add(fams.lag, ctx, self._capped(by_kind(view.watch_lag_seconds), merge=worst))
         _add(fams.last_event_age, ctx, self._capped(by_kind(view.last_event_age_seconds), merge=worst))
-        fams.synced.add_metric((ctx,), 1.0 if view.synced else 0.0)
         _add(fams.model_objects, ctx, self._capped(model_object_counts(model)))
 
     def _collect_sinks(self, fams: _Families, stats: Mapping[str, Mapping[str, int]]) -> None:
@@ -217,7 +226,26 @@ class _Families:
             labels=[ctx, "kind"],
         )
         self.synced = GaugeMetricFamily(
-            "kubesteward_watch_synced", "1 when the initial list is done and the watches run.", labels=[ctx]
+            "kubesteward_watch_synced",
+            "1 when the initial list is done and every watch is answered (state synced), else 0.",
+            labels=[ctx],
+        )
+        self.context_state = GaugeMetricFamily(
+            "kubesteward_watch_context_state",
+            "1 for the context's readiness state (synced, syncing, unauthorized, forbidden, unreachable), "
+            "0 for the others.",
+            labels=[ctx, "state"],
+        )
+        self.skipped_kinds = GaugeMetricFamily(
+            "kubesteward_watch_skipped_kinds",
+            'Kinds the context could not list (RBAC, API not served): coverage "none", or "partial" when '
+            "only some namespaces were listed.",
+            labels=[ctx, "kind", "coverage"],
+        )
+        self.skipped_checks = GaugeMetricFamily(
+            "kubesteward_watch_skipped_checks",
+            "Finding codes whose checks cannot run on the context for want of a kind it could not list.",
+            labels=[ctx, "code"],
         )
         self.model_objects = GaugeMetricFamily(
             "kubesteward_model_objects", "Objects held in the cluster model, by kind.", labels=[ctx, "kind"]
@@ -243,6 +271,9 @@ class _Families:
             self.lag,
             self.last_event_age,
             self.synced,
+            self.context_state,
+            self.skipped_kinds,
+            self.skipped_checks,
             self.model_objects,
             self.deliveries,
             self.failures,

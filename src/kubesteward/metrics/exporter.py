@@ -26,6 +26,8 @@ from kubesteward.model.cluster import ClusterModel
 # `kubesteward_alerts_active{state="firing"} > 0` has a series to compare
 # from the first scrape on, instead of "no data".
 ALERT_STATES = ("pending", "firing", "silenced", "inhibited")
+# Readiness states of a watched context, all exported (1 for the current one, 0 for the others).
+CONTEXT_STATES = ("synced", "syncing", "unauthorized", "forbidden", "unreachable")
 
 
 @dataclass
@@ -33,7 +35,7 @@ class ClusterView:
     """One watched context, read at scrape time."""
 
     context: str
-    model: ClusterModel  # the live cluster model (pods, deployments, ...) - read-only
+    model: ClusterModel | None  # the live cluster model (pods, deployments, ...) - read-only; None: never listed
     findings: Sequence[Finding] = ()  # current findings
     # (state pending|firing|silenced|inhibited, severity) -> count of active alerts
     alerts: Mapping[tuple[str, str], int] = field(default_factory=dict)
@@ -43,7 +45,15 @@ class ClusterView:
     watch_lag_seconds: Mapping[str, float] = field(default_factory=dict)
     # kind -> seconds since the last event or bookmark on that watch
     last_event_age_seconds: Mapping[str, float] = field(default_factory=dict)
-    synced: bool = False  # initial list done and the watch is running
+    synced: bool = False  # initial list done and every watch answered
+    state: str = ""  # one of CONTEXT_STATES ("": synced or syncing, from ``synced``)
+    reason: str = ""  # why it is not synced, one line
+    skipped_kinds: Mapping[str, str] = field(default_factory=dict)  # kind -> "none" | "partial" (RBAC, no API)
+    skipped_checks: Sequence[str] = ()  # codes whose analyzers could not run for want of a kind
+
+    @property
+    def current_state(self) -> str:
+        return self.state or ("synced" if self.synced else "syncing")
 
 
 class MetricsSource(Protocol):
@@ -60,5 +70,5 @@ class MetricsSource(Protocol):
         ...
 
     def ready(self) -> bool:
-        """Every cluster is synced."""
+        """Every cluster is synced (the views say why one is not)."""
         ...

@@ -156,15 +156,19 @@ class _Handler(BaseHTTPRequestHandler):
         return 404, TEXT, b"not found: try /metrics, /healthz or /readyz\n"
 
     def _readiness(self, source: MetricsSource) -> tuple[int, str, bytes]:
+        """200 ``ok`` when every context is synced; else 503 with one line per context that is not,
+        saying its state and why (``prod: unauthorized: ...``)."""
         if _ask(source.ready):
             return 200, TEXT, b"ok\n"
         try:
-            waiting = sorted(view.context for view in source.clusters() if not view.synced)
+            waiting = sorted((v for v in source.clusters() if v.current_state != "synced"), key=lambda v: v.context)
         except Exception:
             log.exception("metrics: listing clusters for /readyz failed")
             waiting = []
-        detail = f"contexts not synced: {', '.join(waiting)}" if waiting else "the watch engine is not ready"
-        return 503, TEXT, f"not ready: {detail}\n".encode()
+        if not waiting:
+            return 503, TEXT, b"not ready: the watch engine is not ready\n"
+        lines = [f"{v.context}: {v.current_state}" + (f": {_one_line(v.reason)}" if v.reason else "") for v in waiting]
+        return 503, TEXT, ("not ready:\n" + "".join(f"{line}\n" for line in lines)).encode()
 
     def _respond(self, status: int, content_type: str, body: bytes, *, body_allowed: bool = True) -> None:
         self.send_response(status)
@@ -177,6 +181,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Scrapes arrive every few seconds; the default writes each to stderr.
         log.debug("metrics: %s - " + format, self.address_string(), *args)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _ask(check: Callable[[], bool]) -> bool:

@@ -5,6 +5,11 @@ per kind, RBAC fallbacks), starts one informer per LIST it made, and after
 every batch of changes rebuilds the model from the informers' stores and
 re-evaluates incrementally. A full pass runs after a re-list and every
 ``resync`` seconds (time alone changes some findings).
+
+While the context is not synced (``health``: a watch keeps failing), its
+findings are held as they were instead of being re-evaluated from a model
+that no longer follows the cluster: an outage must neither resolve nor fire
+alerts. A full pass runs as soon as it is synced again.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from typing import Any
 from kubesteward.checks.base import Finding
 from kubesteward.checks.incidents import Incident, build_incidents
 from kubesteward.cluster import KubeClient
+from kubesteward.errors import ClusterError, Forbidden
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, ObjectKey
 from kubesteward.model.load import load_cluster
 from kubesteward.watch.evaluate import IncrementalEvaluator
+from kubesteward.watch.health import SYNCING, Health, informer_health, state_of
 from kubesteward.watch.informer import Change, Informer
 from kubesteward.watch.relations import BatchRelations
 
@@ -66,7 +73,7 @@ class ClusterWatch:
     settings: WatchSettings = field(default_factory=WatchSettings)
     informers: list[Informer] = field(default_factory=list)
     model: ClusterModel | None = None
-    synced: bool = False
+    start_error: ClusterError | None = None  # why the last start() failed, until one succeeds
     lag_seconds: dict[str, float] = field(default_factory=dict)  # kind -> receipt-to-evaluated, last batch
     _queue: asyncio.Queue[Change] = field(default_factory=asyncio.Queue)
     _template: ClusterModel | None = None
@@ -85,8 +92,33 @@ class ClusterWatch:
     def context(self) -> str:
         return self.client.context
 
+    @property
+    def health(self) -> Health:
+        if self.start_error is not None:
+            return Health(state_of(self.start_error), str(self.start_error))
+        if self.model is None:
+            return Health(SYNCING, "the initial list has not finished")
+        return informer_health(self.informers)
+
+    @property
+    def synced(self) -> bool:
+        return self.health.synced
+
     async def start(self) -> Evaluated:
-        """Initial LIST of every kind, first full evaluation, informers ready to run."""
+        """Initial LIST of every kind, first full evaluation, informers ready to run.
+
+        Raises the typed error of a load that failed (401, unreachable...), and
+        :class:`Forbidden` when every LIST was refused: a model of nothing would
+        look like a healthy, empty cluster. ``start_error`` keeps it until a
+        later call succeeds.
+        """
+        try:
+            return await self._start()
+        except ClusterError as exc:
+            self.start_error = exc
+            raise
+
+    async def _start(self) -> Evaluated:
         lists: dict[ListSource, list[Any]] = {}
         # One watch continues each LIST. Pods, the kind that changes most, are listed (and so
         # watched) per namespace: the API server streams one watch from one goroutine, which
@@ -98,6 +130,11 @@ class ClusterWatch:
             self.client, namespace=self.namespace, page_size=self.settings.page_size, on_list=lists.__setitem__,
             shard=WATCH_SHARDED_KINDS, claim_notes="all",
         )
+        if not model.loaded:
+            first = model.skipped[0] if model.skipped else None
+            detail = f" (e.g. {first.kind}: {first.reason})" if first else ""
+            raise Forbidden(f"the identity may list nothing that kubesteward reads{detail}", context=self.context)
+        self.start_error = None
         self.client.open_streams()  # now, not in the way of the first events
         self.informers = [self._informer(source, lists[source]) for source in model.sources]
         pod_sources = [s for s in model.sources if s.kind == "Pod"]
@@ -108,7 +145,6 @@ class ClusterWatch:
         self._template = model
         self.model = model
         findings = self.evaluator.full(model)
-        self.synced = True
         return Evaluated(self.context, model, findings, build_incidents(model, findings), True, 0)
 
     def _informer(self, source: ListSource, items: list[Any]) -> Informer:
@@ -174,15 +210,22 @@ class ClusterWatch:
         """Run the informers and the evaluation loop until ``stop`` is set."""
         self._tasks = {i: asyncio.create_task(i.run(), name=f"informer {i.kind}") for i in self.informers}
         last_full = time.monotonic()
+        held = False  # changes arrived (or a resync fell due) while not synced: a full pass once synced
         try:
             while not stop.is_set():
-                batch = await self._next_batch(stop, timeout=max(0.05, last_full + self.settings.resync - time.monotonic()))
+                # While held, wake up every second to see whether the context is synced again.
+                wait = 1.0 if held else max(0.05, last_full + self.settings.resync - time.monotonic())
+                batch = await self._next_batch(stop, timeout=wait)
                 due_full = time.monotonic() - last_full >= self.settings.resync
-                if not batch and not due_full:
-                    continue
                 if any(c.kind == "Namespace" for c in batch):
                     batch.extend(self._reconcile_pod_shards())
-                evaluated = self.evaluate(batch, force_full=due_full)
+                if not self.synced:
+                    held = held or bool(batch) or due_full
+                    continue
+                if not batch and not due_full and not held:
+                    continue
+                evaluated = self.evaluate(batch, force_full=due_full or held)
+                held = False
                 if evaluated.full:
                     last_full = time.monotonic()
                 await self.on_evaluated(evaluated)

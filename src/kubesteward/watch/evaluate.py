@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubesteward.checks.base import Finding
-from kubesteward.checks.engine import evaluate, finding_order
+from kubesteward.checks.engine import SkippedCheck, evaluate, finding_order
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 
@@ -27,12 +27,16 @@ class IncrementalEvaluator:
     only: tuple[str, ...] = ()
     keep: Callable[[Finding], bool] | None = None
     by_object: dict[ObjectKey, list[Finding]] = field(default_factory=dict)
+    # The checks the last full pass skipped for want of a kind (RBAC): what the model
+    # loaded changes only with a new load, so incremental passes keep them.
+    skipped: list[SkippedCheck] = field(default_factory=list)
     full_passes: int = 0
     incremental_passes: int = 0
 
     def full(self, model: ClusterModel) -> list[Finding]:
         result = evaluate(model, settings=self.settings, ignore=self.ignore, only=self.only, keep=self.keep)
         self.by_object = {}
+        self.skipped = result.skipped
         for item in result.findings:
             self.by_object.setdefault(item.object, []).append(item)
         self.full_passes += 1

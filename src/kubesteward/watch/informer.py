@@ -11,7 +11,11 @@ Informer semantics (client-go's reflector, in small):
   bookmark before its watch ends), and reconnects back off with full jitter;
 - 410 Gone (the resourceVersion was compacted away, e.g. after an API
   server restart) re-lists and diffs against the store, so no add, change
-  or delete is lost across the gap.
+  or delete is lost across the gap;
+- a failure is kept in ``error`` until the API server has answered this
+  source again (an event, or a one-item LIST made before the next watch),
+  so the context's readiness says the truth meanwhile: a watch that only
+  keeps reconnecting (401, 403, connection refused) is not "synced".
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class InformerStats:
     reconnects: int = 0
     last_activity: float = field(default_factory=time.monotonic)  # last event or bookmark
     connected: bool = False
+    failing_since: float | None = None  # time.monotonic() of the first failure not yet recovered from
 
 
 def store_key(obj: Any) -> StoreKey:
@@ -86,6 +91,8 @@ class Informer:
         self.reconnect = reconnect
         self.page_size = page_size
         self.stats = InformerStats()
+        # The last failure, until the API server answered this source again (see the module doc).
+        self.error: ClusterError | None = None
 
     @property
     def kind(self) -> str:
@@ -96,13 +103,17 @@ class Informer:
         failures = 0
         while True:
             try:
+                if self.error is not None:
+                    # An idle watch may see no event or bookmark for a minute after it
+                    # reconnected: ask once, so recovery shows at once (one item, not the kind).
+                    await self._probe()
                 if self.resource_version:
                     await self._watch_once()
                 else:
                     await self._list_first()  # started after the initial load (a new namespace's shard)
                 failures = 0  # the server closed a healthy watch (timeoutSeconds): resume
             except Gone:
-                log.info("%s watch: resourceVersion %s expired; re-listing", self._name, self.resource_version)
+                log.info("%s watch: resourceVersion %s expired; re-listing", self.name, self.resource_version)
                 try:
                     await self.relist()
                     failures = 0
@@ -112,6 +123,20 @@ class Informer:
             except ClusterError as exc:
                 failures += 1
                 await self._back_off(failures, exc)
+
+    async def _probe(self) -> None:
+        params: dict[str, str | int] = {"limit": 1}
+        if self.source.field_selector:
+            params["fieldSelector"] = self.source.field_selector
+        await self.client.request("GET", self.spec.resource.collection_path(self.source.namespace), params=params)
+        self._answered()
+
+    def _answered(self) -> None:
+        """The API server answered this source: whatever failed before is over."""
+        if self.error is not None:
+            log.info("%s watch recovered", self.name)
+            self.error = None
+            self.stats.failing_since = None
 
     async def _watch_once(self) -> None:
         timeout = int(self.timeout_seconds * (1.0 + 0.5 * random.random()))
@@ -128,6 +153,8 @@ class Informer:
         try:
             async for event in events:
                 self.stats.last_activity = time.monotonic()
+                if self.error is not None:
+                    self._answered()
                 self.resource_version = event.resource_version
                 if event.object is None:  # bookmark
                     continue
@@ -162,6 +189,7 @@ class Informer:
             self._apply("ADDED", strip_values(obj))
         self.resource_version = result.resource_version
         self.stats.last_activity = time.monotonic()
+        self._answered()
 
     async def relist(self) -> None:
         """Replace the store by a fresh LIST; deletions seen only now are emitted."""
@@ -175,17 +203,22 @@ class Informer:
         self.resource_version = result.resource_version
         self.stats.relists += 1
         self.stats.last_activity = now
+        self._answered()
         self.emit(Change(self.kind, "RELIST", None, now))
 
     async def _back_off(self, failures: int, exc: ClusterError) -> None:
         delay = self.reconnect.delay(failures)
         self.stats.reconnects += 1
+        self.error = exc
+        if self.stats.failing_since is None:
+            self.stats.failing_since = time.monotonic()
         if failures == 1 or failures % 10 == 0:
-            log.warning("%s watch failed (%s); reconnecting in %.1fs", self._name, exc, delay)
+            log.warning("%s watch failed (%s); reconnecting in %.1fs", self.name, exc, delay)
         await asyncio.sleep(delay)
 
     @property
-    def _name(self) -> str:
+    def name(self) -> str:
+        """``Pod (shop)``, ``Event (all namespaces) [type!=Normal]``: for logs and readiness reasons."""
         where = self.source.namespace or "all namespaces"
         selector = f" [{self.source.field_selector}]" if self.source.field_selector else ""
         return f"{self.kind} ({where}){selector}"

@@ -8,6 +8,13 @@ every evaluation feeds the shared :class:`AlertBook`, which decides, commits
 and enqueues; the :class:`Deliverer` drains the outbox to the sinks. A ticker
 advances time (thresholds, group intervals) and re-reads silences, which the
 ``silence`` command writes from another process.
+
+A context that cannot be listed (unreachable, 401, nothing readable) is kept
+and started again with capped, jittered exponential backoff for as long as
+the service runs. While kubesteward cannot see a context, the ticker feeds
+the book a watchdog incident for it (KS901), which fires through the normal
+lifecycle once it outlasts its threshold and resolves when the context is
+seen again.
 """
 
 from __future__ import annotations
@@ -19,17 +26,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kubesteward.alerts.delivery import Deliverer
+from kubesteward.alerts.delivery import DEFAULT_BACKOFF_MAX, Deliverer, backoff_delay
 from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy, Outcome
 from kubesteward.alerts.silences import Silence
 from kubesteward.alerts.sinks.base import Sink
 from kubesteward.checks.base import Finding
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient
+from kubesteward.errors import ClusterError
 from kubesteward.metrics.exporter import ClusterView
+from kubesteward.model.cluster import ClusterModel
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import ClusterWatch, Evaluated, WatchSettings
 from kubesteward.watch.evaluate import IncrementalEvaluator
+from kubesteward.watch.health import describe_skipped, watchdog_incident
 
 log = logging.getLogger("kubesteward.watch")
 
@@ -62,7 +72,8 @@ class WatchService:
         namespace: str | None = None,
         tick: float = 1.0,
         silence_refresh: float = 2.0,
-        retry_backoff: tuple[float, float] = (1.0, 300.0),
+        retry_backoff: tuple[float, float] = (1.0, DEFAULT_BACKOFF_MAX),
+        context_backoff: tuple[float, float] = (1.0, 30.0),
         outbox_retention: float = 7 * 86400.0,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
@@ -89,7 +100,8 @@ class WatchService:
             )
             for client in clients
         ]
-        self.failed: dict[str, Exception] = {}  # contexts that could not be listed at start
+        # (first, longest) delay between two starts of a context that could not be listed
+        self.context_backoff = context_backoff
         self._silences: list[Silence] = []
         self._silences_read = 0.0
         self._views: dict[str, ClusterView] = {}
@@ -99,32 +111,37 @@ class WatchService:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Initial LIST and evaluation of every cluster.
+        """First LIST and evaluation of every cluster, side by side.
 
-        A cluster that cannot be listed is dropped with one error line, so one
-        unreachable context does not silence the others; if none can be
-        listed, the first error is raised.
+        A cluster that cannot be listed is kept, with the reason in its
+        ``health``: :meth:`run` starts it again with backoff, so one context
+        that is down neither silences the others nor is dropped for good.
         """
-        results = await asyncio.gather(*(w.start() for w in self.watches), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors and len(errors) == len(results):
-            raise errors[0]
-        kept = []
-        for watch, result in zip(self.watches, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                log.error("not watching %s: %s", watch.context, result)
-                self.failed[watch.context] = result
-            else:
-                kept.append(watch)
-                await self._on_evaluated(result)
-        self.watches = kept
+        await asyncio.gather(*(self._start(w) for w in self.watches))
+        self._refresh_views()  # readiness names every context from now on, even if none could be listed
+
+    async def _start(self, watch: ClusterWatch, attempt: int = 0) -> bool:
+        """One start of one cluster; False (kept in its health) when it could not be listed."""
+        before = watch.health.reason
+        try:
+            evaluated = await watch.start()
+        except ClusterError as exc:
+            # The first failure is the caller's to report (the CLI prints it, or exits with it under
+            # --once); then said when it fails differently, and every tenth attempt.
+            level = logging.INFO if attempt == 0 else logging.WARNING
+            if attempt % 10 == 0 or str(exc) != before:
+                log.log(level, "cannot watch %s yet (%s; retrying): %s", watch.context, watch.health.state, exc)
+            return False
+        if evaluated.model.skipped or watch.evaluator.skipped:
+            for line in describe_skipped(evaluated.model.skipped, watch.evaluator.skipped):
+                log.warning("%s: %s", watch.context, line)
+        await self._on_evaluated(evaluated)
+        return True
 
     async def run(self, stop: asyncio.Event, *, started: bool = False) -> None:
         if not started:
             await self.start()
-        tasks = [asyncio.create_task(w.run(stop), name=f"watch {w.context}") for w in self.watches]
+        tasks = [asyncio.create_task(self._supervise(w, stop), name=f"watch {w.context}") for w in self.watches]
         tasks.append(asyncio.create_task(self.deliverer.run(stop), name="deliver"))
         tasks.append(asyncio.create_task(self._ticker(stop), name="tick"))
         try:
@@ -138,6 +155,18 @@ class WatchService:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _supervise(self, watch: ClusterWatch, stop: asyncio.Event) -> None:
+        """Start a cluster that could not be listed again and again (capped, jittered backoff), then watch it."""
+        attempts = 0
+        while watch.model is None:
+            base, cap = self.context_backoff
+            if await _stopped(stop, backoff_delay(attempts, base, cap)):
+                return
+            attempts += 1
+            if await self._start(watch, attempts):
+                log.warning("watching %s (listed after %d more attempts)", watch.context, attempts)
+        await watch.run(stop)
 
     async def _ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -159,10 +188,12 @@ class WatchService:
             await self._tick()
 
     async def _tick(self) -> Outcome:
+        now = dt.datetime.now(dt.UTC)
+        self._watchdog(now)
         # The store is synchronous (a SQLite file, PostgreSQL round trips): decide and commit
         # off the event loop so the informers keep reading meanwhile. The caller holds the
         # lock, so one decision runs at a time and nothing else touches the book during it.
-        outcome = await asyncio.to_thread(self._decide, dt.datetime.now(dt.UTC))
+        outcome = await asyncio.to_thread(self._decide, now)
         self.stats.last_tick = time.monotonic()
         if outcome.notifications:
             self.stats.notifications += len(outcome.notifications)
@@ -177,6 +208,13 @@ class WatchService:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome
+
+    def _watchdog(self, now: dt.datetime) -> None:
+        """One watchdog incident per context kubesteward cannot see now; none clears it."""
+        for watch in self.watches:
+            health = watch.health
+            incidents = [watchdog_incident(watch.context, health)] if health.blind else []
+            self.book.observe(watch.context, incidents, _NOTHING, now, scope="watchdog")
 
     def _decide(self, now: dt.datetime) -> Outcome:
         """Re-read silences (another process writes them), prune the outbox hourly, tick the book."""
@@ -197,8 +235,6 @@ class WatchService:
         now = time.monotonic()
         views: dict[str, ClusterView] = {}
         for watch in self.watches:
-            if watch.model is None:
-                continue
             events = dict(watch.retired_events)
             relists = dict(watch.retired_relists)
             ages: dict[str, float] = {}
@@ -207,16 +243,22 @@ class WatchService:
                 events[kind] = events.get(kind, 0) + informer.stats.events
                 relists[kind] = relists.get(kind, 0) + informer.stats.relists
                 ages[kind] = min(ages.get(kind, float("inf")), now - informer.stats.last_activity)
+            health = watch.health
+            model = watch.model
             views[watch.context] = ClusterView(
                 context=watch.context,
-                model=watch.model,
+                model=model,
                 findings=list(self._findings.get(watch.context, ())),
                 alerts=self.book.counts(watch.context),
                 events_processed=events,
                 relists=relists,
                 watch_lag_seconds=dict(watch.lag_seconds),
                 last_event_age_seconds=ages,
-                synced=watch.synced,
+                synced=health.synced,
+                state=health.state,
+                reason=health.reason,
+                skipped_kinds={s.kind: "partial" if s.namespaces else "none" for s in model.skipped} if model else {},
+                skipped_checks=sorted({c for s in watch.evaluator.skipped for c in s.codes}),
             )
         self._views = views
 
@@ -238,4 +280,18 @@ class WatchService:
         return time.monotonic() - self.stats.last_tick < max(30.0, 10 * self.tick_seconds)
 
     def ready(self) -> bool:
-        return bool(self.watches) and all(w.synced for w in self.watches)
+        # From the views (replaced whole on the loop thread): this runs on the exporter's threads.
+        views = list(self._views.values())
+        return bool(views) and len(views) == len(self.watches) and all(v.synced for v in views)
+
+
+_NOTHING = ClusterModel()  # the watchdog's incidents concern no object of any model
+
+
+async def _stopped(stop: asyncio.Event, delay: float) -> bool:
+    """Sleep ``delay`` seconds unless ``stop`` is set first; whether it was."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except TimeoutError:
+        return False
+    return True
