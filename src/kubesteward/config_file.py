@@ -22,6 +22,7 @@ import yaml
 
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.errors import InputError
+from kubesteward.model.files import read_text_input
 
 FILE_NAME = ".kubesteward.yaml"
 
@@ -54,9 +55,11 @@ def load_project_config(explicit: str | None = None, start: Path | None = None) 
     if not path.is_file():
         raise InputError(f"{path}: config file not found")
     try:
-        data: Any = yaml.safe_load(path.read_text()) or {}
+        data: Any = yaml.safe_load(read_text_input(path)) or {}
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
     unknown = set(data) - {"ignore", "failOn", "thresholds"}

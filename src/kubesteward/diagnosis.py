@@ -11,56 +11,60 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import Evaluation, Report, analyzer_modules, evaluate, report, run_checks
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.cluster import KubeClient
+from kubesteward.cluster import KubeClient, resources
+from kubesteward.errors import Forbidden, NotFound, UsageError
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
+from kubesteward.model.coverage import require_something_read
 from kubesteward.model.files import load_files
 from kubesteward.model.kinds import MODEL_KINDS
 from kubesteward.model.load import Progress, load_cluster, load_events
-from kubesteward.model.selectors import map_selector_matches
+from kubesteward.model.objects import LabelSelector
+from kubesteward.model.selectors import parse_selector, selector_matches
 
 
 @dataclass
 class Diagnosis:
     report: Report
     model: ClusterModel
+    # Files only: objects of kinds the model does not hold, by kind (read, then left out).
+    unmodelled: dict[str, int] = field(default_factory=dict)
 
 
-def parse_label_selector(text: str | None) -> dict[str, str]:
-    """``app=web,tier=db`` (equality terms) for scoping findings."""
-    if not text:
-        return {}
-    pairs = {}
-    for term in text.split(","):
-        key, _sep, value = term.partition("=")
-        pairs[key.strip()] = value.strip().lstrip("=")
-    return pairs
+def parse_label_selector(text: str | None) -> LabelSelector | None:
+    """``-l``'s selector (kubectl's string form), or None when there is none; :class:`UsageError` when it
+    is not a valid selector, before anything is read."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_selector(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def scope_filter(
-    model: ClusterModel, namespace: str | None, label_selector: str | None
+    model: ClusterModel, namespace: str | None, label_selector: LabelSelector | None
 ) -> Callable[[Finding], bool] | None:
     """Keep findings in ``namespace`` (cluster-scoped ones too) whose object, or
     the top of its owner chain, carries the selector's labels."""
-    selector = parse_label_selector(label_selector)
-    if not selector and not namespace:
+    if label_selector is None and not namespace:
         return None
 
     def keep(item: Finding) -> bool:
         if namespace and item.object.namespace not in (namespace, ""):
             return False
-        if not selector:
+        if label_selector is None:
             return True
         obj = model.get(*item.object)
         if obj is None:
             return False
-        return any(map_selector_matches(selector, o.metadata.labels) for o in (obj, model.root_owner(obj)))
+        return any(selector_matches(label_selector, o.metadata.labels) for o in (obj, model.root_owner(obj)))
 
     return keep
 
@@ -81,12 +85,16 @@ async def diagnose_cluster(
     (:func:`evaluate_with_events`), so ``Diagnosis.model`` holds the events
     of those namespaces only.
     """
+    selector = parse_label_selector(label_selector)
     imports = asyncio.ensure_future(_import_between_reads(analyzer_modules()))
     try:
         model = await load_cluster(client, namespace=namespace, progress=progress, kinds=KINDS_BUT_EVENTS)
     finally:
         await imports
-    keep = scope_filter(model, None, label_selector)
+    require_something_read(model)
+    if namespace is not None:
+        await require_namespace(client, model, namespace)
+    keep = scope_filter(model, None, selector)
 
     async def list_events(where: set[str]) -> None:
         await load_events(client, model, where)
@@ -140,6 +148,24 @@ async def evaluate_with_events(
     return result.replaced({key_of(obj) for objects in subjects.values() for obj in objects}, again)
 
 
+async def require_namespace(client: KubeClient, model: ClusterModel, namespace: str) -> None:
+    """:class:`UsageError` when the namespace asked for does not exist: its LISTs answer empty, which
+    would read as a healthy namespace. Told by the model's namespace list, or by one GET when that list
+    was refused (a refused GET cannot tell, and the run's coverage already says what it missed)."""
+    if "Namespace" in model.loaded and "Namespace" not in model.partial:
+        exists = any(ns.metadata.name == namespace for ns in model.namespaces)
+    else:
+        try:
+            await client.get(resources.NAMESPACE, namespace)
+            exists = True
+        except NotFound:
+            exists = False
+        except Forbidden:
+            return
+    if not exists:
+        raise UsageError(f"namespace {namespace!r} does not exist", context=client.context)
+
+
 KINDS_BUT_EVENTS = tuple(spec.kind for spec in MODEL_KINDS if spec.kind != "Event")
 DEFAULT_NAMESPACE = "default"  # where Kubernetes' event recorders put the events of cluster-scoped objects
 
@@ -183,6 +209,7 @@ def diagnose_files(
     label_selector: str | None = None,
     namespace: str | None = None,
 ) -> Diagnosis:
-    model, _ignored = load_files(paths)
-    keep = scope_filter(model, namespace, label_selector)
-    return Diagnosis(run_checks(model, settings=settings, ignore=ignore, only=only, keep=keep), model)
+    selector = parse_label_selector(label_selector)
+    model, unmodelled = load_files(paths)
+    keep = scope_filter(model, namespace, selector)
+    return Diagnosis(run_checks(model, settings=settings, ignore=ignore, only=only, keep=keep), model, unmodelled)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from kubesteward.errors import UsageError
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+MAX_SECONDS = 100 * 366 * 86400.0  # a century: silences and thresholds have no use for more
 
 
 class DurationError(UsageError, ValueError):
@@ -36,8 +38,13 @@ def parse_seconds(text: str, *, bare_number: bool = False, allow_zero: bool = Fa
             position = part.end()
         if not compact or position != len(compact):
             raise DurationError(f"bad duration {text!r}: use e.g. 90s, 15m, 2h, 1d or 1h30m") from None
+    if not math.isfinite(seconds):
+        raise DurationError(f"duration {text!r} must be a finite number of seconds")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise DurationError(f"duration {text!r} must be positive")
+    if seconds > MAX_SECONDS:
+        # Past this, "now + duration" leaves the calendar datetime can represent.
+        raise DurationError(f"duration {text!r} is longer than {MAX_SECONDS // _UNIT_SECONDS['d']:.0f} days")
     return seconds
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,15 +12,22 @@ import typer
 import yaml
 
 from kubesteward.checks.base import CODES, Finding, Severity
-from kubesteward.checks.engine import Report, fails, load_analyzers, summary_counts
+from kubesteward.checks.engine import Report, fails, load_analyzers, matches_code, summary_counts
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
 from kubesteward.cli.output import check_format, escape, pretty_json
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.config_file import load_project_config
-from kubesteward.diagnosis import Diagnosis, diagnose_cluster, diagnose_files
-from kubesteward.errors import UsageError
+from kubesteward.diagnosis import (
+    Diagnosis,
+    diagnose_cluster,
+    diagnose_files,
+    parse_label_selector,
+    require_namespace,
+)
+from kubesteward.errors import Forbidden, UsageError
+from kubesteward.model.coverage import Coverage, coverage_of, require_something_read
 from kubesteward.reporting.markdown import markdown_report
 from kubesteward.reporting.sarif import sarif_document
 from kubesteward.reporting.schema import cluster_doc, error_doc, report_document
@@ -41,6 +49,11 @@ Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Codes (or gl
 Only = Annotated[list[str] | None, typer.Option("--only", help="Run only these codes (or globs).")]
 Config = Annotated[str | None, typer.Option("--config", help="Config file (default: .kubesteward.yaml in . or a parent).")]
 ShowInfo = Annotated[bool, typer.Option("--show-info", help="Also show info-level findings in the table view.")]
+AllowPartial = Annotated[
+    bool,
+    typer.Option("--allow-partial", help="With --fail-on: pass a run that could read only part of what was asked "
+                 "(RBAC). Without it such a run exits 5; the output says what was not covered either way."),
+]
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -63,6 +76,7 @@ def diagnose(
     show_info: ShowInfo = False,
     request_timeout: opt.RequestTimeout = 30.0,
     sandbox_if_unconfigured: opt.SandboxFallback = False,
+    allow_partial: AllowPartial = False,
 ) -> int:
     """Find every broken thing, grouped under its root cause, with evidence and the fix."""
     fmt = check_format(output, FORMATS)
@@ -73,6 +87,10 @@ def diagnose(
     except KeyError:
         raise UsageError(f"--fail-on must be error, warning, info or none, not {threshold_name!r}") from None
     ignore_codes = [*project.ignore, *_split(ignore)]
+    check_code_patterns("--ignore", _split(ignore))
+    check_code_patterns(f"ignore in {project.path}", project.ignore)
+    check_code_patterns("--only", _split(only))
+    parse_label_selector(selector)  # a usage error before anything is read
     scope = None if all_namespaces else namespace
 
     results: list[ContextResult[Diagnosis]]
@@ -91,10 +109,49 @@ def diagnose(
     if len(results) == 1 and failures and failures[0].error is not None:
         raise failures[0].error
     diagnoses = [r.value for r in results if r.value is not None]
+    for diagnosis in diagnoses:
+        _warn_unmodelled(diagnosis.unmodelled)
     _emit(fmt, results, show_info)
     if failures:
         return max(r.error.exit_code for r in failures if r.error is not None)
-    return 1 if any(fails(d.report.findings, threshold) for d in diagnoses) else 0
+    if any(fails(d.report.findings, threshold) for d in diagnoses):
+        return 1
+    partial = [(d.report.context, cover) for d in diagnoses if not (cover := coverage_of(d.model)).complete]
+    if threshold is not None and partial and not allow_partial:
+        for name, cover in partial:
+            STATE.err.print(
+                f"[red]error[/]: [{escape(name)}] partial result under --fail-on: not covered: "
+                f"{escape(cover.summary())} (--allow-partial accepts it)",
+                highlight=False, soft_wrap=True,
+            )
+        return Forbidden.exit_code
+    return 0
+
+
+def check_code_patterns(where: str, patterns: Sequence[str]) -> None:
+    """:class:`UsageError` for a code (or glob) that names no finding code: a typo would otherwise
+    suppress nothing, or run nothing, in silence."""
+    if not patterns:
+        return
+    load_analyzers()
+    unknown = [p for p in patterns if not any(matches_code(code, [p]) for code in CODES)]
+    if unknown:
+        raise UsageError(
+            f"{where}: no finding code matches {', '.join(repr(p) for p in unknown)} "
+            "(`kubesteward explain` lists them)"
+        )
+
+
+def _warn_unmodelled(unmodelled: dict[str, int]) -> None:
+    """One line for the objects of kinds a diagnosis does not read, so a file that held nothing it
+    checks is not taken for a healthy one."""
+    if unmodelled:
+        kinds = ", ".join(f"{kind or '(no kind)'} ({count})" for kind, count in sorted(unmodelled.items()))
+        STATE.err.print(
+            f"[yellow]warning[/]: left out {sum(unmodelled.values())} object(s) of kinds diagnose does not "
+            f"check: {escape(kinds)}",
+            highlight=False, soft_wrap=True,
+        )
 
 
 def _diagnose_live(
@@ -128,8 +185,12 @@ def _diagnose_live(
 
 def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) -> None:
     reports = [r.value.report for r in results if r.value is not None]
+    coverages = [coverage_of(r.value.model) for r in results if r.value is not None]
     if fmt in ("json", "yaml"):
-        clusters = [cluster_doc(r.value.report) if r.value else error_doc(r.context, str(r.error)) for r in results]
+        clusters = [
+            cluster_doc(r.value.report, coverage_of(r.value.model)) if r.value else error_doc(r.context, str(r.error))
+            for r in results
+        ]
         document = report_document(clusters)
         if fmt == "json":
             print(pretty_json(document))
@@ -140,40 +201,47 @@ def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) ->
         for r in results:
             if r.value is not None:
                 origins.update(r.value.model.origins)
-        print(pretty_json(sarif_document(reports, origins)))
+        print(pretty_json(sarif_document(reports, origins, coverages)))
     elif fmt == "markdown":
-        print(markdown_report(reports))
+        print(markdown_report(reports, coverages))
     else:
         for result in results:
             if result.value is not None:
-                render_table(result.value.report, show_info)
+                render_table(result.value.report, show_info, coverage_of(result.value.model))
             else:
                 STATE.err.print(f"[red]error[/]: {escape(str(result.error))}", highlight=False)
 
 
 def _first_step(remediation: str) -> str:
     """The first step of a remediation, for the compact view (json/markdown/explain have it all):
-    its first sentence or list item, without the command block that may follow."""
+    its first sentence or list item, without the command block that may follow; a step that
+    announces a command ("...:") comes with that command, never with a dangling colon."""
     lines = remediation.strip().splitlines()
     out = [lines[0].strip()]
+    if out[0].startswith("kubectl "):
+        return out[0]  # a command is a step by itself: the prose after it is another
     in_item = out[0].startswith("- ")
     for line in lines[1:]:
         stripped = line.strip()
+        if out[-1].endswith(":"):
+            if stripped and not stripped.startswith("- "):
+                out.append(stripped)  # the first command of the block it announces
+            break
         indented = line.startswith("  ")
-        if not stripped or stripped.startswith("- ") or out[-1].endswith(":"):
+        if not stripped or stripped.startswith("- "):
             break
         if (indented and not in_item) or (not indented and (in_item or stripped.startswith("kubectl "))):
             break
         out.append(stripped)
-    return " ".join(out).removeprefix("- ")
+    return " ".join(out).removeprefix("- ").removesuffix(":")
 
 
 def _line(item: Finding) -> str:
     colour = _COLOURS[item.severity]
-    return f"[{colour}]{item.code}[/] [bold]{escape(str(item.object))}[/] {escape(item.message)}"
+    return f"[{colour}]{item.code}[/] [bold]{escape(str(item.object))}[/] {escape(item.message, one_line=True)}"
 
 
-def render_table(report: Report, show_info: bool = False) -> None:
+def render_table(report: Report, show_info: bool = False, coverage: Coverage | None = None) -> None:
     from rich.tree import Tree
 
     out = STATE.out
@@ -195,10 +263,15 @@ def render_table(report: Report, show_info: bool = False) -> None:
             f"[yellow]! skipped checks[/] {', '.join(codes)} (they need {', '.join(missing)}, which could not be loaded)",
             highlight=False,
         )
+    partial = coverage is not None and not coverage.complete
+    if coverage is not None and partial:
+        out.print(f"[yellow]! partial result[/]: not covered: {escape(coverage.summary())}", highlight=False)
     shown = [i for i in report.incidents if show_info or i.severity > Severity.INFO]
     hidden = len(report.incidents) - len(shown)
     if not report.incidents:
-        out.print("[green]✔ no problems found[/]")
+        # Never a plain green over what could not be read.
+        out.print("[yellow]no problems found in what could be read (partial result)[/]" if partial
+                  else "[green]✔ no problems found[/]")
     for number, incident in enumerate(shown, 1):
         head = incident.cause
         colour = _COLOURS[incident.severity]
@@ -211,9 +284,9 @@ def render_table(report: Report, show_info: bool = False) -> None:
             f"{k}={v}" for k, v in head.evidence.items() if not isinstance(v, (list, dict))
         )
         if evidence:
-            tree.add(f"[dim]evidence:[/] {escape(evidence)}")
+            tree.add(f"[dim]evidence:[/] {escape(evidence, one_line=True)}")
         for event in (head.evidence.get("events") or [])[:2]:
-            tree.add(f"[dim]event:[/] {escape(str(event))}")
+            tree.add(f"[dim]event:[/] {escape(str(event), one_line=True)}")
         tree.add(f"[green]fix:[/] {escape(_first_step(head.remediation))} [dim](kubesteward explain {head.code})[/]")
         if incident.symptoms:
             branch = tree.add(f"[dim]{len(incident.symptoms)} related finding(s)[/]")
@@ -235,27 +308,40 @@ def snapshot(
     request_timeout: opt.RequestTimeout = 30.0,
     sandbox_if_unconfigured: opt.SandboxFallback = False,
 ) -> None:
-    """Write the cluster model to a file for offline diagnosis (Secret values are never included)."""
+    """Write the cluster model to a file for offline diagnosis (Secret values are never included).
+
+    The file is created readable by its owner only. A snapshot of a run that could read only part of the
+    cluster records what it missed, so diagnosing it offline says so as the live run would.
+    """
     from kubesteward.model.load import load_cluster
     from kubesteward.model.snapshot import snapshot_document
+    from kubesteward.private_files import check_writable, write_private
 
+    to_stdout = str(output) == "-"
+    if not to_stdout:
+        check_writable(output)  # before the cluster is read, not after
     targets = opt.resolve_targets(kubeconfig, [context] if context else None, False, sandbox_if_unconfigured)
+    scope = None if all_namespaces else namespace
 
-    async def main() -> dict[str, Any]:
+    async def main() -> tuple[dict[str, Any], Coverage]:
         async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
-            model = await load_cluster(
-                factory.client(targets.contexts[0]), namespace=None if all_namespaces else namespace, index=False
-            )
-            return snapshot_document(model)
+            client = factory.client(targets.contexts[0])
+            model = await load_cluster(client, namespace=scope, index=False)
+            require_something_read(model)
+            if scope is not None:
+                await require_namespace(client, model, scope)
+            return snapshot_document(model), coverage_of(model)
 
-    document = runner.run(main())
+    document, coverage = runner.run(main())
     as_yaml = output.suffix in (".yaml", ".yml")
     text = yaml.safe_dump(document, sort_keys=False) if as_yaml else json.dumps(document)
-    if str(output) == "-":
+    if to_stdout:
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        write_private(output, text)
         STATE.note(f"wrote {len(document['items'])} objects to {output}")
+    if not coverage.complete:
+        STATE.err.print(f"[yellow]! partial snapshot[/]: not covered: {escape(coverage.summary())}", highlight=False)
 
 
 def explain(code: Annotated[str | None, typer.Argument(help="A finding code such as KS101; omit to list all.")] = None) -> None:

@@ -121,7 +121,33 @@ def exit_codes() -> None:
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Console-script entry: every expected failure is one line on stderr and a documented exit code."""
+    """Console-script entry: every expected failure is one line on stderr and a documented exit code.
+
+    Everything the command prints, its log lines included, leaves through
+    :func:`kubesteward.redaction.scrub` (see :func:`_scrubbed_streams`).
+    """
+    with _scrubbed_streams():
+        _run(argv)
+
+
+@contextlib.contextmanager
+def _scrubbed_streams() -> Iterator[None]:
+    """stdout and stderr wrapped in :class:`ScrubbingStream` while a command runs: the one exit of
+    the CLI's text, whoever writes it (our views, rich, a library's log line)."""
+    from kubesteward.redaction import ScrubbingStream
+
+    saved = sys.stdout, sys.stderr
+    if not isinstance(sys.stdout, ScrubbingStream):
+        sys.stdout = ScrubbingStream(sys.stdout)
+    if not isinstance(sys.stderr, ScrubbingStream):
+        sys.stderr = ScrubbingStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         result = app(args=argv, standalone_mode=False, prog_name=_prog_name())
     except KubestewardError as exc:
@@ -135,11 +161,12 @@ def run(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: unknown flag, bad value, missing argument
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            STATE.err.print(f"[red]error[/]: {escape(str(exc))}", highlight=False)
+        # One line, as every other error: the usage block is what --help is for.
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        STATE.err.print(
+            f"[red]error[/]: {escape(exc.format_message())}{escape(hint)}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         STATE.err.print("interrupted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -28,7 +29,15 @@ AllContexts = Annotated[bool, typer.Option("--all-contexts", help="Every context
 Namespace = Annotated[str | None, typer.Option("-n", "--namespace", help="Namespace scope.")]
 AllNamespaces = Annotated[bool, typer.Option("-A", "--all-namespaces", help="All namespaces (the default for scans).")]
 Selector = Annotated[str | None, typer.Option("-l", "--selector", help="Label selector, e.g. app=web,tier!=db.")]
-RequestTimeout = Annotated[float, typer.Option("--request-timeout", help="Seconds per API request.")]
+def _positive_seconds(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"must be a positive number of seconds, not {value}")
+    return value
+
+
+RequestTimeout = Annotated[
+    float, typer.Option("--request-timeout", help="Seconds per API request.", callback=_positive_seconds)
+]
 SandboxFallback = Annotated[
     bool,
     typer.Option(

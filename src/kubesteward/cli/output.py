@@ -9,15 +9,15 @@ import msgspec
 import yaml
 
 from kubesteward.errors import UsageError
+from kubesteward.terminal import markup_safe
 
 MACHINE_FORMATS = ("json", "yaml")
 
 
-def escape(text: str) -> str:
-    """Escape rich markup in ``text`` (rich's own escape, imported on first use: see cli.state)."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
+def escape(text: str, *, one_line: bool = False) -> str:
+    """``text`` printable as is through rich: control characters shown as escapes, markup escaped
+    (:func:`kubesteward.terminal.markup_safe`). Every string from a cluster or a user goes through it."""
+    return markup_safe(text, one_line=one_line)
 
 
 def check_format(fmt: str, allowed: tuple[str, ...] = ("table", *MACHINE_FORMATS)) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kubesteward.terminal import neutralise
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.logging import RichHandler
@@ -39,9 +41,14 @@ class _RichOnFirstRecord(logging.Handler):
         if self._rich is None:
             from rich.logging import RichHandler
 
-            self._rich = RichHandler(console=self._state.err, show_path=False, show_time=False)
+            # markup=False (its default, said here because it matters): a log line quoting a cluster's
+            # string must not be read as rich markup.
+            self._rich = RichHandler(console=self._state.err, show_path=False, show_time=False, markup=False)
             self._rich.setFormatter(self.formatter or logging.Formatter("%(message)s"))
-        self._rich.emit(record)
+        # Log lines quote cluster strings (event messages, errors): their control characters made visible.
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.msg, safe.args = neutralise(record.getMessage()), None
+        self._rich.emit(safe)
 
 
 @dataclass

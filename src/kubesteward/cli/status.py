@@ -6,7 +6,7 @@ from rich.table import Table
 
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.output import check_format, emit_machine
+from kubesteward.cli.output import check_format, emit_machine, escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.summary import ClusterSummary, summarize
@@ -42,19 +42,19 @@ def status(
             if result.value is not None:
                 _render(result.value)
             else:
-                STATE.err.print(f"[red]error[/]: {result.error}", highlight=False)
+                STATE.err.print(f"[red]error[/]: {escape(str(result.error))}", highlight=False)
     return max((r.error.exit_code for r in failures if r.error), default=0)
 
 
 def _render(summary: ClusterSummary) -> None:
     out = STATE.out
     out.print(
-        f"[bold]{summary.context}[/]  {summary.server}  Kubernetes {summary.version}\n"
+        f"[bold]{escape(summary.context)}[/]  {escape(summary.server)}  Kubernetes {escape(summary.version)}\n"
         f"  nodes {summary.nodes_ready}/{len(summary.nodes)} ready   namespaces {summary.namespaces}   "
         f"pods {summary.pods}   container restarts {summary.restarts}",
         highlight=False,
     )
-    phases = "  ".join(f"{phase} {count}" for phase, count in sorted(summary.pods_by_phase.items()))
+    phases = "  ".join(f"{escape(phase)} {count}" for phase, count in sorted(summary.pods_by_phase.items()))
     if phases:
         out.print(f"  pods by phase: {phases}", highlight=False)
     sick_nodes = [n for n in summary.nodes if n.ready != "True" or n.problems or not n.schedulable]
@@ -62,12 +62,13 @@ def _render(summary: ClusterSummary) -> None:
         table = Table("node", "ready", "schedulable", "problems", box=None, padding=(0, 2))
         for node in sick_nodes:
             colour = "red" if node.ready != "True" else "yellow"
-            table.add_row(node.name, f"[{colour}]{node.ready}[/]", str(node.schedulable), ", ".join(node.problems))
+            table.add_row(escape(node.name), f"[{colour}]{escape(node.ready)}[/]", str(node.schedulable),
+                          escape(", ".join(node.problems), one_line=True))
         out.print(table)
     if summary.pod_problems:
         table = Table("pod problem", "containers/pods", box=None, padding=(0, 2))
         for reason, count in summary.pod_problems.items():
-            table.add_row(f"[red]{reason}[/]", str(count))
+            table.add_row(f"[red]{escape(reason, one_line=True)}[/]", str(count))
         out.print(table)
     elif not sick_nodes:
         out.print("  [green]no node or pod problems seen[/]")

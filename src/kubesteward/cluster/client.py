@@ -34,6 +34,7 @@ from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.retry import CircuitBreaker, CircuitOpen, RetryPolicy, parse_retry_after
 from kubesteward.errors import (
     ClusterError,
+    ConfigError,
     Conflict,
     Forbidden,
     Gone,
@@ -295,7 +296,7 @@ class KubeClient:
         ) as response:
             body = await response.read()
         if _http_log.isEnabledFor(logging.DEBUG):
-            query = f"?{'&'.join(f'{k}={v}' for k, v in params.items())}" if params else ""
+            query = f"?{'&'.join(f'{k}={_loggable(k, v)}' for k, v in params.items())}" if params else ""
             _http_log.debug("%s %s%s -> %d (%d bytes, %.0f ms)", method, path, query, response.status, len(body),
                             (time.monotonic() - started) * 1000)
         return Response(response.status, body, response.headers, response.reason or "")
@@ -766,6 +767,18 @@ class KubeClient:
         return rt, str(name), (str(ns) if rt.namespaced else None)
 
 
+# Query parameters whose values say how a request reads, never who asks: shown at -vv. Any other
+# value (a continue token, whatever a future caller adds) is masked.
+_SHOWN_PARAMS = frozenset({
+    "limit", "watch", "resourceVersion", "resourceVersionMatch", "timeoutSeconds", "allowWatchBookmarks",
+    "labelSelector", "fieldSelector", "fieldManager", "dryRun", "force", "propagationPolicy", "gracePeriodSeconds",
+})
+
+
+def _loggable(name: str, value: object) -> str:
+    return str(value) if name in _SHOWN_PARAMS else "***"
+
+
 def _write_params(dry_run: bool) -> dict[str, str | int]:
     return {"dryRun": "All"} if dry_run else {}
 
@@ -775,12 +788,25 @@ def _encode(obj: Any) -> bytes:
 
 
 def _ssl_context(config: ClusterConfig) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else ssl.create_default_context()
+    """The TLS settings of a context; :class:`ConfigError` naming what is wrong with its certificates."""
+    try:
+        context = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else ssl.create_default_context()
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            f"the certificate authority of this context is not a usable PEM certificate "
+            f"({_reason(exc)})", context=config.context,
+        ) from None
     if not config.verify_ssl:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if config.cert_file:
-        context.load_cert_chain(config.cert_file, config.key_file)
+        try:
+            context.load_cert_chain(config.cert_file, config.key_file)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ConfigError(
+                f"the client certificate or key of this context is not usable ({_reason(exc)})",
+                context=config.context,
+            ) from None
     return context
 
 

@@ -8,14 +8,17 @@ the loader is kept off the data path.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubesteward.errors import ConfigError
+from kubesteward.errors import ConfigError, Unauthorized
+from kubesteward.redaction import register
 
 IN_CLUSTER = "in-cluster"
 
@@ -125,7 +128,8 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
             )
         try:
             context = context or _first_current_context(paths)
-            kconfig.load_kube_config(config_file=paths, context=context, client_configuration=configuration)
+            with _loader_errors() as complaints:
+                kconfig.load_kube_config(config_file=paths, context=context, client_configuration=configuration)
             entries, _ = kconfig.list_kube_config_contexts(config_file=paths)
             chosen: dict[str, Any] = next((c for c in entries or [] if c.get("name") == context), {})
             default_namespace = (chosen.get("context") or {}).get("namespace") or "default"
@@ -133,7 +137,45 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
             what = f"context {context!r}" if context else "the current context"
             raise ConfigError(f"cannot load {what} from {paths}: {_one_line(exc)}") from exc
         name = context or "default"
+        if complaints and not _has_credentials(configuration):
+            raise _credential_failure(name, complaints)
     return _from_configuration(name, configuration, default_namespace)
+
+
+@contextlib.contextmanager
+def _loader_errors() -> Iterator[list[str]]:
+    """What the official loader logs while it runs, instead of letting it reach the user's terminal.
+
+    The loader does not raise when a credential plugin (``exec``, an auth provider) fails: it logs the
+    failure and goes on without credentials, so every request would then be anonymous and a run would
+    "see" an empty cluster. The caller turns what was logged into an error.
+    """
+    complaints: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                complaints.append(record.getMessage())
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers, root.level = [Capture()], min(saved_level, logging.ERROR) if saved_level else logging.ERROR
+    try:
+        yield complaints
+    finally:
+        root.handlers, root.level = saved_handlers, saved_level
+
+
+def _has_credentials(configuration: Any) -> bool:
+    return bool((configuration.api_key or {}).get("authorization") or configuration.cert_file or configuration.username)
+
+
+def _credential_failure(context: str, complaints: list[str]) -> Unauthorized:
+    reason = "; ".join(line.strip().splitlines()[0] for line in complaints if line.strip())
+    return Unauthorized(
+        f"the credentials of context {context!r} could not be obtained: {reason or 'the credential plugin failed'}",
+        context=context,
+    )
 
 
 def _from_configuration(name: str, configuration: Any, namespace: str) -> ClusterConfig:
@@ -145,13 +187,19 @@ def _from_configuration(name: str, configuration: Any, namespace: str) -> Cluste
         # auth_settings() runs the loader's refresh hook (exec plugin, OIDC
         # refresh, rotated service-account token) before reading the key; it
         # also hides the key's name, which differs between client versions.
-        for setting in configuration.auth_settings().values():
+        with _loader_errors() as complaints:
+            settings = configuration.auth_settings()
+        for setting in settings.values():
             if setting.get("in") == "header" and str(setting.get("key", "")).lower() == "authorization":
                 value = setting.get("value")
                 if value:
+                    register(str(value).partition(" ")[2] or str(value))
                     return str(value)
+        if complaints:  # a refresh failed and left no credential: never go on anonymously
+            raise _credential_failure(name, complaints)
         return None
 
+    register(configuration.password)
     return ClusterConfig(
         context=name,
         host=host,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kubesteward.cluster.config import ClusterConfig
+from kubesteward.redaction import register
 
 # Keys whose meaning is data alone; any other key in the entry defers to the loader.
 PLAIN_CLUSTER_KEYS = frozenset(
@@ -98,12 +99,15 @@ def plain_context(data: Any, path: Path, context: str | None) -> ClusterConfig |
 
 
 def _authorization(user: dict[str, Any]) -> str | None:
-    """The loader's order: a token, else basic auth, both as an Authorization header."""
+    """The loader's order: a token, else basic auth, both as an Authorization header
+    (registered with :func:`kubesteward.redaction.register`, so no output ever shows them)."""
     if user.get("token"):
+        register(user["token"])
         return f"Bearer {user['token']}"
     if "username" in user and "password" in user:
-        pair = f"{user['username']}:{user['password']}".encode()
-        return f"Basic {base64.b64encode(pair).decode()}"
+        pair = base64.b64encode(f"{user['username']}:{user['password']}".encode()).decode()
+        register(user["password"], pair)
+        return f"Basic {pair}"
     return None
 
 

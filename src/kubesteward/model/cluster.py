@@ -23,6 +23,11 @@ from kubesteward.model.selectors import map_selector_matches, selector_is_empty,
 DEFAULT_STORAGE_CLASS = "storageclass.kubernetes.io/is-default-class"
 DEFAULT_INGRESS_CLASS = "ingressclass.kubernetes.io/is-default-class"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+# Where a Service's endpoints are read, in order of preference: the legacy Endpoints
+# stand in where EndpointSlices were not loaded (old dumps, ``kubectl get`` bundles,
+# a cluster forbidding or not serving discovery.k8s.io/v1). An analyzer reading
+# endpoints names this in its ``requires``: any one of them will do.
+ENDPOINT_KINDS = ("EndpointSlice", "Endpoints")
 
 
 class ObjectKey(NamedTuple):
@@ -48,6 +53,9 @@ class Skipped:
     kind: str
     reason: str
     namespaces: tuple[str, ...] = ()  # non-empty: loaded only in these namespaces
+    # False when nothing was missed: the API is not served, so no such objects exist. True: objects
+    # of this kind may exist that the run could not read (RBAC), a gap in what it covered.
+    unread: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ KIND_ATTRS: dict[str, str] = {
     "CronJob": "cronjobs",
     "Service": "services",
     "EndpointSlice": "endpointslices",
+    "Endpoints": "endpoints",
     "Ingress": "ingresses",
     "IngressClass": "ingressclasses",
     "NetworkPolicy": "networkpolicies",
@@ -120,6 +129,7 @@ class ClusterModel:
     cronjobs: list[o.CronJob] = field(default_factory=list)
     services: list[o.Service] = field(default_factory=list)
     endpointslices: list[o.EndpointSlice] = field(default_factory=list)
+    endpoints: list[o.Endpoints] = field(default_factory=list)  # only where EndpointSlices could not be listed
     ingresses: list[o.Ingress] = field(default_factory=list)
     ingressclasses: list[o.IngressClass] = field(default_factory=list)
     networkpolicies: list[o.NetworkPolicy] = field(default_factory=list)
@@ -466,12 +476,34 @@ class ClusterModel:
     def endpoint_slices(self, service: o.Service) -> list[o.EndpointSlice]:
         return self._slices_by_service.get((service.metadata.namespace, service.metadata.name), [])
 
+    def endpoints_known(self, namespace: str) -> bool:
+        """Whether a Service's endpoints in ``namespace`` can be told: its EndpointSlices, or
+        else its legacy Endpoints, were loaded there (:data:`ENDPOINT_KINDS`)."""
+        return self.has("EndpointSlice", namespace) or self.has("Endpoints", namespace)
+
+    def _legacy_endpoints(self, service: o.Service) -> list[o.EndpointSubset]:
+        """The subsets of the Endpoints object of ``service``, when EndpointSlices were not loaded
+        in its namespace (never mixed with them: the slices are what is routed to)."""
+        ns = service.metadata.namespace
+        if self.has("EndpointSlice", ns):
+            return []
+        legacy: o.Endpoints | None = self._by_key.get(("Endpoints", ns, service.metadata.name))
+        return legacy.subsets or [] if legacy is not None else []
+
     def ready_endpoints(self, service: o.Service) -> int:
-        return sum(
+        """The ready endpoints of ``service``, from whichever of :data:`ENDPOINT_KINDS` was loaded."""
+        ready = sum(
             1
             for eps in self.endpoint_slices(service)
             for ep in eps.endpoints or ()
             if ep.conditions.ready is not False  # nil means ready, per the API
+        )
+        return ready + sum(len(subset.addresses or ()) for subset in self._legacy_endpoints(service))
+
+    def has_endpoints(self, service: o.Service) -> bool:
+        """Any endpoint at all, ready or not (someone manages them)."""
+        return any(eps.endpoints for eps in self.endpoint_slices(service)) or any(
+            subset.addresses or subset.notReadyAddresses for subset in self._legacy_endpoints(service)
         )
 
     @cached_property

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import yaml
@@ -21,18 +22,62 @@ SNAPSHOT_KEY = "kubesteward"  # top-level key of our snapshot List: {snapshotTim
 _SUFFIXES = (".json", ".yaml", ".yml")
 
 
+MAX_INPUT_BYTES = 1 << 30  # beyond this a "manifest" is not one (or is /dev/zero)
+_CHUNK = 1 << 20
+
+
 def iter_documents(path: Path) -> Iterator[tuple[Path, Any]]:
-    """Every parsed document under ``path`` (a file, ``-`` for stdin, or a directory, recursively)."""
-    if path.is_dir():
+    """Every parsed document under ``path`` (a file, ``-`` for stdin, or a directory, recursively).
+
+    Whatever the file holds, the answer is documents or one :class:`InputError` naming the file:
+    binary or non-UTF-8 content, a document nested deeper than the parser's stack, invalid syntax.
+    """
+    if str(path) != "-" and path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
         if not files:
             raise InputError(f"{path}: no .json/.yaml/.yml files found")
         for file in files:
             yield from iter_documents(file)
         return
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory")
-    text = path.read_text()
+    text = read_text_input(path)
+    try:
+        yield from _parse(path, text)
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a Kubernetes object") from None
+
+
+def read_text_input(path: Path) -> str:
+    """The UTF-8 text of ``path`` (``-``: stdin); :class:`InputError` for what is not a text file."""
+    try:
+        if str(path) == "-":
+            raw = _read_limited(sys.stdin.buffer, path)
+        else:
+            if not path.exists():
+                raise InputError(f"{path}: no such file or directory")
+            with open(path, "rb") as handle:
+                raw = _read_limited(handle, path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+
+
+def _read_limited(handle: BinaryIO, path: Path) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := handle.read(_CHUNK):
+        if b"\0" in chunk:
+            raise InputError(f"{path}: a binary file, not JSON or YAML")
+        size += len(chunk)
+        if size > MAX_INPUT_BYTES:
+            raise InputError(f"{path}: larger than {MAX_INPUT_BYTES >> 20} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(path: Path, text: str) -> Iterator[tuple[Path, Any]]:
     if path.suffix == ".json" or text.lstrip().startswith(("{", "[")):
         try:
             yield path, json.loads(text)
@@ -108,9 +153,12 @@ def load_files(paths: Iterable[Path]) -> tuple[ClusterModel, dict[str, int]]:
         for file, doc in iter_documents(path):
             if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
                 meta = doc[SNAPSHOT_KEY]
-            for obj in flatten(doc):
-                documents.append(obj)
-                origins[id(obj)] = str(file)
+            try:
+                for obj in flatten(doc):
+                    documents.append(obj)
+                    origins[id(obj)] = str(file)
+            except RecursionError:
+                raise InputError(f"{file}: lists nested too deeply to hold Kubernetes objects") from None
     if not documents:
         raise InputError(f"{', '.join(names)}: no Kubernetes objects found")
     now = parse_time(meta.get("snapshotTime")) if meta else None
@@ -123,6 +171,7 @@ def load_files(paths: Iterable[Path]) -> tuple[ClusterModel, dict[str, int]]:
         model.loaded.update(meta.get("loadedKinds", []))
         model.partial.update({k: set(v) for k, v in (meta.get("partial") or {}).items()})
         model.skipped.extend(
-            Skipped(s["kind"], s["reason"], tuple(s.get("namespaces", ()))) for s in meta.get("skipped", [])
+            Skipped(s["kind"], s["reason"], tuple(s.get("namespaces", ())), bool(s.get("unread", True)))
+            for s in meta.get("skipped", [])
         )
     return model, ignored

@@ -18,7 +18,15 @@ from kubesteward.cluster import KubeClient
 from kubesteward.errors import Forbidden, NotFound, Unauthorized
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ListSource, Skipped
-from kubesteward.model.kinds import BY_KIND, CLAIM_NOTES_SELECTOR, FIELD_SELECTORS, MODEL_KINDS, KindSpec, strip_values
+from kubesteward.model.kinds import (
+    BY_KIND,
+    CLAIM_NOTES_SELECTOR,
+    FIELD_SELECTORS,
+    MODEL_KINDS,
+    STAND_INS,
+    KindSpec,
+    strip_values,
+)
 
 Progress = Callable[[str, int, int], None]  # (kind, done, total)
 OnList = Callable[[ListSource, list[Any]], None]  # each LIST's source and its (model-ready) items
@@ -95,6 +103,17 @@ async def load_cluster(
 
     async def one(spec: KindSpec) -> None:
         nonlocal done
+        skipped = await fetch(spec)
+        stand_in = STAND_INS.get(spec.kind)
+        if skipped is not None and stand_in is not None:
+            # Only now: a cluster that serves (and lets us list) the preferred kind pays no extra LIST.
+            await fetch(stand_in)
+        done += 1
+        if progress is not None:
+            progress(spec.kind, done, len(specs))
+
+    async def fetch(spec: KindSpec) -> Skipped | None:
+        """List one kind into the model; what could not be listed of it."""
         lists, skipped = await load(spec)
         if lists is not None:
             add(spec.kind, lists)
@@ -108,9 +127,7 @@ async def load_cluster(
         if spec.kind == "PersistentVolumeClaim" and lists is not None and notes_where_unbound:
             # While the other kinds are still being listed.
             add("Event", await _claim_notes(client, model.pvcs, page_size, since, shard_slots["Event"]))
-        done += 1
-        if progress is not None:
-            progress(spec.kind, done, len(specs))
+        return skipped
 
     # Large lists allocate millions of small objects; the cyclic GC would
     # rescan them over and over while they arrive. Our structs cannot form
@@ -163,7 +180,7 @@ async def _load_kind(
     try:
         return await _list(client, spec, scope, page_size, since, selectors), None
     except NotFound:
-        return None, Skipped(spec.kind, f"the API {rt.api_version} is not served by this cluster")
+        return None, Skipped(spec.kind, f"the API {rt.api_version} is not served by this cluster", unread=False)
     except Forbidden as exc:
         reason = str(exc).split(": ", 1)[-1]
         if not rt.namespaced or scope is not None:

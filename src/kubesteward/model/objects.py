@@ -441,6 +441,24 @@ class EndpointSlice(msgspec.Struct, gc=False, omit_defaults=True):
     endpoints: list[Endpoint] | None = None
 
 
+class EndpointAddress(msgspec.Struct, gc=False, omit_defaults=True):
+    """Counted, never read: the IP and target of each address are skipped at decode time."""
+
+
+class EndpointSubset(msgspec.Struct, gc=False, omit_defaults=True):
+    addresses: list[EndpointAddress] | None = None  # ready
+    notReadyAddresses: list[EndpointAddress] | None = None
+
+
+class Endpoints(msgspec.Struct, gc=False, omit_defaults=True):
+    """The legacy (core v1) endpoints of the Service of the same name: what dumps of older
+    clusters and ``kubectl get`` bundles hold instead of EndpointSlices."""
+
+    kind: ClassVar[str] = "Endpoints"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    subsets: list[EndpointSubset] | None = None
+
+
 class ServiceBackendPort(msgspec.Struct, gc=False, omit_defaults=True):
     number: int | None = None
     name: str = ""

@@ -37,7 +37,10 @@ def snapshot_document(model: ClusterModel) -> dict[str, Any]:
             "context": model.context,
             "loadedKinds": sorted(model.loaded),
             "partial": {k: sorted(v) for k, v in model.partial.items()},
-            "skipped": [{"kind": s.kind, "reason": s.reason, "namespaces": list(s.namespaces)} for s in model.skipped],
+            "skipped": [
+                {"kind": s.kind, "reason": s.reason, "namespaces": list(s.namespaces), "unread": s.unread}
+                for s in model.skipped
+            ],
         },
         "items": items,
     }

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import Report, summary_counts
+from kubesteward.model.coverage import Coverage
+from kubesteward.terminal import neutralise
 
 
 def _evidence(item: Finding) -> list[str]:
@@ -29,9 +31,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_report(reports: Sequence[Report]) -> str:
+def markdown_report(reports: Sequence[Report], coverages: Sequence[Coverage] = ()) -> str:
+    """``coverages``: each report's, in the same order (a partial one is said first)."""
     out: list[str] = []
-    for report in reports:
+    covered = list(coverages) + [None] * (len(reports) - len(coverages))
+    for report, coverage in zip(reports, covered, strict=True):
         counts = summary_counts(report.findings)
         out.append(f"# kubesteward diagnosis: {report.context or report.source}")
         out.append("")
@@ -40,6 +44,8 @@ def markdown_report(reports: Sequence[Report]) -> str:
             f"({counts['error']} errors, {counts['warning']} warnings, {counts['info']} info; "
             f"{report.suppressed} suppressed). Source: `{report.source}`."
         )
+        if coverage is not None and not coverage.complete:
+            out.append(f"\n> **Partial result.** Not covered: {coverage.summary()}.")
         if report.skipped_checks:
             missing = sorted({k for s in report.skipped_checks for k in s.missing})
             out.append(f"\n> Skipped checks needing: {', '.join(missing)} (not loaded or not permitted).")
@@ -63,6 +69,8 @@ def markdown_report(reports: Sequence[Report]) -> str:
                         f"| {item.code} | {item.severity.label} | `{item.object}` | {_cell(item.message)} |"
                     )
         if not report.incidents:
-            out.append("\nNo problems found.")
+            partial = coverage is not None and not coverage.complete
+            out.append("\nNo problems found in what could be read." if partial else "\nNo problems found.")
         out.append("")
-    return "\n".join(out)
+    # Cluster strings (messages, evidence) are all in it: control characters made visible once, here.
+    return neutralise("\n".join(out))

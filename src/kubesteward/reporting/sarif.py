@@ -9,6 +9,7 @@ from typing import Any
 from kubesteward import __version__
 from kubesteward.checks.base import CODES, Severity
 from kubesteward.checks.engine import Report
+from kubesteward.model.coverage import Coverage
 
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
@@ -26,7 +27,11 @@ def _rule(code: str) -> dict[str, Any]:
     }
 
 
-def sarif_document(reports: Sequence[Report], origins: Mapping[Any, str] | None = None) -> dict[str, Any]:
+def sarif_document(
+    reports: Sequence[Report], origins: Mapping[Any, str] | None = None, coverages: Sequence[Coverage] = ()
+) -> dict[str, Any]:
+    """``coverages``: each report's, in the same order; a partial one becomes a warning notification of the
+    run's invocation (code-scanning UIs show it), so an empty result set is never read as "all clear"."""
     results = []
     used: set[str] = set()
     for report in reports:
@@ -70,6 +75,20 @@ def sarif_document(reports: Sequence[Report], origins: Mapping[Any, str] | None 
                     }
                 },
                 "results": results,
+                "invocations": [_invocation(reports, coverages)],
             }
         ],
     }
+
+
+def _invocation(reports: Sequence[Report], coverages: Sequence[Coverage]) -> dict[str, Any]:
+    notifications = [
+        {
+            "level": "warning",
+            "message": {"text": f"{report.context or report.source}: partial result: not covered: {cover.summary()}"},
+            "descriptor": {"id": "partial-coverage"},
+        }
+        for report, cover in zip(reports, coverages, strict=False)
+        if not cover.complete
+    ]
+    return {"executionSuccessful": True, "toolExecutionNotifications": notifications}

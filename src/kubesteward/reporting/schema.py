@@ -14,6 +14,7 @@ from kubesteward.checks.base import CODES, Finding
 from kubesteward.checks.engine import Report, summary_counts
 from kubesteward.checks.incidents import Incident
 from kubesteward.model.cluster import ObjectKey
+from kubesteward.model.coverage import Coverage
 
 API_VERSION = "kubesteward.io/v1"
 KIND = "DiagnosisReport"
@@ -52,12 +53,13 @@ def incident_doc(incident: Incident) -> dict[str, Any]:
     }
 
 
-def cluster_doc(report: Report) -> dict[str, Any]:
+def cluster_doc(report: Report, coverage: Coverage) -> dict[str, Any]:
     incident_of = {id(f): i.id for i in report.incidents for f in i.findings}
     return {
         "context": report.context,
         "source": report.source,
         "error": None,
+        "coverage": coverage.document(),
         "summary": {
             **summary_counts(report.findings),
             "incidents": len(report.incidents),
@@ -76,8 +78,8 @@ def cluster_doc(report: Report) -> dict[str, Any]:
 
 
 def error_doc(context: str, message: str) -> dict[str, Any]:
-    return {"context": context, "source": "live", "error": message, "summary": None, "skipped": [],
-            "skippedChecks": [], "incidents": [], "findings": []}
+    return {"context": context, "source": "live", "error": message, "coverage": {"complete": False},
+            "summary": None, "skipped": [], "skippedChecks": [], "incidents": [], "findings": []}
 
 
 def report_document(clusters: Sequence[dict[str, Any]], now: dt.datetime | None = None) -> dict[str, Any]:
