@@ -11,14 +11,17 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kubesteward.checks.engine import run_checks
 from kubesteward.checks.incidents import build_incidents
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.cluster import KubeClient, resources
+from kubesteward.cli.diagnose import _first_step
+from kubesteward.cluster import KubeClient, load_config, resources
 from kubesteward.errors import NotFound
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.load import load_cluster
@@ -36,6 +39,7 @@ def builtin(api_version: str, kind: str) -> resources.ResourceType:
 
 
 SLICES = builtin("discovery.k8s.io/v1", "EndpointSlice")
+LEGACY_ENDPOINTS = builtin("v1", "Endpoints")
 INGRESS_CLASSES = builtin("networking.k8s.io/v1", "IngressClass")
 WAIT = 90.0
 # Fault pods are Ready=False from their first second; skip the startup grace so
@@ -171,7 +175,9 @@ async def test_healthy_service_ingress_and_default_deny_stay_silent(kube: KubeCl
     # The analyzers did run (nothing skipped for lack of kinds), so the silence means "healthy".
     skipped = {s.analyzer for s in report.skipped_checks}
     assert not {"networking.service_endpoints", "networking.ingress_backends", "networking.ingress_tls",
-                "networking.ingress_class", "networking.network_policies"} & skipped
+                "networking.ingress_class", "networking.network_policies", "networking.service_selectors",
+                "networking.selectorless_services", "networking.ingress_backend_selectors",
+                "networking.ingress_backend_endpoints"} & skipped
 
 
 async def test_service_whose_pods_are_not_ready_points_at_their_deployment(
@@ -292,3 +298,128 @@ async def test_network_policy_selecting_nothing_is_info(kube: KubeClient, namesp
     [f] = only(report, "KS320", "api-typo")
     assert f.severity.label == "info" and f.evidence["selector"] == "app=wbe"
     assert codes_for(report, "NetworkPolicy", "default-deny") == set()
+
+
+# --------------------------------------------------------------------------- what the input holds
+
+
+async def reader(kube: KubeClient, namespace: str, kubeconfig: Path, tmp_path: Path, name: str,
+                 core: list[str], groups: list[str]) -> KubeClient:
+    """A client that may read, in ``namespace`` only, the core ``core`` resources and everything of
+    the API ``groups`` (RBAC as a namespace admin would grant it; the rest is forbidden)."""
+    await kube.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}, namespace=namespace)
+    verbs = ["get", "list", "watch"]
+    await kube.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": core, "verbs": verbs}, {"apiGroups": groups, "resources": ["*"], "verbs": verbs}],
+    }, namespace=namespace)
+    await kube.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+    }, namespace=namespace)
+    response = await kube.request(
+        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        content=b'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}}',
+        headers={"Content-Type": "application/json"},
+    )
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["users"][0]["user"] = {"token": response.json()["status"]["token"]}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return KubeClient(load_config(str(path)))
+
+
+async def wait_legacy_endpoints(kube: KubeClient, namespace: str, svc: str, *, ready: int, not_ready: int) -> None:
+    async def counts() -> tuple[int, int]:
+        subsets = (await kube.get(LEGACY_ENDPOINTS, svc, namespace)).get("subsets") or []
+        return (sum(len(s.get("addresses") or []) for s in subsets), sum(len(s.get("notReadyAddresses") or []) for s in subsets))
+
+    await eventually(counts, lambda found: found == (ready, not_ready), timeout=WAIT,
+                     what=f"Endpoints {svc} with {ready} ready and {not_ready} unready addresses")
+
+
+OTHER_KINDS = ["apps", "batch", "networking.k8s.io", "policy", "autoscaling"]  # not discovery.k8s.io
+CORE = ["pods", "services", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims", "events"]
+
+
+async def test_endpoints_stand_in_where_endpoint_slices_are_forbidden(
+    kube: KubeClient, namespace: str, sandbox_kubeconfig: Path, tmp_path: Path
+) -> None:
+    await create_all(
+        kube, namespace,
+        deployment("api", {"app": "api"}, fault="not-ready"),
+        service("api", {"app": "api"}),
+        deployment("web", {"app": "web"}),
+        service("web", {"app": "web"}),
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "manual"}, "spec": {"ports": [{"port": 5432}]}},
+        service("typo", {"app": "wbe"}),
+    )
+    await wait_legacy_endpoints(kube, namespace, "api", ready=0, not_ready=2)
+    await wait_legacy_endpoints(kube, namespace, "web", ready=2, not_ready=0)
+    await wait_endpoints(kube, namespace, "web", count=2, ready=True)
+
+    # Where EndpointSlices may be listed, Endpoints are not listed at all: no extra LIST.
+    model = await load_cluster(kube, namespace=namespace)
+    assert "EndpointSlice" in model.loaded and "Endpoints" not in model.loaded
+    assert not [s for s in model.sources if s.kind == "Endpoints"]
+    with_slices = run_checks(model, settings=NO_GRACE)
+
+    # Where they are forbidden, the legacy Endpoints are listed instead, with the same findings.
+    viewer = await reader(kube, namespace, sandbox_kubeconfig, tmp_path, "no-slices", [*CORE, "endpoints"], OTHER_KINDS)
+    try:
+        report = await diagnose(viewer, namespace, settings=NO_GRACE)
+        legacy = await load_cluster(viewer, namespace=namespace)
+    finally:
+        await viewer.aclose()
+    assert "EndpointSlice" not in legacy.loaded and "Endpoints" in legacy.loaded
+    assert [s.kind for s in legacy.skipped if s.kind == "EndpointSlice"] == ["EndpointSlice"]
+    assert ks3(report.findings) == ks3(with_slices.findings) == sorted(
+        [f"KS301 Service/{namespace}/typo", f"KS302 Service/{namespace}/api", f"KS305 Service/{namespace}/manual"])
+    [api] = only(report, "KS302", "api")
+    assert api.cause == ObjectKey("Deployment", namespace, "api") and len(api.related) == 2
+    assert not [s for s in report.skipped_checks if s.analyzer.startswith("networking.service") or "EndpointSlice" in s.missing]
+
+    # Neither kind of endpoints may be read: the selector is still checked (it needs only pods),
+    # and exactly the checks that read endpoints are said to be skipped.
+    blind = await reader(kube, namespace, sandbox_kubeconfig, tmp_path, "no-endpoints", CORE, OTHER_KINDS)
+    try:
+        report = await diagnose(blind, namespace, settings=NO_GRACE)
+    finally:
+        await blind.aclose()
+    assert ks3(report.findings) == [f"KS301 Service/{namespace}/typo"]
+    skipped = {s.analyzer: s.missing for s in report.skipped_checks if "EndpointSlice" in s.missing}
+    assert skipped == {"networking.service_endpoints": ("EndpointSlice",), "networking.selectorless_services": ("EndpointSlice",),
+                       "networking.ingress_backend_endpoints": ("EndpointSlice",)}
+    assert {s.kind for s in report.skipped_kinds} >= {"EndpointSlice", "Endpoints"}
+
+
+async def test_an_ingress_without_class_is_its_own_incident_next_to_an_oom_killed_deployment(kube: KubeClient, namespace: str) -> None:
+    classes = (await kube.list(INGRESS_CLASSES)).items
+    if any((c["metadata"].get("annotations") or {}).get("ingressclass.kubernetes.io/is-default-class") == "true" for c in classes):
+        pytest.skip("the cluster has a default IngressClass; the class-less case cannot be observed")
+    await create_all(
+        kube, namespace,
+        deployment("checkout", {"app": "checkout"}, fault="crashloop-oom"),
+        service("checkout", {"app": "checkout"}),
+        ingress("shop", "checkout", {"name": "web"}, cls=None),
+    )
+    await wait_endpoints(kube, namespace, "checkout", count=2, ready=False)
+
+    report = await eventually(
+        lambda: diagnose(kube, namespace, settings=NO_GRACE),
+        lambda r: {"KS102", "KS302", "KS315", "KS314"} <= {f.code for f in r.findings},
+        timeout=WAIT, interval=2.0, what="the OOM kills and the class-less Ingress",
+    )
+    by_root = {i.root: i for i in report.incidents}
+    oom = by_root[ObjectKey("Deployment", namespace, "checkout")]
+    assert {(f.code, f.object.kind) for f in oom.findings} >= {("KS102", "Pod"), ("KS302", "Service"), ("KS315", "Ingress")}
+    assert "KS314" not in {f.code for f in oom.findings}
+    classless = by_root[ObjectKey("Ingress", namespace, "shop")]
+    assert [(f.code, f.object.name) for f in classless.findings] == [("KS314", "shop")]
+    # Every step the table view shows names the real objects and ends on something to do.
+    for item in report.findings:
+        step = _first_step(item.remediation)
+        assert not step.endswith(":") and "<namespace>" not in item.remediation and "<ns>" not in item.remediation
+    [svc] = only(report, "KS302", "checkout")
+    assert f"kubectl get pods -n {namespace} -l app=checkout -o wide" in svc.remediation

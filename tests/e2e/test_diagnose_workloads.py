@@ -73,6 +73,12 @@ def statefulset(name: str, replicas: int = 2, fault: str | None = None) -> Obj:
     }
 
 
+def headless(name: str) -> Obj:
+    """The governing Service of the StatefulSet of the same name (its pods' DNS names)."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"port": 80}]}}
+
+
 def daemonset(name: str, fault: str | None = None) -> Obj:
     template = pod_template(name, fault)
     template["spec"]["nodeSelector"] = SANDBOX_NODES
@@ -119,7 +125,9 @@ async def test_failing_deployments_statefulsets_and_daemonsets(kube: KubeClient,
         deployment("stuck", fault="not-ready", progressDeadlineSeconds=5),
         deployment("healthy"),
         statefulset("db", fault="crashloop-error"),
+        headless("db"),
         statefulset("cache"),
+        headless("cache"),
         daemonset("agent", fault="crashloop-error"),
         daemonset("logs"),
         job("report"),
@@ -167,6 +175,24 @@ async def test_failing_deployments_statefulsets_and_daemonsets(kube: KubeClient,
         what="healthy objects to be silent",
     )
     assert {f.object.name for f in report.findings if f.code.startswith("KS2")} == {"oom", "stuck", "db", "agent"}
+
+
+async def test_statefulset_whose_governing_service_does_not_exist(kube: KubeClient, namespace: str) -> None:
+    orphan = statefulset("db", replicas=1)
+    orphan["spec"]["serviceName"] = "db-headless"
+    for obj in (orphan, statefulset("cache", replicas=1), headless("cache")):
+        await kube.create(obj, namespace=namespace)
+
+    report = await until(kube, namespace, {("KS214", "db")}, settled=lambda r: bool(only(r, "KS214", "db")[0].related))
+
+    [db] = only(report, "KS214", "db")
+    assert db.severity is Severity.WARNING and db.cause == ObjectKey("Service", namespace, "db-headless")
+    assert db.related == [ObjectKey("Pod", namespace, "db-0")]  # the StatefulSet runs: only its DNS names are missing
+    assert f"kubectl create service clusterip db-headless -n {namespace} --clusterip=None" in db.remediation
+    assert codes_for(report, "StatefulSet", "cache") == set()
+    # Its own incident, rooted at the Service it names.
+    [incident] = [i for i in report.incidents if db in i.findings]
+    assert incident.root == ObjectKey("Service", namespace, "db-headless") and incident.findings == [db]
 
 
 async def test_deployment_blocked_by_quota(kube: KubeClient, namespace: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -346,6 +348,62 @@ def statefulset(name: str = "db", replicas: int = 3, ready: int = 3) -> Obj:
 def test_ready_statefulset_is_silent() -> None:
     sts = statefulset()
     assert diagnose([sts, *(healthy_pod(f"db-{i}", sts) for i in range(3))]) == []
+
+
+def headless(name: str, ns: str = NS) -> Obj:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {**meta(name, "Service"), "namespace": ns},
+            "spec": {"clusterIP": "None", "selector": {"app": "db"}}}
+
+
+def governed(service: str) -> Obj:
+    sts = statefulset()
+    sts["spec"]["serviceName"] = service
+    return sts
+
+
+def test_statefulset_whose_governing_service_does_not_exist_is_reported() -> None:
+    sts = governed("db-headless")
+    pods = [healthy_pod(f"db-{i}", sts) for i in range(3)]
+    found = one(diagnose([sts, *pods, headless("web")]), "KS214")
+    assert found.object == ObjectKey("StatefulSet", NS, "db") and found.severity is Severity.WARNING
+    assert found.cause == ObjectKey("Service", NS, "db-headless") and found.evidence == {"service": "db-headless"}
+    assert "db-headless" in found.message and len(found.related) == 3
+    assert "kubectl create service clusterip db-headless -n shop --clusterip=None" in found.remediation
+    assert "kubectl set selector --local -f - app=db" in found.remediation
+    assert "kubectl delete statefulset db -n shop --cascade=orphan" in found.remediation
+
+
+def test_statefulset_governing_service_silent_when_it_exists_is_unnamed_or_could_not_be_listed() -> None:
+    sts = governed("db-headless")
+    assert diagnose([sts, headless("db-headless")]) == []
+    assert diagnose([governed(""), headless("web")]) == []  # no serviceName: no per-pod DNS asked for
+    assert diagnose([sts]) == []  # no Service listed at all: the check is skipped, not "missing"
+    # Services listed only in another namespace (RBAC): "not found" there is not "missing" here.
+    model, _ = model_from_objects([sts, headless("web", ns="other")], now=NOW)
+    model.partial["Service"] = {"other"}
+    assert [f.code for f in run_checks(model, only=["KS214"]).findings] == []
+    model.partial["Service"] = {"other", NS}
+    assert [f.code for f in run_checks(model, only=["KS214"]).findings] == ["KS214"]
+
+
+def test_a_missing_governing_service_is_an_incident_apart_from_the_pods_trouble() -> None:
+    sts = governed("db-headless")
+    sts["status"]["readyReplicas"] = 0
+    crashing = waiting_pod("db-0", sts, "CrashLoopBackOff", phase="Running", since=3600)
+    model, _ = model_from_objects([sts, crashing, headless("web")], now=NOW)
+    report = run_checks(model, only=["KS1*", "KS2*"])
+    incidents = {i.root: sorted((f.code, f.object.name) for f in i.findings) for i in report.incidents}
+    assert incidents == {
+        ObjectKey("StatefulSet", NS, "db"): [("KS101", "db-0"), ("KS206", "db")],
+        ObjectKey("Service", NS, "db-headless"): [("KS214", "db")],
+    }
+
+
+def test_explain_shows_the_governing_service_code() -> None:
+    out = subprocess.run([sys.executable, "-m", "kubesteward", "explain", "KS214"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "KS214 StatefulSet's governing Service does not exist" in out.stdout
+    assert "spec.serviceName" in out.stdout and "--clusterip=None" in out.stdout
 
 
 def test_statefulset_stuck_on_an_unbound_claim_points_at_the_claim() -> None:

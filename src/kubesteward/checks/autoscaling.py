@@ -48,7 +48,7 @@ nothing; its AbleToScale condition says FailedGetScale. kubesteward only says th
 loaded that kind in that namespace, so "not found" really means "does not exist".
 """,
     remediation="""
-- `kubectl describe hpa <name> -n <ns>`; `kubectl get <kind> -n <ns>` to find the real name.
+- `kubectl describe hpa <name> -n <ns>`; `kubectl get <target_kind> -n <ns>` to find the real name.
 - Fix `spec.scaleTargetRef` (kind, name, apiVersion), or delete the HPA if the workload is gone.
 """,
 )
@@ -113,7 +113,7 @@ exists, and stays silent when the HPA reports ScalingActive=True.
 """,
     remediation="""
 - Add requests to every container of the target's pod template, e.g.
-  `kubectl set resources deployment/<name> -n <ns> -c <container> --requests=cpu=100m`.
+  `kubectl set resources <target> -n <ns> -c <container> --requests=cpu=100m`.
 - Or scale on an AverageValue target (absolute usage) instead of Utilization.
 """,
 )
@@ -133,7 +133,7 @@ PDB's status: desiredHealthy >= expectedPods.
 """,
     remediation="""
 - Allow at least one disruption: `maxUnavailable: 1` (or minAvailable below the replica count),
-  and run enough replicas for it (`kubectl scale deployment/<name> --replicas=<n+1>`).
+  and run enough replicas for it (`kubectl scale <workload> -n <ns> --replicas=<replicas>`).
 - `kubectl get pdb <name> -n <ns> -o yaml` to see minAvailable/maxUnavailable and status.
 """,
 )
@@ -229,6 +229,7 @@ def _target_missing(model: ClusterModel, settings: CheckSettings, hpa: o.Horizon
             "conditions": _condition_lines(hpa, "AbleToScale"),
             "events": event_lines(model, hpa, settings.evidence_events),
         },
+        fill={"target_kind": target.kind.lower()},
         cause=target,
     )
 
@@ -371,6 +372,7 @@ def _missing_requests(
             "conditions": _condition_lines(hpa, "ScalingActive"),
             "events": event_lines(model, hpa, settings.evidence_events),
         },
+        fill={"target": f"{ref.kind.lower()}/{ref.name}", "container": missing[0].split(" ", 1)[0]},
         cause=key_of(target),
         related=related,
     )
@@ -426,6 +428,7 @@ def _blocked(model: ClusterModel, settings: CheckSettings, pdb: o.PodDisruptionB
             f"{_budget(pdb)} requires all {st.expectedPods} expected pods healthy: "
             "no eviction is ever allowed, node drains will block",
             evidence=evidence,
+            fill=_scale_fill(model, live, st.expectedPods + 1),
             related=pod_keys(live),
         )
     problems = pod_problems(live)
@@ -443,6 +446,14 @@ def _blocked(model: ClusterModel, settings: CheckSettings, pdb: o.PodDisruptionB
         cause=_common_root(model, [p.pod for p in problems]),
         related=pod_keys(live),
     )
+
+
+def _scale_fill(model: ClusterModel, pods: Sequence[o.Pod], replicas: int) -> dict[str, str]:
+    """The workload to scale (owning most of the pods) and to how many replicas."""
+    root = _common_root(model, pods)
+    if root is None or root.kind not in _SCALABLE:
+        return {}
+    return {"workload": f"{root.kind.lower()}/{root.name}", "replicas": str(replicas)}
 
 
 def _older(model: ClusterModel, cond: o.Condition, seconds: float) -> bool:

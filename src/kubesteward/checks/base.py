@@ -12,7 +12,9 @@ Codes are stable forever: ``KS`` + three digits, grouped by area
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Iterator
+import re
+import shlex
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -68,6 +70,9 @@ class Finding:
 
 
 Analyzer = Callable[[ClusterModel, CheckSettings], Iterable[Finding]]
+# A kind an analyzer needs, or kinds any one of which will do, in order of
+# preference (``model.cluster.ENDPOINT_KINDS``: EndpointSlices, else Endpoints).
+Requirement = str | tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,15 @@ class Registered:
     name: str
     func: Analyzer
     codes: tuple[str, ...]
-    requires: tuple[str, ...]
+    requires: tuple[Requirement, ...]
+
+    def missing(self, loaded: set[str]) -> tuple[str, ...]:
+        """The requirements not met by the ``loaded`` kinds, each by its preferred kind."""
+        return tuple(
+            need if isinstance(need, str) else need[0]
+            for need in self.requires
+            if not (need in loaded if isinstance(need, str) else any(kind in loaded for kind in need))
+        )
 
 
 CODES: dict[str, Code] = {}
@@ -100,8 +113,9 @@ def define(
     return entry
 
 
-def analyzer(*, codes: Iterable[Code], requires: Iterable[str]) -> Callable[[Analyzer], Analyzer]:
-    """Register a pure analyzer that may emit ``codes`` and reads the kinds in ``requires``."""
+def analyzer(*, codes: Iterable[Code], requires: Iterable[Requirement]) -> Callable[[Analyzer], Analyzer]:
+    """Register a pure analyzer that may emit ``codes`` and reads the kinds in ``requires``
+    (a tuple there: any one of its kinds will do)."""
 
     def register(func: Analyzer) -> Analyzer:
         name = f"{func.__module__.rsplit('.', 1)[-1]}.{func.__name__}"
@@ -119,20 +133,54 @@ def finding(
     evidence: dict[str, Any] | None = None,
     severity: Severity | None = None,
     remediation: str | None = None,
+    fill: Mapping[str, str] | None = None,
     cause: ObjectKey | None = None,
     related: Iterable[ObjectKey] = (),
 ) -> Finding:
-    """Build a finding from a catalogue code (its severity and remediation unless overridden)."""
+    """Build a finding from a catalogue code (its severity and remediation unless overridden).
+
+    The remediation names what the finding knows (:func:`personalise`): its object, the
+    names its evidence holds, and ``fill`` (placeholder -> value) for anything else.
+    """
+    kept = {k: v for k, v in (evidence or {}).items() if v not in (None, "", [], {})}
     return Finding(
         code=code.code,
         severity=severity or code.severity,
         object=obj,
         message=message,
-        remediation=remediation or code.remediation,
-        evidence={k: v for k, v in (evidence or {}).items() if v not in (None, "", [], {})},
+        remediation=personalise(remediation or code.remediation, obj, kept, fill),
+        evidence=kept,
         cause=cause,
         related=list(related),
     )
+
+
+_PLACEHOLDER = re.compile(r"<([a-z][a-z0-9_+-]*)>")
+
+# Evidence keys that hold one name and fill the placeholder of the same name in every code's
+# remediation (an Ingress finding's backend ``service``, a pod finding's ``container``).
+NAMES_IN_EVIDENCE = ("container", "image", "node", "replica_set", "secret", "selector", "service")
+
+
+def personalise(text: str, obj: ObjectKey, evidence: Mapping[str, Any], fill: Mapping[str, str] | None = None) -> str:
+    """``text`` with the ``<placeholders>`` whose values a finding knows filled in: ``<name>``,
+    ``<ns>``/``<namespace>`` and ``<kind>`` (``<pod>``, ``<service>``…) of its object, the names
+    of :data:`NAMES_IN_EVIDENCE`, then ``fill``. Values are shell-quoted where needed (a
+    selector with a set expression), as they land in commands. What no finding can know
+    (which class to make the default) stays a placeholder for the reader to choose."""
+    if "<" not in text:
+        return text
+    values = {key: str(evidence[key]) for key in NAMES_IN_EVIDENCE if isinstance(evidence.get(key), str | int)}
+    values.update({"name": obj.name, obj.kind.lower(): obj.name})
+    if obj.namespace:
+        values.update(ns=obj.namespace, namespace=obj.namespace)
+    values.update(fill or {})
+
+    def value(match: re.Match[str]) -> str:
+        known = values.get(match.group(1))
+        return match.group(0) if known is None else shlex.quote(known)
+
+    return _PLACEHOLDER.sub(value, text)
 
 
 def in_service(model: ClusterModel, objects: Iterable[T]) -> Iterator[T]:

@@ -106,7 +106,7 @@ def evaluate(
     for registered in ANALYZERS.values():
         if only and not any(matches_code(c, only) for c in registered.codes):
             continue
-        missing = tuple(k for k in registered.requires if k not in model.loaded)
+        missing = registered.missing(model.loaded)
         if missing:
             skipped.append(SkippedCheck(registered.name, registered.codes, missing))
             continue

@@ -3,9 +3,14 @@
 Each finding is linked to one *anchor* object: its explicit ``cause`` when
 the analyzer could tell (a pod's NotReady node, a pending pod's PVC, a PVC's
 missing StorageClass), otherwise the top of its owner chain (a pod's
-Deployment). Findings whose objects or anchors connect are one incident
-(union-find), so "node NotReady" collects the pods on it, and "StorageClass
-missing" collects the PVC, the Pending pod and its StatefulSet.
+Deployment). A finding joins what its anchor's trouble is (union-find), so
+"node NotReady" collects the pods on it, and "StorageClass missing" collects
+the PVC, the Pending pod and its StatefulSet; and a chain is followed: an
+Ingress whose Service has no ready endpoints joins what empties the Service.
+
+Findings are never grouped merely for being about one object: an Ingress
+without any IngressClass (its own cause) that also routes to a Service whose
+pods are OOMKilled holds two problems, and they stay two incidents.
 
 The incident's headline is its most root-cause-like finding (lowest code
 rank, then highest severity). Incidents are ordered by severity, then blast
@@ -15,6 +20,7 @@ radius (pods and services affected).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from kubesteward.checks.base import CODES, Finding, Severity
@@ -43,11 +49,14 @@ AGGREGATE_KINDS = frozenset(
 )
 
 
+Node = Hashable  # an ObjectKey, or a token for one finding or one object's own trouble
+
+
 class _UnionFind:
     def __init__(self) -> None:
-        self.parent: dict[ObjectKey, ObjectKey] = {}
+        self.parent: dict[Node, Node] = {}
 
-    def find(self, key: ObjectKey) -> ObjectKey:
+    def find(self, key: Node) -> Node:
         self.parent.setdefault(key, key)
         root = key
         while self.parent[root] != root:
@@ -56,7 +65,7 @@ class _UnionFind:
             self.parent[key], key = root, self.parent[key]
         return root
 
-    def union(self, a: ObjectKey, b: ObjectKey) -> None:
+    def union(self, a: Node, b: Node) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[ra] = rb
@@ -81,27 +90,47 @@ def fingerprint(context: str, root: ObjectKey, code: str) -> str:
 
 def build_incidents(model: ClusterModel, findings: list[Finding]) -> list[Incident]:
     groups = _UnionFind()
-    for item in findings:
-        groups.union(item.object, anchor(model, item))
+    anchors = [anchor(model, item) for item in findings]
+    about: dict[ObjectKey, list[int]] = {}
+    for index, item in enumerate(findings):
+        about.setdefault(item.object, []).append(index)
+    # A finding anchored at its own object is that object's own trouble (a Service selecting
+    # nothing, an Ingress without class, a Deployment that is unavailable); any other is a
+    # symptom at its object of the trouble at its anchor (a pod's of its Deployment's, an
+    # Ingress's of its Service's). Each finding joins its anchor's trouble.
+    symptom = [anchors[i] != item.object for i, item in enumerate(findings)]
+    for index, item in enumerate(findings):
+        groups.union(("finding", index), anchors[index] if symptom[index] else ("own", item.object))
+    # What names an object as its anchor (a pod its Deployment, an Ingress its Service) reaches
+    # the object's state as a whole: its most symptom-like findings (the highest rank: "not
+    # ready", "no ready endpoints"), and through them whatever they are symptoms of, so the
+    # chain goes on (an Ingress's Service's pods' Deployment). Not the object's other troubles:
+    # an Ingress without class, a StatefulSet whose governing Service is missing, stay apart.
+    for key, indexes in about.items():
+        state = max(_rank(findings[i])[0] for i in indexes)
+        for i in indexes:
+            if _rank(findings[i])[0] == state:
+                groups.union(key, ("finding", i))
     # A workload-level finding (Deployment unavailable, Service without
-    # endpoints) is a symptom of whatever breaks its pods. When its pods'
-    # findings already sit in another incident (their NotReady node), it joins
-    # the incident holding most of them. Only aggregate kinds do this: a node
-    # or a PVC is never "explained" by the pods that happen to use it.
-    has_finding = {item.object for item in findings}
-    for item in findings:
+    # endpoints) is a symptom of whatever breaks its pods. When its pods' findings
+    # sit in another incident (their NotReady node), it joins the incident holding
+    # most of them. Only aggregate kinds do this, and only symptoms vote: a node or
+    # a PVC is never "explained" by the pods that happen to use it, nor a Service by
+    # the own trouble of an Ingress in front of it.
+    for index, item in enumerate(findings):
         if item.cause is not None or item.object.kind not in AGGREGATE_KINDS:
             continue
-        votes: dict[ObjectKey, int] = {}
+        votes: dict[Node, int] = {}
         for key in item.related:
-            if key in has_finding:
-                root = groups.find(key)
-                votes[root] = votes.get(root, 0) + 1
+            for other in about.get(key, ()):
+                if symptom[other]:
+                    root = groups.find(("finding", other))
+                    votes[root] = votes.get(root, 0) + 1
         if votes:
-            groups.union(item.object, max(votes, key=lambda k: votes[k]))
-    members: dict[ObjectKey, list[Finding]] = {}
-    for item in findings:
-        members.setdefault(groups.find(item.object), []).append(item)
+            groups.union(("finding", index), max(votes, key=lambda k: votes[k]))
+    members: dict[Node, list[Finding]] = {}
+    for index, item in enumerate(findings):
+        members.setdefault(groups.find(("finding", index)), []).append(item)
 
     incidents = []
     for group in members.values():

@@ -13,13 +13,13 @@ from __future__ import annotations
 import difflib
 import enum
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from kubesteward.checks.base import Code, Finding, Severity, analyzer, define, finding, in_service
+from kubesteward.checks.base import Finding, Severity, analyzer, define, finding, in_service
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model import objects as o
-from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
+from kubesteward.model.cluster import ENDPOINT_KINDS, ClusterModel, ObjectKey, key_of
 from kubesteward.model.selectors import format_selector, map_selector_matches, selector_matches
 
 # Legacy (pre-IngressClass) way of choosing a controller; still honoured by
@@ -99,8 +99,7 @@ to: connections fail even though the pods may be Ready. kubesteward compared the
 named container ports (and their protocols) of every pod the Service selects.
 """,
     remediation="""
-Either name the container port in the pod template, e.g.
-  ports: [{name: <target_port>, containerPort: 8080}]
+Either name the container port in the pod template (ports: [{name: <target_port>, containerPort: 8080}]),
 or point the Service at the number (or at a name that exists):
   kubectl get pods -n <namespace> -l <selector> -o jsonpath='{.items[*].spec.containers[*].ports}'
   kubectl edit service <service> -n <namespace>
@@ -238,9 +237,9 @@ kubernetes.io/ingress.class annotation the finding is only a warning: some contr
 annotation against their own flag without an IngressClass object.
 """,
     remediation="""
-  kubectl get ingressclass
-Set spec.ingressClassName to one of the listed classes (kubectl edit ingress <ingress> -n <namespace>),
-or install the ingress controller that provides the requested class.
+Set spec.ingressClassName to one of the classes kubectl get ingressclass lists
+(kubectl edit ingress <ingress> -n <namespace>), or install the ingress controller that provides the
+requested class.
 """,
 )
 
@@ -257,9 +256,10 @@ depends on controller flags (for example ingress-nginx's --watch-ingress-without
 routing fragile at best and absent at worst.
 """,
     remediation="""
-  kubectl get ingressclass
-Set spec.ingressClassName on the Ingress, or mark one class as the default:
+Set spec.ingressClassName to one of the classes kubectl get ingressclass lists
+(kubectl edit ingress <ingress> -n <namespace>), or mark one class as the default:
   kubectl annotate ingressclass <class> ingressclass.kubernetes.io/is-default-class=true
+Without any class, install an ingress controller first: it creates its class.
 """,
 )
 
@@ -292,8 +292,9 @@ The Secret named in the Ingress's TLS section exists but lacks the tls.crt or tl
 controllers read, so the controller cannot use it and falls back to its default certificate.
 """,
     remediation="""
-  kubectl get secret <secret> -n <namespace> -o jsonpath='{.data}' | jq keys
-Recreate it as a TLS secret: kubectl create secret tls <secret> -n <namespace> --cert=... --key=...
+Recreate it as a TLS secret holding both the certificate and its key:
+  kubectl create secret tls <secret> -n <namespace> --cert=tls.crt --key=tls.key --dry-run=client -o yaml | kubectl apply -f -
+See which keys it holds now: kubectl get secret <secret> -n <namespace> -o jsonpath='{.data}' | jq keys
 """,
 )
 
@@ -320,13 +321,6 @@ Fix the podSelector, or delete the policy if it is obsolete.
 def _kubectl_ref(key: ObjectKey) -> str:
     return f"{key.kind.lower()}/{key.name}"
 
-
-def _remedy(code: Code, **values: str) -> str:
-    """The code's remediation with its <placeholders> filled for one object."""
-    text = code.remediation
-    for name, value in values.items():
-        text = text.replace(f"<{name}>", value)
-    return text
 
 
 # --------------------------------------------------------------------------- pod helpers
@@ -451,29 +445,66 @@ def _dominant_root(model: ClusterModel, pods: list[o.Pod]) -> ObjectKey:
 
 
 def diagnose_endpoints(model: ClusterModel, svc: o.Service, settings: CheckSettings) -> EndpointDiagnosis | None:
-    """None when the Service has a ready endpoint, cannot have any (ExternalName), is still starting,
-    or when the kinds needed to tell were not loaded.
+    """Why the Service has no ready endpoint: the first answer of :func:`diagnose_selection`,
+    :func:`diagnose_readiness` and :func:`diagnose_selectorless`, each of which tells from only
+    the kinds it reads (None from all three: it has one, cannot have any, is still starting, or
+    the kinds needed to tell were not loaded)."""
+    return (
+        diagnose_selection(model, svc, settings)
+        or diagnose_readiness(model, svc, settings)
+        or diagnose_selectorless(model, svc)
+    )
+
+
+def _selects(svc: o.Service) -> bool:
+    """Has a selector and routes to pods (ExternalName Services have no endpoints at all)."""
+    return bool(svc.spec.selector) and svc.spec.type != "ExternalName"
+
+
+def diagnose_selection(model: ClusterModel, svc: o.Service, settings: CheckSettings) -> EndpointDiagnosis | None:
+    """A Service whose selector selects no pod: the selector matches nothing, or only workloads
+    scaled to zero, or workloads that have no pods. No pod means no endpoint, so this needs only
+    the namespace's pods (and whichever workloads were loaded, for hints); endpoints, when known,
+    can only silence it (ready ones written by hand for a Service with a selector)."""
+    ns = svc.metadata.namespace
+    if not _selects(svc) or not model.has("Pod", ns):
+        return None
+    if model.endpoints_known(ns) and model.ready_endpoints(svc) > 0:
+        return None  # first: the common, healthy case costs no pod lookup
+    if model.service_pods(svc):
+        return None  # diagnose_readiness's question
+    assert svc.spec.selector
+    return _no_pods(model, svc, svc.spec.selector, settings)
+
+
+def diagnose_readiness(model: ClusterModel, svc: o.Service, settings: CheckSettings) -> EndpointDiagnosis | None:
+    """A Service that selects pods but has no ready endpoint (EndpointSlices, else Endpoints).
 
     Headless Services are judged the same way on purpose: with publishNotReadyAddresses (the usual
     StatefulSet peer-discovery setup) the controller already marks unready pods' endpoints ready, so
     they stay silent; without it, DNS returns nothing for them, which is the same outage."""
     ns = svc.metadata.namespace
-    if svc.spec.type == "ExternalName" or not model.has("EndpointSlice", ns):
+    if not _selects(svc) or not model.has("Pod", ns) or not model.endpoints_known(ns):
         return None
-    if not svc.spec.selector:
-        # Endpoints are managed by someone else; any endpoint at all (even not ready) means they are.
-        has_any = any(eps.endpoints for eps in model.endpoint_slices(svc))
-        return None if has_any else EndpointDiagnosis(EndpointProblem.NO_SELECTOR)
-    if not model.has("Pod", ns) or model.ready_endpoints(svc) > 0:
+    if model.ready_endpoints(svc) > 0:
         return None
     pods = model.service_pods(svc)
     if not pods:
-        return _no_pods(model, svc, svc.spec.selector, settings)
+        return None  # diagnose_selection's question
     if any(pod_ready(p) for p in pods):
-        return None  # the EndpointSlice controller has not caught up with a ready pod yet
+        return None  # the endpoints controller has not caught up with a ready pod yet
     if all(pod_settling(model, p, settings) for p in pods):
         return None  # a fresh rollout, a brand-new app, or a readiness blip: give it the pods' grace
     return EndpointDiagnosis(EndpointProblem.NO_READY, pods=pods, cause=_dominant_root(model, pods))
+
+
+def diagnose_selectorless(model: ClusterModel, svc: o.Service) -> EndpointDiagnosis | None:
+    """A Service without selector and without any endpoint: whoever should manage its endpoints
+    has not (any endpoint at all, even not ready, means someone does). Needs no pods."""
+    ns = svc.metadata.namespace
+    if svc.spec.selector or svc.spec.type == "ExternalName" or not model.endpoints_known(ns):
+        return None
+    return None if model.has_endpoints(svc) else EndpointDiagnosis(EndpointProblem.NO_SELECTOR)
 
 
 def _no_pods(model: ClusterModel, svc: o.Service, selector: Mapping[str, str], settings: CheckSettings) -> EndpointDiagnosis | None:
@@ -526,13 +557,30 @@ def _matching_elsewhere(model: ClusterModel, svc: o.Service, selector: Mapping[s
     )
 
 
-@analyzer(
-    codes=[SERVICE_SELECTS_NOTHING, SERVICE_NO_READY_ENDPOINTS, SERVICE_WITHOUT_SELECTOR_EMPTY, SERVICE_SCALED_TO_ZERO],
-    requires=["Service", "EndpointSlice", "Pod"],
-)
+# The three questions of diagnose_endpoints, one analyzer each, so each is skipped only for
+# lack of what it reads: a dump without endpoints still says a selector matches nothing.
+
+
+@analyzer(codes=[SERVICE_SELECTS_NOTHING, SERVICE_SCALED_TO_ZERO, SERVICE_NO_READY_ENDPOINTS], requires=["Service", "Pod"])
+def service_selectors(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    for svc in in_service(model, (s for s in model.services if _selects(s))):
+        diagnosis = diagnose_selection(model, svc, settings)
+        if diagnosis is not None:
+            yield _endpoint_finding(model, svc, diagnosis)
+
+
+@analyzer(codes=[SERVICE_NO_READY_ENDPOINTS], requires=["Service", "Pod", ENDPOINT_KINDS])
 def service_endpoints(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    for svc in in_service(model, model.services):
-        diagnosis = diagnose_endpoints(model, svc, settings)
+    for svc in in_service(model, (s for s in model.services if _selects(s))):
+        diagnosis = diagnose_readiness(model, svc, settings)
+        if diagnosis is not None:
+            yield _endpoint_finding(model, svc, diagnosis)
+
+
+@analyzer(codes=[SERVICE_WITHOUT_SELECTOR_EMPTY], requires=["Service", ENDPOINT_KINDS])
+def selectorless_services(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    for svc in in_service(model, (s for s in model.services if not s.spec.selector)):
+        diagnosis = diagnose_selectorless(model, svc)
         if diagnosis is not None:
             yield _endpoint_finding(model, svc, diagnosis)
 
@@ -546,7 +594,7 @@ def _endpoint_finding(model: ClusterModel, svc: o.Service, diagnosis: EndpointDi
     if problem is EndpointProblem.NO_SELECTOR:
         return finding(
             SERVICE_WITHOUT_SELECTOR_EMPTY, key, f"Service {name} has no selector and no endpoints",
-            remediation=_remedy(SERVICE_WITHOUT_SELECTOR_EMPTY, **fill),
+            fill=fill,
         )
     if problem is EndpointProblem.NO_PODS:
         assert svc.spec.selector
@@ -559,7 +607,7 @@ def _endpoint_finding(model: ClusterModel, svc: o.Service, diagnosis: EndpointDi
                 "near_misses": hints,
                 "matching_pods_in": _matching_elsewhere(model, svc, svc.spec.selector),
             },
-            remediation=_remedy(SERVICE_SELECTS_NOTHING, **fill),
+            fill=fill,
             related=[key_of(i) for i in model.ingresses_for(svc)],
         )
     if problem is EndpointProblem.SCALED_TO_ZERO:
@@ -567,7 +615,7 @@ def _endpoint_finding(model: ClusterModel, svc: o.Service, diagnosis: EndpointDi
         return finding(
             SERVICE_SCALED_TO_ZERO, key, f"no pods to serve: {names} scaled to zero",
             evidence={"selector": selector, "workloads": [str(k) for k in diagnosis.workloads]},
-            remediation=_remedy(SERVICE_SCALED_TO_ZERO, **fill, workload=_kubectl_ref(diagnosis.workloads[0])),
+            fill={**fill, "workload": _kubectl_ref(diagnosis.workloads[0])},
             related=diagnosis.workloads,
         )
     pods = diagnosis.pods
@@ -583,7 +631,7 @@ def _endpoint_finding(model: ClusterModel, svc: o.Service, diagnosis: EndpointDi
             "pods": _pod_lines(pods),
             "workloads": [str(k) for k in diagnosis.workloads],
         },
-        remediation=_remedy(SERVICE_NO_READY_ENDPOINTS, **fill, pod=pods[0].metadata.name if pods else "<pod>"),
+        fill={**fill, "pod": pods[0].metadata.name} if pods else fill,
         cause=diagnosis.cause,
         related=[key_of(p) for p in pods] + [key_of(i) for i in model.ingresses_for(svc)],
     )
@@ -649,14 +697,14 @@ def _port_findings(svc: o.Service, pods: list[o.Pod]) -> Iterator[Finding]:
                 yield finding(
                     SERVICE_NAMED_PORT_MISSING, key,
                     f"port {label} targets named port {target!r}, which none of the {len(pods)} selected pods defines",
-                    evidence=evidence, remediation=_remedy(SERVICE_NAMED_PORT_MISSING, **fill, target_port=target),
+                    evidence=evidence, fill={**fill, "target_port": target},
                     related=[key_of(p) for p in pods],
                 )
         elif declared and not any(_declares_number(p, target) for p in pods):
             yield finding(
                 SERVICE_PORT_NOT_DECLARED, key,
                 f"port {label} forwards to {target}, which the selected pods do not declare (they declare {', '.join(declared[:MAX_LISTED])})",
-                evidence=evidence, remediation=_remedy(SERVICE_PORT_NOT_DECLARED, **fill),
+                evidence=evidence, fill=fill,
                 related=[key_of(p) for p in pods],
             )
 
@@ -701,29 +749,25 @@ def _service_has_port(svc: o.Service, port: o.ServiceBackendPort) -> bool:
     return any(p.port == port.number for p in svc.spec.ports or ())
 
 
-@analyzer(
-    codes=[INGRESS_SERVICE_MISSING, INGRESS_PORT_MISSING, INGRESS_BACKEND_UNAVAILABLE],
-    requires=["Ingress", "Service"],
-)
+@analyzer(codes=[INGRESS_SERVICE_MISSING, INGRESS_PORT_MISSING], requires=["Ingress", "Service"])
 def ingress_backends(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
     for ingress in in_service(model, model.ingresses):
-        ns = ingress.metadata.namespace
-        if not model.has("Service", ns):
+        if not model.has("Service", ingress.metadata.namespace):
             continue
         for use in _backend_uses(ingress).values():
-            yield from _backend_findings(model, ingress, use, settings)
+            yield from _backend_findings(model, ingress, use)
 
 
-def _backend_findings(model: ClusterModel, ingress: o.Ingress, use: _BackendUse, settings: CheckSettings) -> Iterator[Finding]:
+def _backend_findings(model: ClusterModel, ingress: o.Ingress, use: _BackendUse) -> Iterator[Finding]:
     key = key_of(ingress)
     ns = key.namespace
     fill = {"namespace": ns, "ingress": key.name, "service": use.service}
-    evidence = {"service": use.service, "ports": [_port_label(p) for p in use.ports], "paths": use.paths[:MAX_LISTED]}
+    evidence = _backend_evidence(use)
     svc = model.service(ns, use.service)
     if svc is None:
         yield finding(
             INGRESS_SERVICE_MISSING, key, f"routes {', '.join(use.paths[:3])} to Service {use.service}, which does not exist",
-            evidence=evidence, remediation=_remedy(INGRESS_SERVICE_MISSING, **fill),
+            evidence=evidence, fill=fill,
             cause=ObjectKey("Service", ns, use.service),
         )
         return
@@ -735,17 +779,45 @@ def _backend_findings(model: ClusterModel, ingress: o.Ingress, use: _BackendUse,
                 INGRESS_PORT_MISSING, key,
                 f"backend {use.service}:{_port_label(missing[0])} is not a port of Service {use.service} (it has {', '.join(offered) or 'no ports'})",
                 evidence={**evidence, "missing_ports": [_port_label(p) for p in missing], "service_ports": offered},
-                remediation=_remedy(INGRESS_PORT_MISSING, **fill), related=[key_of(svc)],
+                fill=fill, related=[key_of(svc)],
             )
-    diagnosis = diagnose_endpoints(model, svc, settings)
-    # Only real outages: a Service scaled to zero or managed by hand is reported (INFO) on the Service.
-    if diagnosis is not None and diagnosis.problem in (EndpointProblem.NO_PODS, EndpointProblem.NO_READY):
-        yield finding(
-            INGRESS_BACKEND_UNAVAILABLE, key, f"backend Service {use.service} has no ready endpoints ({diagnosis.problem.value})",
-            evidence={**evidence, "reason": diagnosis.problem.value},
-            remediation=_remedy(INGRESS_BACKEND_UNAVAILABLE, **fill, selector=format_selector(svc.spec.selector)),
-            cause=key_of(svc),
-        )
+
+
+def _backend_evidence(use: _BackendUse) -> dict[str, object]:
+    return {"service": use.service, "ports": [_port_label(p) for p in use.ports], "paths": use.paths[:MAX_LISTED]}
+
+
+# An Ingress's backend is unavailable for the reasons its Service is: asked the same two
+# questions, from the same kinds (the Service's own finding is the cause, and where the fix is).
+Diagnose = Callable[[ClusterModel, o.Service, CheckSettings], EndpointDiagnosis | None]
+
+
+@analyzer(codes=[INGRESS_BACKEND_UNAVAILABLE], requires=["Ingress", "Service", "Pod"])
+def ingress_backend_selectors(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    yield from _unavailable_backends(model, settings, diagnose_selection)
+
+
+@analyzer(codes=[INGRESS_BACKEND_UNAVAILABLE], requires=["Ingress", "Service", "Pod", ENDPOINT_KINDS])
+def ingress_backend_endpoints(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    yield from _unavailable_backends(model, settings, diagnose_readiness)
+
+
+def _unavailable_backends(model: ClusterModel, settings: CheckSettings, diagnose: Diagnose) -> Iterator[Finding]:
+    for ingress in in_service(model, model.ingresses):
+        ns = ingress.metadata.namespace
+        for use in _backend_uses(ingress).values():
+            svc = model.service(ns, use.service)
+            diagnosis = diagnose(model, svc, settings) if svc is not None else None
+            # Only real outages: a Service scaled to zero or managed by hand is reported (INFO) on the Service.
+            if svc is None or diagnosis is None or diagnosis.problem not in (EndpointProblem.NO_PODS, EndpointProblem.NO_READY):
+                continue
+            yield finding(
+                INGRESS_BACKEND_UNAVAILABLE, key_of(ingress),
+                f"backend Service {use.service} has no ready endpoints ({diagnosis.problem.value})",
+                evidence={**_backend_evidence(use), "reason": diagnosis.problem.value},
+                fill={"ingress": ingress.metadata.name, "selector": format_selector(svc.spec.selector)},
+                cause=key_of(svc),
+            )
 
 
 def _tls_fill(ingress: o.Ingress, secret: str) -> dict[str, str]:
@@ -770,7 +842,7 @@ def ingress_tls(model: ClusterModel, settings: CheckSettings) -> Iterator[Findin
                 yield finding(
                     INGRESS_TLS_SECRET_MISSING, key_of(ingress),
                     f"TLS Secret {tls.secretName} for {', '.join(tls.hosts or ['all hosts'])} does not exist",
-                    evidence=evidence, remediation=_remedy(INGRESS_TLS_SECRET_MISSING, **_tls_fill(ingress, tls.secretName)),
+                    evidence=evidence, fill=_tls_fill(ingress, tls.secretName),
                     cause=ObjectKey("Secret", ns, tls.secretName),
                 )
                 continue
@@ -780,7 +852,7 @@ def ingress_tls(model: ClusterModel, settings: CheckSettings) -> Iterator[Findin
                     INGRESS_TLS_SECRET_INVALID, key_of(ingress),
                     f"TLS Secret {tls.secretName} has no {' or '.join(lacking)}",
                     evidence={**evidence, "missing_keys": lacking, "secret_type": secret.type},
-                    remediation=_remedy(INGRESS_TLS_SECRET_INVALID, **_tls_fill(ingress, tls.secretName)),
+                    fill=_tls_fill(ingress, tls.secretName),
                     cause=key_of(secret),
                 )
 
@@ -801,14 +873,15 @@ def ingress_class(model: ClusterModel, settings: CheckSettings) -> Iterator[Find
                 INGRESS_CLASS_MISSING, key, f"IngressClass {name} ({source}) does not exist",
                 evidence={"ingress_class": name, "source": source, "classes": sorted(c.metadata.name for c in model.every("IngressClass"))},
                 severity=Severity.WARNING if from_annotation else None,
-                remediation=_remedy(INGRESS_CLASS_MISSING, **fill),
+                fill=fill,
                 cause=ObjectKey("IngressClass", "", name),
             )
         elif not name and not model.default_ingress_classes:
+            classes = sorted(c.metadata.name for c in model.every("IngressClass"))
             yield finding(
                 INGRESS_NO_CLASS, key, "no ingressClassName and no default IngressClass: no controller is bound to serve it",
-                evidence={"classes": sorted(c.metadata.name for c in model.every("IngressClass"))},
-                remediation=_remedy(INGRESS_NO_CLASS, **fill),
+                evidence={"classes": classes},
+                fill={**fill, "class": classes[0]} if len(classes) == 1 else fill,  # more: the reader's choice
             )
 
 
@@ -838,5 +911,5 @@ def network_policies(model: ClusterModel, settings: CheckSettings) -> Iterator[F
         yield finding(
             NETWORK_POLICY_SELECTS_NOTHING, key_of(policy), f"podSelector {format_selector(selector)} matches no pod in {ns}",
             evidence={"selector": format_selector(selector)},
-            remediation=_remedy(NETWORK_POLICY_SELECTS_NOTHING, namespace=ns, policy=policy.metadata.name),
+            fill={"namespace": ns, "policy": policy.metadata.name},
         )

@@ -207,10 +207,15 @@ def _taint_text(taint: o.Taint) -> str:
     return f"{taint.key}{value}:{taint.effect}"
 
 
-def fix(code: Code, step: str) -> str:
+def fix(code: Code, step: str, *, instead_of_first: bool = False) -> str:
     """The catalogue remediation led by a step naming this finding's own objects
-    (the compact view shows only the first step, so it must be the concrete one)."""
-    return f"- {step}\n{code.remediation}"
+    (the compact view shows only the first step, so it must be the concrete one).
+    ``instead_of_first``: the step is the catalogue's first one made concrete, which it replaces."""
+    rest = code.remediation
+    if instead_of_first:
+        items = rest.split("\n- ", 1)
+        rest = f"- {items[1]}" if len(items) > 1 else ""
+    return f"- {step}\n{rest}".rstrip()
 
 
 def _pods_evidence(model: ClusterModel, pods: list[o.Pod]) -> dict[str, int]:

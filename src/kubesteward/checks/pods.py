@@ -47,8 +47,8 @@ SIGTERM). kubesteward reads the waiting reason CrashLoopBackOff and the containe
 lastState.terminated. OOM kills are reported as KS102 instead.
 """,
     remediation="""
-- `kubectl logs <pod> -c <container> --previous`: the output of the run that crashed.
-- `kubectl describe pod <pod>`: last state, exit code, events (liveness probe failures).
+- `kubectl logs <pod> -n <ns> -c <container> --previous`: the output of the run that crashed.
+- `kubectl describe pod <pod> -n <ns>`: last state, exit code, events (liveness probe failures).
 - Exit code 1: fix the error in the log (missing env, unreachable dependency, bad config).
   127/126: fix `command`/`args` or the image's entrypoint. 137 without OOMKilled: a
   liveness probe kills it; give it a startupProbe or a longer initialDelaySeconds.
@@ -71,7 +71,7 @@ the container's memory limit.
 """,
     remediation="""
 - Raise `resources.limits.memory` (and `requests.memory`) of the container to the
-  observed peak plus headroom: `kubectl top pod <pod> --containers` while it runs.
+  observed peak plus headroom: `kubectl top pod <pod> -n <ns> --containers` while it runs.
 - Or fix the leak / bound the memory use: JVM `-XX:MaxRAMPercentage=75`, Node.js
   `--max-old-space-size`, Go `GOMEMLIMIT`, worker counts, cache sizes.
 - No memory limit set: the node itself ran out of memory; set requests and limits so
@@ -93,7 +93,7 @@ image or tag does not exist, the registry refused the credentials, the node cann
 reach the registry, or the reference is malformed.
 """,
     remediation="""
-- `kubectl describe pod <pod>`: the Failed event with the registry's full error.
+- `kubectl describe pod <pod> -n <ns>`: the Failed event with the registry's full error.
 - Not found / manifest unknown: fix the image name or tag (`docker manifest inspect <image>`).
 - Unauthorized / denied: create the pull secret
   (`kubectl create secret docker-registry ...`) and list it in `imagePullSecrets`
@@ -120,12 +120,12 @@ on offline manifests before anything is deployed. A pod that is Ready started be
 the object or key went away: that is a warning (it breaks on its next restart).
 """,
     remediation="""
-- Create the object or key: `kubectl create configmap <name> --from-literal=<key>=...`
-  / `kubectl create secret generic <name> --from-literal=<key>=...`, or apply the
+- Create the object or key: `kubectl create configmap <configmap> -n <ns> --from-literal=<key>=...`
+  / `kubectl create secret generic <secret> -n <ns> --from-literal=<key>=...`, or apply the
   manifest that should have created it (check its namespace and name spelling).
 - Or fix the reference in the pod template, or mark it `optional: true` if the
   application copes without it.
-- `kubectl describe pod <pod>` shows the kubelet's exact error.
+- `kubectl describe pod <pod> -n <ns>` shows the kubelet's exact error.
 """,
 )
 
@@ -143,7 +143,7 @@ that runs as root, a subPath that does not exist, an invalid command, or a devic
 node lacks. The waiting message carries the kubelet's error.
 """,
     remediation="""
-- `kubectl describe pod <pod>`: the waiting message and the Failed events.
+- `kubectl describe pod <pod> -n <ns>`: the waiting message and the Failed events.
 - runAsNonRoot: set `securityContext.runAsUser` to a non-zero UID or use a non-root image.
 - "executable file not found": fix `command` / the image's entrypoint.
 - Missing ConfigMap/Secret not in the model (not loaded): `kubectl get cm,secret -n <ns>`.
@@ -168,13 +168,13 @@ often names the root cause), but as a warning while the pod is younger than the
 pending threshold: a cluster autoscaler may still be adding a node.
 """,
     remediation="""
-- `kubectl describe pod <pod>`: the FailedScheduling event.
+- `kubectl describe pod <pod> -n <ns>`: the FailedScheduling event.
 - Insufficient cpu/memory: lower the requests, or add nodes/capacity; a request larger
   than any node's allocatable can never fit.
 - Untolerated taint: add a matching `tolerations` entry, or schedule elsewhere.
 - Node selector/affinity mismatch: compare `spec.nodeSelector`/`affinity` with
   `kubectl get nodes --show-labels`.
-- Unbound PVC: `kubectl describe pvc <claim>` (StorageClass, provisioner events).
+- Unbound PVC: `kubectl describe pvc <claim> -n <ns>` (StorageClass, provisioner events).
 """,
 )
 
@@ -193,9 +193,9 @@ picked it up at all (a `schedulerName` nothing serves). Events on the pod usuall
 the culprit (FailedMount, FailedCreatePodSandBox).
 """,
     remediation="""
-- `kubectl describe pod <pod>`: the events (FailedMount, FailedAttachVolume,
+- `kubectl describe pod <pod> -n <ns>`: the events (FailedMount, FailedAttachVolume,
   FailedCreatePodSandBox) say which step is stuck.
-- Volumes: `kubectl describe pvc <claim>` and the CSI driver's pods on that node.
+- Volumes: `kubectl describe pvc <claim> -n <ns>` and the CSI driver's pods on that node.
 - Not scheduled, no condition: check `spec.schedulerName` and that scheduler's logs.
 """,
 )
@@ -215,13 +215,13 @@ lastTransitionTime; crash-looping or otherwise failing containers are reported b
 own codes instead.
 """,
     remediation="""
-- `kubectl describe pod <pod>`: the Unhealthy events show the probe's error (status code,
+- `kubectl describe pod <pod> -n <ns>`: the Unhealthy events show the probe's error (status code,
   timeout, connection refused).
 - Check the probe's path/port/scheme against what the app serves
-  (`kubectl port-forward pod/<pod> <port>` and curl it); raise `timeoutSeconds`/
+  (`kubectl port-forward pod/<pod> -n <ns> <port>` and curl it); raise `timeoutSeconds`/
   `failureThreshold` if the endpoint is slow; probe a check that does not depend on
   downstream services.
-- `kubectl logs <pod> -c <container>` for why the app reports itself unready.
+- `kubectl logs <pod> -n <ns> -c <container>` for why the app reports itself unready.
 """,
 )
 
@@ -240,8 +240,8 @@ window are old news and stay silent; fewer restarts stay silent too. A recent OO
 is KS102, a container still crash-looping is KS101.
 """,
     remediation="""
-- `kubectl logs <pod> -c <container> --previous`: the log of the run that ended.
-- `kubectl describe pod <pod>`: last state (reason, exit code) and liveness probe events.
+- `kubectl logs <pod> -n <ns> -c <container> --previous`: the log of the run that ended.
+- `kubectl describe pod <pod> -n <ns>`: last state (reason, exit code) and liveness probe events.
 - Exit code 137 without OOMKilled: the liveness probe killed it; make the probe
   cheaper/longer or add a startupProbe.
 """,
@@ -261,7 +261,7 @@ it requested. The eviction message names the resource and the container's usage.
 pod whose node is still under pressure names the node as its cause.
 """,
     remediation="""
-- Read the eviction message: `kubectl get pod <pod> -o jsonpath='{.status.message}'`.
+- Read the eviction message: `kubectl get pod <pod> -n <ns> -o jsonpath='{.status.message}'`.
 - Set requests close to the real usage (memory, `ephemeral-storage`) so the scheduler
   does not overcommit the node; bound emptyDir with `sizeLimit`.
 - Delete leftovers once understood: `kubectl delete pod --field-selector=status.phase=Failed -n <ns>`.
@@ -281,8 +281,8 @@ OutOfcpu, NodeAffinity, node shutdown). Nothing will restart it. Pods owned by a
 are the Job's business and are not reported here; evictions are KS110.
 """,
     remediation="""
-- `kubectl describe pod <pod>`: status reason/message and container exit codes.
-- `kubectl logs <pod> -c <container>` for the failed container's output.
+- `kubectl describe pod <pod> -n <ns>`: status reason/message and container exit codes.
+- `kubectl logs <pod> -n <ns> -c <container>` for the failed container's output.
 - Run it under a controller (Deployment, Job) if it should be retried; delete it when done.
 """,
 )
@@ -303,9 +303,9 @@ gone.
 """,
     remediation="""
 - Node NotReady/gone: make sure the machine is really down, then
-  `kubectl delete pod <pod> --grace-period=0 --force`.
+  `kubectl delete pod <pod> -n <ns> --grace-period=0 --force`.
 - Finalizers: find the controller that owns each finalizer and fix it; as a last resort
-  `kubectl patch pod <pod> -p '{"metadata":{"finalizers":null}}'`.
+  `kubectl patch pod <pod> -n <ns> -p '{"metadata":{"finalizers":null}}'`.
 """,
 )
 
@@ -323,8 +323,8 @@ points at something outside the pod. kubesteward reads initContainerStatuses (si
 init containers with restartPolicy Always are treated like app containers).
 """,
     remediation="""
-- `kubectl logs <pod> -c <init-container> --previous` (or without `--previous`).
-- `kubectl describe pod <pod>`: last state, exit code and events.
+- `kubectl logs <pod> -n <ns> -c <container> --previous` (or without `--previous`).
+- `kubectl describe pod <pod> -n <ns>`: last state, exit code and events.
 - Fix the dependency it waits for, or its command; check it is idempotent so retries
   can succeed.
 """,
@@ -436,6 +436,11 @@ def _node_evidence(model: ClusterModel, pod: o.Pod) -> dict[str, Any]:
 
 def _on_node_suffix(cause: ObjectKey | None) -> str:
     return f" (node {cause.name} is NotReady)" if cause is not None else ""
+
+
+def _claims(pod: o.Pod) -> list[str]:
+    """The PersistentVolumeClaims the pod mounts, in volume order."""
+    return [v.persistentVolumeClaim.claimName for v in pod.spec.volumes or () if v.persistentVolumeClaim is not None]
 
 
 def _pod_ref(pod: o.Pod) -> str:
@@ -850,7 +855,7 @@ def _missing_finding(
         key_of(pod),
         f"references {what} ({'; '.join(uses)})" + ("; it runs now, but will fail to restart" if latent else ""),
         severity=Severity.WARNING if latent else None,
-        remediation=fix(KS104, step),
+        remediation=fix(KS104, step, instead_of_first=True),
         evidence={
             "kind": kind,
             "name": name,
@@ -1010,7 +1015,7 @@ def _pvc_cause(model: ClusterModel, pod: o.Pod, reasons: list[SchedulingReason])
         if reason.pvc is not None:
             return ObjectKey("PersistentVolumeClaim", ns, reason.pvc)
     categories = {r.category for r in reasons}
-    claims = [v.persistentVolumeClaim.claimName for v in pod.spec.volumes or () if v.persistentVolumeClaim is not None]
+    claims = _claims(pod)
     if "unbound PVC" in categories:
         for name in claims:
             pvc = model.pvc(ns, name)
@@ -1112,6 +1117,7 @@ def _unschedulable(
             "events": event_lines(model, pod, settings.evidence_events),
         },
         remediation=fix(KS106, steps[0]) if steps else None,
+        fill={"claim": cause.name} if cause is not None else None,
         cause=cause or _taint_cause(model, reasons),
     )
 
@@ -1133,6 +1139,7 @@ def _stuck_pending(model: ClusterModel, settings: CheckSettings, pod: o.Pod, age
         key_of(pod),
         f"Pending for {human_duration(age)}: {what}{_on_node_suffix(cause)}",
         remediation=fix(KS107, f"`kubectl describe pod {_pod_ref(pod)}`: its events name the step that is stuck"),
+        fill={"claim": claims[0]} if (claims := _claims(pod)) else None,
         evidence={
             "waiting": waiting,
             "scheduler": pod.spec.schedulerName if not node else None,

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kubesteward.checks.base import Code, Finding, Severity, analyzer, define, finding
+from kubesteward.checks.base import Finding, Severity, analyzer, define, finding
 from kubesteward.checks.evidence import event_lines
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.model import objects as o
@@ -184,13 +184,6 @@ To discard it: kubectl delete pv <volume>, then delete the backing storage (Reta
 )
 
 
-def _remedy(code: Code, **values: str) -> str:
-    """The code's remediation with its <placeholders> filled for one object."""
-    text = code.remediation
-    for name, value in values.items():
-        text = text.replace(f"<{name}>", value)
-    return text
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -273,7 +266,7 @@ def _lost(claim: _Claim) -> Finding:
     return finding(
         PVC_LOST, claim.key, f"bound volume {volume or '(unknown)'} no longer exists; the claim is Lost",
         evidence={"volume_name": volume, "pods": _pod_names(claim.pods)},
-        remediation=_remedy(PVC_LOST, **claim.fill, volume=volume or "<volume>"),
+        fill={**claim.fill, "volume": volume} if volume else claim.fill,
         cause=ObjectKey("PersistentVolume", "", volume) if volume else None,
         related=claim.related,
     )
@@ -334,7 +327,7 @@ def _class_missing(model: ClusterModel, claim: _Claim, name: str, settings: Chec
             "pods": users,
             "events": event_lines(model, claim.pvc, settings.evidence_events),
         },
-        remediation=_remedy(PVC_CLASS_MISSING, **claim.fill, **{"class": name}),
+        fill={**claim.fill, "class": name},
         cause=ObjectKey("StorageClass", "", name),
         related=claim.related,
     )
@@ -349,7 +342,7 @@ def _no_default(model: ClusterModel, claim: _Claim, settings: CheckSettings) -> 
             "pods": users,
             "events": event_lines(model, claim.pvc, settings.evidence_events),
         },
-        remediation=_remedy(PVC_NO_DEFAULT_CLASS, **claim.fill),
+        fill=claim.fill,
         related=claim.related,
     )
 
@@ -398,7 +391,7 @@ def _stuck(model: ClusterModel, claim: _Claim, settings: CheckSettings, sc: o.St
         },
         # Nobody waits on it yet (as far as we can see): worth fixing, but no outage.
         severity=Severity.WARNING if not users and model.has("Pod", pvc.metadata.namespace) else None,
-        remediation=_remedy(PVC_PENDING, **claim.fill, **{"class": pvc.spec.storageClassName or "<class>"}),
+        fill={**claim.fill, "class": pvc.spec.storageClassName} if pvc.spec.storageClassName else claim.fill,
         cause=ObjectKey("PersistentVolume", "", volume) if missing_volume else None,
         related=claim.related,
     )
@@ -420,7 +413,7 @@ def default_classes(model: ClusterModel, settings: CheckSettings) -> Iterator[Fi
         MULTIPLE_DEFAULT_CLASSES, key_of(defaults[0]),
         f"{len(defaults)} StorageClasses are marked default ({', '.join(names)}); claims without a class get {newest.metadata.name}",
         evidence={"default_classes": names, "effective_default": newest.metadata.name},
-        remediation=_remedy(MULTIPLE_DEFAULT_CLASSES, **{"class": names[0]}),
+        fill={"class": names[0]},
         related=[key_of(sc) for sc in defaults[1:]],
     )
 
@@ -464,7 +457,7 @@ def _failed(model: ClusterModel, pv: o.PersistentVolume, settings: CheckSettings
     return finding(
         PV_FAILED, key_of(pv), f"reclaiming failed: {detail}",
         evidence=_volume_evidence(model, pv, settings),
-        remediation=_remedy(PV_FAILED, volume=pv.metadata.name),
+        fill={"volume": pv.metadata.name},
         related=[claim] if claim else [],
     )
 
@@ -484,6 +477,6 @@ def _released(model: ClusterModel, pv: o.PersistentVolume, settings: CheckSettin
     return finding(
         PV_RELEASED, key_of(pv), message,
         evidence=_volume_evidence(model, pv, settings),
-        remediation=_remedy(PV_RELEASED, volume=pv.metadata.name),
+        fill={"volume": pv.metadata.name},
         related=[claim] if claim else [],
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from kubesteward.checks.settings import CheckSettings
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of, parse_time
 from kubesteward.model.objects import condition
+from kubesteward.model.selectors import format_selector
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 T = TypeVar("T")
@@ -61,8 +63,8 @@ a rollout that is merely in progress stays silent.
 """,
     remediation="""
 - `kubectl rollout status deployment/<name> -n <ns>` and `kubectl describe deployment <name> -n <ns>`.
-- Look at the pods: `kubectl get pods -n <ns> -l <selector>`, then `kubectl describe pod <pod>`
-  and `kubectl logs <pod> --previous` for crashing containers; fix the cause the pod findings name.
+- Look at the pods: `kubectl get pods -n <ns> -l <selector>`, then `kubectl describe pod <pod> -n <ns>`
+  and `kubectl logs <pod> -n <ns> --previous` for crashing containers; fix the cause the pod findings name.
 - If a recent rollout broke it: `kubectl rollout undo deployment/<name> -n <ns>`.
 """,
 )
@@ -105,7 +107,7 @@ young pods still starting, are not reported.
 """,
     remediation="""
 - `kubectl get pods -n <ns> -l <selector> -o wide` to find the unready pods, then
-  `kubectl describe pod <pod>` (readiness probe failures, restarts, node).
+  `kubectl describe pod <pod> -n <ns>` (readiness probe failures, restarts, node).
 - If pods are stuck on one node, check that node; delete a stuck pod to let it be recreated.
 """,
 )
@@ -130,7 +132,7 @@ ReplicaSet if nothing owns it).
 - exceeded quota: `kubectl describe resourcequota -n <ns>`; free quota, raise it, or lower the
   template's requests; add requests/limits if the quota demands them (or a LimitRange default).
 - forbidden by admission/Pod Security: adjust the pod template's securityContext, or the policy.
-- missing ServiceAccount: `kubectl create serviceaccount <name> -n <ns>`.
+- missing ServiceAccount: `kubectl create serviceaccount <serviceaccount> -n <ns>`.
 """,
 )
 
@@ -168,7 +170,7 @@ clearly failing, has been unready/Pending past the grace thresholds, or the cont
 emitted warning events (e.g. FailedCreate).
 """,
     remediation="""
-- `kubectl get pods -n <ns> -l <selector>`; `kubectl describe pod <name>-<n>` for the lowest
+- `kubectl get pods -n <ns> -l <selector>`; `kubectl describe pod <pod> -n <ns>` for the lowest
   unready ordinal; `kubectl get pvc -n <ns>` for its volume claims.
 - `kubectl describe statefulset <name> -n <ns>` for FailedCreate events.
 - A broken template with OrderedReady will not roll forward by itself: fix the template, then
@@ -191,9 +193,9 @@ is clearly failing or has been unready past the grace thresholds.
 """,
     remediation="""
 - `kubectl get pods -n <ns> -l <selector> -o wide` to see which nodes are affected;
-  `kubectl describe pod` / `kubectl logs --previous` on an unready one.
+  `kubectl describe pod <pod> -n <ns>` / `kubectl logs <pod> -n <ns> --previous` on an unready one.
 - If only some nodes fail, compare them (taints, kernel, resources, node conditions).
-- `kubectl rollout status daemonset/<name> -n <ns>`; `kubectl rollout undo daemonset/<name>` after a bad update.
+- `kubectl rollout status daemonset/<name> -n <ns>`; `kubectl rollout undo daemonset/<name> -n <ns>` after a bad update.
 """,
 )
 
@@ -237,8 +239,8 @@ is history, reported as INFO only.
   logs, `kubectl logs <pod> -n <ns>`) to see why the container exited non-zero.
 - DeadlineExceeded: make the work faster or raise `spec.activeDeadlineSeconds`.
 - After fixing it, re-run: delete and re-create the Job
-  (`kubectl get job <name> -o yaml | kubectl replace --force -f -`), or for a CronJob
-  `kubectl create job <name>-manual --from=cronjob/<cronjob> -n <ns>`.
+  (`kubectl get job <name> -n <ns> -o yaml | kubectl replace --force -f -`), or for a CronJob
+  `kubectl create job <cronjob>-manual --from=cronjob/<cronjob> -n <ns>`.
 """,
 )
 
@@ -292,7 +294,7 @@ the author expected.
 """,
     remediation="""
 - `kubectl describe cronjob <name> -n <ns>`: events (FailedNeedsStart, TooManyMissedTimes).
-- Active Job stuck with concurrencyPolicy Forbid: inspect it (`kubectl describe job <job>`),
+- Active Job stuck with concurrencyPolicy Forbid: inspect it (`kubectl describe job <job> -n <ns>`),
   delete it, and consider `activeDeadlineSeconds` on the job template.
 - Check kube-controller-manager is healthy (`kubectl get --raw /healthz`, its logs).
 """,
@@ -313,6 +315,30 @@ the expression never matches a real date (e.g. `0 0 30 2 *`). Such a CronJob nev
 - Fix `spec.schedule`, e.g. `*/15 * * * *` (every 15 minutes) or `0 3 * * *` (03:00 daily);
   set `spec.timeZone` instead of a `CRON_TZ=` prefix.
 - Check it with `kubectl apply --dry-run=server -f <file>`.
+""",
+)
+
+KS214 = define(
+    "KS214",
+    "StatefulSet's governing Service does not exist",
+    area="workloads",
+    severity=Severity.WARNING,
+    rank=40,
+    explanation="""
+`spec.serviceName` names the Service that governs the StatefulSet's network identity: the
+headless Service through which each pod gets its stable DNS name
+(`<pod>.<service>.<ns>.svc.cluster.local`). No Service of that name exists in the
+StatefulSet's namespace, so those names do not resolve: peers that find each other by them
+(database replicas, quorum members, brokers) cannot, although the pods themselves run. The
+StatefulSet controller does not create the Service; it must be created alongside. kubesteward
+reports this only when it could list the Services of that namespace.
+""",
+    remediation="""
+- Create the headless Service it names, selecting its pods:
+  `kubectl create service clusterip <service> -n <ns> --clusterip=None -o yaml --dry-run=client | kubectl set selector --local -f - <selector> -o yaml | kubectl apply -f -`
+- Or, if the Service exists under another name, point `spec.serviceName` at it: the field is
+  immutable, so recreate the StatefulSet without deleting its pods
+  (`kubectl delete statefulset <name> -n <ns> --cascade=orphan`, then apply the fixed manifest).
 """,
 )
 
@@ -484,6 +510,27 @@ def _blocked_claim(model: ClusterModel, pod: o.Pod) -> str | None:
         if (wanted is None and not model.default_storage_classes) or (wanted and model.storage_class(wanted) is None):
             return name
     return None
+
+
+def workload_fill(workload: Any, problems: Sequence[PodProblem] = ()) -> dict[str, str]:
+    """What a workload finding's remediation can name: the workload's selector and its first
+    pod in trouble (the object's own name and namespace are filled by ``finding``)."""
+    fill: dict[str, str] = {}
+    selector = getattr(workload.spec, "selector", None)
+    if selector is not None and (selector.matchLabels or selector.matchExpressions):
+        fill["selector"] = format_selector(selector)
+    if problems:
+        fill["pod"] = problems[0].pod.metadata.name
+    return fill
+
+
+_MISSING_ACCOUNT = re.compile(r'serviceaccount "(?P<name>[^"]+)" not found')
+
+
+def _create_fill(workload: Any, message: str) -> dict[str, str]:
+    """A create failure's: the workload's, and the ServiceAccount the API server did not find."""
+    missing = _MISSING_ACCOUNT.search(message)
+    return {**workload_fill(workload), **({"serviceaccount": missing["name"]} if missing else {})}
 
 
 def pod_keys(pods: Iterable[o.Pod]) -> list[ObjectKey]:
@@ -667,6 +714,7 @@ def _create_failure(model: ClusterModel, view: _DeploymentView) -> Finding | Non
         f"ReplicaSet {rs_name} cannot create pods ({view.dep.status.availableReplicas}/{view.desired} available): "
         f"{cond.reason}: {cond.message}",
         evidence=evidence,
+        fill=_create_fill(view.dep, cond.message),
         related=pod_keys(view.pods),
     )
 
@@ -684,6 +732,7 @@ def _paused(view: _DeploymentView) -> Finding | None:
         f"paused with {st.updatedReplicas}/{view.desired} replicas on the current template "
         f"and {st.availableReplicas}/{view.desired} available",
         evidence=view.evidence,
+        fill=workload_fill(dep, view.problems),
         related=pod_keys(view.pods),
     )
 
@@ -716,6 +765,7 @@ def _rollout_stuck(model: ClusterModel, view: _DeploymentView) -> Finding | None
         message + (f": {summary}" if summary else ""),
         evidence={**view.evidence, "pods": summary or view.evidence.get("pods"), "progress_deadline_seconds": deadline},
         severity=Severity.ERROR if unavailable else Severity.WARNING,
+        fill=workload_fill(dep, new_problems),
         cause=shared_cause(model, new_problems),
         related=pod_keys(view.pods),
     )
@@ -736,6 +786,7 @@ def _unavailable(model: ClusterModel, settings: CheckSettings, view: _Deployment
         key_of(dep),
         f"{dep.status.availableReplicas}/{view.desired} replicas available" + (f": {summary}" if summary else ""),
         evidence=view.evidence,
+        fill=workload_fill(dep, view.problems),
         cause=shared_cause(model, view.problems),
         related=pod_keys(view.pods),
     )
@@ -751,6 +802,7 @@ def _not_all_ready(model: ClusterModel, settings: CheckSettings, view: _Deployme
         key_of(dep),
         f"{dep.status.readyReplicas}/{view.desired} replicas ready" + (f": {summary}" if summary else ""),
         evidence=view.evidence,
+        fill=workload_fill(dep, view.problems),
         cause=shared_cause(model, view.problems),
         related=pod_keys(view.pods),
     )
@@ -781,6 +833,7 @@ def replicasets(model: ClusterModel, settings: CheckSettings) -> Iterable[Findin
                 "message": cond.message,
                 "events": _events(model, settings, rs),
             },
+            fill=_create_fill(rs, cond.message),
             related=pod_keys(pods),
         )
 
@@ -817,8 +870,36 @@ def statefulsets(model: ClusterModel, settings: CheckSettings) -> Iterable[Findi
                 "events": events,
             },
             severity=Severity.ERROR if st.readyReplicas == 0 else Severity.WARNING,
+            fill={**workload_fill(sts), "pod": _lowest_unready(sts, desired, pods)},
             cause=shared_cause(model, problems),
             related=pod_keys(pods),
+        )
+
+
+def _lowest_unready(sts: o.StatefulSet, desired: int, pods: Sequence[o.Pod]) -> str:
+    """The pod of the lowest ordinal that is missing or not ready: with OrderedReady, the one
+    holding up every higher ordinal."""
+    ready = {p.metadata.name for p in pods if pod_problem(p) is None}
+    name = sts.metadata.name
+    return next((f"{name}-{i}" for i in range(desired) if f"{name}-{i}" not in ready), f"{name}-0")
+
+
+@analyzer(codes=[KS214], requires=["StatefulSet", "Service"])
+def statefulset_services(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    for sts in in_service(model, model.statefulsets):
+        name, ns = sts.spec.serviceName, sts.metadata.namespace
+        # No serviceName: no per-pod DNS was asked for. Services not listed there: "not found" is not "missing".
+        if not name or not model.has("Service", ns) or model.service(ns, name) is not None:
+            continue
+        selector = (sts.spec.selector.matchLabels if sts.spec.selector else None) or sts.spec.template.metadata.labels
+        yield finding(
+            KS214,
+            key_of(sts),
+            f"serviceName {name} names a Service that does not exist in namespace {ns}: its pods get no stable DNS names",
+            evidence={"service": name},
+            fill={"service": name, "selector": format_selector(selector or {})},
+            cause=ObjectKey("Service", ns, name),
+            related=pod_keys(workload_pods(model, sts)),
         )
 
 
@@ -859,6 +940,7 @@ def _daemonset_not_ready(
             "events": events,
         },
         severity=Severity.ERROR if st.numberReady == 0 else Severity.WARNING,
+        fill=workload_fill(ds, problems),
         cause=shared_cause(model, problems),
         related=pod_keys(pods),
     )
@@ -881,6 +963,7 @@ def _daemonset_misscheduled(model: ClusterModel, ds: o.DaemonSet, pods: list[o.P
             "node_selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
             "nodes": sorted({p.spec.nodeName for p in misplaced}),
         },
+        fill=workload_fill(ds),
         related=pod_keys(misplaced),
     )
 
@@ -979,8 +1062,18 @@ def jobs(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
             message + ("; a newer run of its CronJob succeeded" if superseded else ""),
             evidence=evidence,
             severity=Severity.INFO if superseded else None,
+            fill=_job_fill(job, last[0] if last is not None else None),
             related=pod_keys(pods),
         )
+
+
+def _job_fill(job: o.Job, failed_pod: o.Pod | None) -> dict[str, str]:
+    """A failed Job's: its last failed pod, and the CronJob that created it."""
+    owner = job.metadata.controller()
+    return {
+        **({"pod": failed_pod.metadata.name} if failed_pod is not None else {}),
+        **({"cronjob": owner.name} if owner is not None and owner.kind == "CronJob" else {}),
+    }
 
 
 # --------------------------------------------------------------------------- cronjobs
@@ -1022,6 +1115,7 @@ def _cronjob_failing(model: ClusterModel, cj: o.CronJob, jobs_: list[o.Job]) -> 
             "last_successful_time": cj.status.lastSuccessfulTime,
             "schedule": cj.spec.schedule,
         },
+        fill={"job": newest.metadata.name},
         related=[key_of(j) for j in failed] + pod_keys(pods),
     )
 
@@ -1082,5 +1176,6 @@ def _missed_runs(
             "starting_deadline_seconds": cj.spec.startingDeadlineSeconds,
             "events": _events(model, settings, cj),
         },
+        fill={"job": active[0]} if active else None,
         cause=cause,
     )
