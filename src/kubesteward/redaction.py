@@ -37,15 +37,16 @@ _SAFE_SECRET_ANNOTATIONS = frozenset(
 )
 # Shorter strings are too likely to occur by chance in output to be masked wherever they appear.
 _MIN_SECRET_LENGTH = 6
-# A URL path segment this long is an opaque token (a webhook id), not a word.
-_TOKENISH = 20
+# A URL path segment this long is an opaque token (Teams, Discord, Slack webhook ids), not a word.
+_TOKENISH = 16
 
 _registered: set[str] = set()
 _ordered: tuple[str, ...] = ()  # longest first, so a secret containing another is masked whole
 _lock = threading.Lock()
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    # As in an Authorization header: capitalised, then a token with a character prose words lack.
+    (re.compile(r"\b(Bearer|Basic) +(?=[A-Za-z]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{16,}"), r"\1 " + MASK),
     (re.compile(r"(hooks\.slack\.com/services/)[^\s\"'<>]+"), r"\1" + MASK),
     (re.compile(r"(?i)([?&;](?:access_token|token|secret|key|apikey|api_key|api-key|password|passwd|sig|signature|"
                 r"auth|code|client_secret)=)[^&\s\"'<>#]+"), r"\1" + MASK),

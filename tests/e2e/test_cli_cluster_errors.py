@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from kubesteward.cluster import KubeClient
-from kubesteward.errors import EXIT_CODES
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kubesteward", *args], capture_output=True, text=True, timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent-home", "KUBECONFIG": "/nonexistent/config"},
-    )
-
-
-def assert_one_clear_line(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for needle in needles:
-        assert needle in lines[0]
-    assert code in EXIT_CODES
-
-
-def variant(base: Path, tmp_path: Path, *, server: str | None = None, user: dict[str, Any] | None = None) -> Path:
-    data = yaml.safe_load(base.read_text())
-    if server is not None:
-        data["clusters"][0]["cluster"]["server"] = server
-    if user is not None:
-        data["users"][0]["user"] = user
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(data))
-    return path
+from tests.support.cli import assert_one_clear_line, cli, variant
 
 
 def test_status_summarizes_the_cluster(sandbox_kubeconfig: Path) -> None:

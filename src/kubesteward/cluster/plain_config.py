@@ -66,6 +66,8 @@ def plain_context(data: Any, path: Path, context: str | None) -> ClusterConfig |
     user = _named(data.get("users"), entry.get("user"), "user") if entry.get("user") else {}
     if cluster is None or user is None or not isinstance(cluster.get("server"), str):
         return None
+    if not cluster["server"].startswith(("https://", "http://")):
+        return None  # the loader's path says what is wrong with it
     if not set(cluster) <= PLAIN_CLUSTER_KEYS or not set(user) <= PLAIN_USER_KEYS:
         return None
     if not set(entry) <= {"cluster", "user", "namespace"}:

@@ -132,7 +132,8 @@ def model_from_objects(
         try:
             item = msgspec.convert(obj, spec.struct, strict=False)
         except msgspec.ValidationError as exc:
-            name = (obj.get("metadata") or {}).get("name", "?")
+            metadata = obj.get("metadata")
+            name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
             raise InputError(f"{source}: {kind} {name!r} does not look like a valid object: {exc}") from None
         getattr(model, KIND_ATTRS[kind]).append(strip_values(item))
         model.loaded.add(kind)

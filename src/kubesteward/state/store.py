@@ -45,7 +45,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from kubesteward.alerts.silences import Matcher, Silence
 from kubesteward.alerts.types import Notification
-from kubesteward.errors import StateError
+from kubesteward.errors import OutputError, StateError
+from kubesteward.private_files import create_private, private_directory
 from kubesteward.state import schema as s
 from kubesteward.state.url import StateLocation, resolve
 
@@ -114,14 +115,17 @@ class StateStore:
         if location.sqlite_path is not None:
             directory = location.sqlite_path.parent
             try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                # mkdir reports "File exists" when a parent is a regular file: name the real obstacle instead.
+                # Owner-only directory and file, whatever the umask: SQLite would create the file (and
+                # its journal files, which copy its mode) readable by everyone.
+                private_directory(directory)
+                create_private(location.sqlite_path)
+            except OutputError as exc:
+                # A regular file where a directory should be: name that obstacle, not the symptom.
                 blocker = next((p for p in (directory, *directory.parents) if p.exists()), None)
                 if blocker is not None and not blocker.is_dir():
                     reason = f"{blocker} is not a directory"
                 else:
-                    reason = f"cannot create {directory}: {exc.strerror or exc}"
+                    reason = str(exc)
                 raise StateError(f"state store {location.display} unwritable: {reason}") from None
             engine = _sqlite_engine(location)
         else:

@@ -35,6 +35,7 @@ from kubesteward.alerts.sinks.base import (
     register_sink,
 )
 from kubesteward.errors import UsageError
+from kubesteward.redaction import register_url
 
 __all__ = [
     "SINK_TYPES",
@@ -121,6 +122,8 @@ def build_sink(spec: SinkSpec, env: Mapping[str, str] | None = None) -> Sink:
     factory = SINK_TYPES.get(spec.type)
     if factory is None:
         raise spec.error(f"unknown sink type (known: {', '.join(sorted(SINK_TYPES))})")
+    if spec.target and "://" in spec.target:
+        register_url(spec.target)  # its token-like parts are masked in every log line and output
     return factory(spec, os.environ if env is None else env)
 
 

@@ -10,11 +10,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.types import Notification
 from kubesteward.errors import UsageError
+from kubesteward.redaction import mask_url as mask_url  # the sinks import it from here
 
 DEFAULT_TIMEOUT = 10.0
 COMMON_OPTIONS = frozenset({"rate", "burst", "timeout"})
@@ -131,34 +132,6 @@ def register_sink(type_name: str) -> Callable[[F], F]:
         return factory
 
     return decorate
-
-
-_TOKENISH = 16  # path segments at least this long are treated as secrets (Teams, Discord, Slack tokens)
-
-
-def mask_url(url: str) -> str:
-    """A URL safe to log: no password, no query values, no token-like path segments.
-
-    Slack incoming-webhook URLs are secrets in their path, so everything after
-    ``/services/`` is masked whatever its length.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    if not parts.scheme or not parts.netloc:
-        return url  # a file path (jsonl): nothing secret in it
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}" if parts.password else f"{parts.username}@{netloc}"
-    path = parts.path
-    if "/services/" in path:
-        path = path[: path.index("/services/") + len("/services/")] + "***"
-    else:
-        path = "/".join("***" if len(seg) >= _TOKENISH else seg for seg in path.split("/"))
-    return urlunsplit((parts.scheme, netloc, path, "***" if parts.query else "", ""))
 
 
 # ------------------------------------------------------------- shared rendering

@@ -17,6 +17,9 @@ from pathlib import Path
 from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks.base import DEFAULT_TIMEOUT, DeliveryError, SinkSpec, register_sink
 from kubesteward.alerts.types import Notification
+from kubesteward.errors import OutputError
+from kubesteward.private_files import FILE_MODE, private_directory
+from kubesteward.redaction import scrub
 
 # How far back to look for a duplicate. A re-send follows the write within one
 # restart, so the last mebibyte (hundreds of notifications) is plenty.
@@ -71,16 +74,22 @@ class JsonlSink:
     def _append(self, notification: Notification) -> bool:
         created = not self.path.exists()
         if created:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                private_directory(self.path.parent)
+            except OutputError as exc:
+                raise OSError(str(exc)) from None
         keys, torn = _recent_keys(self.path, self._tail_bytes)
         if notification.idempotency_key in keys:
             return False
-        line = notification.body() + b"\n"
+        line = scrub(notification.body().decode()).encode() + b"\n"
         if torn:
             # Finish the torn line so this record starts on a line of its own.
             line = b"\n" + line
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # Owner-only, whatever the umask: the log describes a cluster's weak spots.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
+            if created:
+                os.fchmod(fd, FILE_MODE)
             view = memoryview(line)
             while view:  # os.write may write less than asked
                 view = view[os.write(fd, view) :]

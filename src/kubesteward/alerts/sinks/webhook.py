@@ -21,6 +21,7 @@ from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks.base import DeliveryError, SinkSpec, mask_url, register_sink
 from kubesteward.alerts.types import Notification
 from kubesteward.cluster.retry import parse_retry_after
+from kubesteward.redaction import register
 
 SIGNATURE_HEADER = "X-Kubesteward-Signature"
 TIMESTAMP_HEADER = "X-Kubesteward-Timestamp"
@@ -187,4 +188,5 @@ def build_webhook(spec: SinkSpec, env: Mapping[str, str]) -> WebhookSink:
             raise spec.error(f"secret-env={secret_env}: that environment variable is not set or empty")
     else:
         secret = env.get(DEFAULT_SECRET_ENV) or None
+    register(secret)  # the signing key: masked wherever it might be quoted
     return WebhookSink(spec.instance_name, url, secret=secret, timeout=spec.timeout, rate_limit=spec.rate_limit)

@@ -1,0 +1,50 @@
+"""The CLI as a user runs it: a new process, a clean environment, one clear line per failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubesteward.errors import EXIT_CODES
+
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent-home", "KUBECONFIG": "/nonexistent/config"}
+
+
+def cli(*args: str, timeout: float = 60, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubesteward", *args], capture_output=True, text=True, timeout=timeout,
+        env={**CLEAN_ENV, **(env or {})},
+    )
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+    assert code in EXIT_CODES
+
+
+def variant(
+    base: Path, tmp_path: Path, *, server: str | None = None, user: dict[str, Any] | None = None,
+    namespace: str | None = None, name: str = "kubeconfig",
+) -> Path:
+    """A copy of the kubeconfig at ``base`` with another server, user or default namespace."""
+    data = yaml.safe_load(base.read_text())
+    if server is not None:
+        data["clusters"][0]["cluster"]["server"] = server
+    if user is not None:
+        data["users"][0]["user"] = user
+    if namespace is not None:
+        data["contexts"][0]["context"]["namespace"] = namespace
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
