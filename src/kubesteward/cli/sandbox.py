@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kubesteward.cli.output import check_format, emit_machine
+from kubesteward.cli.output import check_format, emit_machine, escape
 from kubesteward.cli.state import STATE
 from kubesteward.errors import SandboxFailure
 
@@ -31,8 +32,14 @@ def up(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print kwokctl's plan (every binary is a local path) and start nothing.")
     ] = False,
+    recreate: Annotated[
+        bool, typer.Option("--recreate", help="Wipe the sandbox's data and start an empty cluster.")
+    ] = False,
 ) -> None:
-    """Build the binaries if missing, start the control plane, wait until it is Ready (idempotent)."""
+    """Build the binaries if missing, start the control plane, wait until it is Ready (idempotent).
+
+    A sandbox whose components died is healed (they are started again, its data kept);
+    only --recreate wipes it."""
     from kubesteward.sandbox.build import BuildError
     from kubesteward.sandbox.cluster import Sandbox, SandboxError
 
@@ -48,7 +55,7 @@ def up(
                 if STATE.verbosity > 0:
                     STATE.err.print(f"  {message}", highlight=False)
 
-            status = sandbox.up(progress=progress, timeout=timeout)
+            status = sandbox.up(progress=progress, timeout=timeout, recreate=recreate)
     except (SandboxError, BuildError) as exc:
         raise SandboxFailure(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     STATE.note(
@@ -107,21 +114,49 @@ def status_(
     name: Name = "kubesteward",
     output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml")] = "table",
 ) -> int:
-    """Is the sandbox running? Where is its kubeconfig? Which pids are ours?"""
+    """running, degraded or stopped; each component's state, pid and restarts; server and kubeconfig.
+
+    Exit code 0 when running, 1 otherwise."""
     from kubesteward.sandbox.cluster import Sandbox
 
     fmt = check_format(output)
     status = Sandbox(name=name).status()
     if fmt != "table":
         emit_machine({**status.__dict__, "kubeconfig": str(status.kubeconfig)}, fmt)
-    else:
-        state = "[green]running[/]" if status.running else "[yellow]stopped[/]"
-        STATE.out.print(f"sandbox {status.name}: {state}", highlight=False)
-        if status.running:
-            STATE.out.print(f"  server     {status.server}\n  kubeconfig {status.kubeconfig}\n  nodes      {status.nodes}")
-            for component, pid in sorted(status.pids.items()):
-                STATE.out.print(f"  {component:<24} pid {pid}", highlight=False)
+        return 0 if status.running else 1
+    colour = {"running": "green", "degraded": "yellow"}.get(status.state, "red")
+    STATE.out.print(f"sandbox {status.name}: [{colour}]{status.state}[/]", highlight=False)
+    if status.running:
+        STATE.out.print(f"  server     {status.server}\n  kubeconfig {status.kubeconfig}\n  nodes      {status.nodes}")
+    if status.components:
+        STATE.out.print(f"  supervisor {f'pid {status.supervisor}' if status.supervisor else 'not running'}",
+                        highlight=False)
+        table = Table("component", "state", "pid", "restarts", box=None, pad_edge=False)
+        notes = []
+        for component, state in status.components.items():
+            shade = {"running": "green", "restarting": "yellow", "paused": "yellow"}.get(state.state, "red")
+            table.add_row(component, f"[{shade}]{state.state}[/]", str(state.pid or "-"), str(state.restarts))
+            if state.state == "running":
+                continue
+            parts = [f"last exit {state.last_exit}"] if state.last_exit else []
+            if state.next_restart_in is not None:
+                parts.append(f"next try in {state.next_restart_in:.0f}s")
+            if state.last_error:
+                parts.append(f"last log line: {_message(state.last_error)}")
+            if parts:
+                notes.append(f"  {component}: " + "; ".join(parts))
+        STATE.out.print(table)
+        for note in notes:
+            STATE.out.print(escape(note), highlight=False, soft_wrap=True)
     return 0 if status.running else 1
+
+
+_KLOG_HEADER = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+\] ")
+
+
+def _message(line: str | None) -> str | None:
+    """A log line without klog's header (severity, time, pid, file:line): the part worth reading."""
+    return _KLOG_HEADER.sub("", line) if line else None
 
 
 @app.command()

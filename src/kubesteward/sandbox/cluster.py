@@ -9,7 +9,10 @@ their status from the stages in ``stages/`` (including the fault labels of
 ``faults``).
 
 Everything lives under ``state_root()/<name>``: kwokctl's workdir, our own
-kubeconfig (never ~/.kube/config), the pids we started and the logs.
+kubeconfig (never ~/.kube/config), the ports, pids and command lines of the
+processes we started (``components``), the supervisor's files (``supervise``)
+and the logs. A sandbox's data is wiped only by ``down`` or ``up(recreate=True)``:
+``up`` on a half-dead sandbox restarts what is missing.
 """
 
 from __future__ import annotations
@@ -35,20 +38,12 @@ import psutil
 import yaml
 
 from kubesteward.errors import SandboxFailure
-from kubesteward.sandbox import build, versions
+from kubesteward.sandbox import build, ports, supervise, versions
+from kubesteward.sandbox.components import COMPONENTS, Layout, Spec, last_line
 from kubesteward.sandbox.paths import file_lock, state_root
 
 Progress = Callable[[str], None]
 
-# kwokctl names its processes (and pid files) after these.
-COMPONENTS = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok-controller",
-    "metrics-server",
-)
 NODE_LABEL = "type=kwok"
 LOOPBACK = "127.0.0.1"
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -95,24 +90,35 @@ spec:
 
 
 @dataclass(frozen=True)
+class ComponentStatus:
+    """One component as ``sandbox status`` shows it."""
+
+    # running | suspended (SIGSTOP) | restarting | crash-looping | paused (Sandbox.crash) | stopped (no supervisor)
+    state: str
+    pid: int | None = None
+    restarts: int = 0  # by the supervisor, since `up`
+    last_exit: str | None = None  # "exit 1", "signal SIGKILL", "unknown" (started by kwokctl)
+    last_error: str | None = None  # its log's last line when it last died (now, when it is down)
+    next_restart_in: float | None = None  # seconds, while the supervisor waits out its backoff
+
+
+@dataclass(frozen=True)
 class SandboxStatus:
     name: str
-    running: bool
+    running: bool  # every component runs and the API server is ready
     kubeconfig: Path
     server: str | None  # https://127.0.0.1:PORT when running
     pids: dict[str, int] = field(default_factory=dict)  # component -> pid we started
     nodes: int = 0  # simulated nodes seen through the API when running
+    # running; degraded (some of its processes run, not all, or the API is not ready); stopped (none runs)
+    state: str = "stopped"
+    components: dict[str, ComponentStatus] = field(default_factory=dict)
+    supervisor: int | None = None  # the supervisor's pid while it runs
+    ports: dict[str, int] = field(default_factory=dict)  # kwokctl option -> port, recorded at creation
 
 
 class SandboxError(SandboxFailure):
     """A one-line, human message about why the sandbox cannot do what was asked."""
-
-
-@dataclass(frozen=True)
-class _Proc:
-    component: str
-    pid: int
-    create_time: float
 
 
 class Sandbox:
@@ -144,6 +150,10 @@ class Sandbox:
     # -- layout ----------------------------------------------------------
 
     @property
+    def layout(self) -> Layout:
+        return Layout(self.name, self.state_dir)
+
+    @property
     def kubeconfig(self) -> Path:
         return self.state_dir / "kubeconfig"
 
@@ -153,11 +163,7 @@ class Sandbox:
 
     @property
     def _cluster_dir(self) -> Path:
-        return self._kwok_workdir / "clusters" / self.name
-
-    @property
-    def _record_path(self) -> Path:
-        return self.state_dir / "processes.json"
+        return self.layout.cluster_dir
 
     @property
     def _kube_cache(self) -> Path:
@@ -166,31 +172,41 @@ class Sandbox:
 
     @property
     def logs_dir(self) -> Path:
-        return self._cluster_dir / "logs"
+        return self.layout.logs_dir
 
     def node_names(self) -> list[str]:
         return [f"kwok-node-{i}" for i in range(self.nodes)]
 
     # -- public API ------------------------------------------------------
 
-    def up(self, progress: Progress = lambda m: None, timeout: float = 120.0) -> SandboxStatus:
-        """Start the sandbox (or confirm it is running) and wait until it is usable.
+    def up(self, progress: Progress = lambda m: None, timeout: float = 120.0, recreate: bool = False) -> SandboxStatus:
+        """Start the sandbox, heal it, or confirm it runs; then wait until it is usable.
 
         Usable means: API ready, every simulated node Ready, the ``default``
         ServiceAccount present (pods can be created), the scheduler holding
         its lease, and metrics-server answering ``kubectl top nodes``.
+
+        A sandbox whose components died (all or some) is healed: the dead ones
+        are started again with their recorded command lines and its data is
+        kept. Its state is wiped and a new, empty cluster made only with
+        ``recreate`` (or when it never got as far as holding any data).
         """
         with self._lock():
-            current = self._status()
-            if current.running:
-                # Fast path: make sure the node set matches and nothing regressed.
-                deadline = time.monotonic() + min(timeout, 30.0)
-                self._apply_nodes()
-                self._wait_ready(deadline, progress, metrics=False)
-                progress(f"sandbox {self.name} already running at {current.server}")
-                return self._status()
-            if self.state_dir.exists():
-                progress(f"sandbox {self.name}: cleaning up stale state")
+            if recreate and self.state_dir.exists():
+                progress(f"sandbox {self.name}: wiping it (recreate)")
+                self._teardown()
+            elif self.state_dir.exists():
+                if self._status().running:
+                    # Fast path: make sure it is supervised, the node set matches and nothing regressed.
+                    deadline = time.monotonic() + min(timeout, 30.0)
+                    self._adopt()
+                    self._apply_nodes()
+                    self._wait_ready(deadline, progress, metrics=False)
+                    progress(f"sandbox {self.name} already running at {self._server()}")
+                    return self._status()
+                if self._was_created():
+                    return self._heal(progress, timeout)
+                progress(f"sandbox {self.name}: removing what a start that failed left behind (it holds no data)")
                 self._teardown()
 
             binaries = build.ensure_binaries(progress)
@@ -198,6 +214,7 @@ class Sandbox:
             deadline = started + timeout
             try:
                 self._create(binaries, deadline, progress)
+                self._start_supervisor()
                 self._apply_nodes()
                 progress(f"waiting for {self.nodes} nodes, scheduler" + (" and metrics-server" if self.metrics else ""))
                 self._wait_ready(deadline, progress, metrics=self.metrics)
@@ -211,7 +228,7 @@ class Sandbox:
             return status
 
     def down(self) -> None:
-        """Stop exactly the processes this sandbox started, then remove its state."""
+        """Stop the supervisor, then exactly the processes this sandbox started, then remove its state."""
         with self._lock():
             self._teardown()
 
@@ -246,8 +263,13 @@ class Sandbox:
 
     def _create(self, binaries: dict[str, Path], deadline: float, progress: Progress) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        config = self._write_config(binaries)
-        progress(f"starting control plane on {LOOPBACK} (kwokctl, binary runtime)")
+        wanted = ports.PORT_OPTIONS + ((ports.METRICS_SERVER_PORT,) if self.metrics else ())
+        try:
+            chosen = ports.allocate(self.state_dir.parent, self.state_dir, wanted)
+        except ports.PortsExhausted as exc:
+            raise SandboxError(f"cannot start sandbox {self.name}: {exc}") from None
+        config = self._write_config(binaries, chosen)
+        progress(f"starting control plane on {LOOPBACK} (kwokctl, binary runtime; API server port {chosen['kubeApiserverPort']})")
         log = self.state_dir / "kwokctl.log"
         with open(log, "w") as out:
             try:
@@ -261,7 +283,9 @@ class Sandbox:
                 )
             except subprocess.TimeoutExpired:
                 raise SandboxError(f"kwokctl create cluster timed out; see {log} and {self.logs_dir}") from None
-        self._save_record()
+        self.layout.record_from_pidfiles()
+        # What kwokctl ran, so any component can be started again once nothing of it is left.
+        self.layout.write_specs(self.layout.specs_from_kwokctl(self._env(binaries)))
         if proc.returncode != 0:
             raise SandboxError(
                 f"kwokctl create cluster failed: {_last_line(log.read_text())} (see {log} and {self.logs_dir})"
@@ -294,7 +318,7 @@ class Sandbox:
         env["PATH"] = os.pathsep.join(dirs + [env.get("PATH", "")])
         return env
 
-    def _write_config(self, binaries: dict[str, Path]) -> Path:
+    def _write_config(self, binaries: dict[str, Path], chosen_ports: Mapping[str, int] | None = None) -> Path:
         manifests = self.state_dir / "metrics-server-manifests"
         manifests.mkdir(parents=True, exist_ok=True)
         (manifests / "metrics-server.yaml").write_text(_METRICS_SERVER_MANIFEST)
@@ -323,6 +347,8 @@ class Sandbox:
             # node monitor 5x by default; keep real-cluster timings so that
             # taints and NotReady handling look like production.
             "heartbeatFactor": 1.0,
+            # Explicit ports (see ports.py): left to kwokctl, two clusters made at once get the same ones.
+            **(chosen_ports or {}),
         }
         kwokctl_config = {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -451,16 +477,17 @@ class Sandbox:
 
     # -- readiness -------------------------------------------------------
 
-    def _wait_ready(self, deadline: float, progress: Progress, metrics: bool) -> None:
-        checks: list[tuple[str, Callable[[], bool]]] = [
+    def _wait_ready(self, deadline: float, progress: Progress, metrics: bool, checks: slice = slice(None)) -> None:
+        """Wait for each readiness check in turn (only the ``checks`` slice of them when given)."""
+        waits: list[tuple[str, Callable[[], bool]]] = [
             ("API server ready", self._api_ready),
             (f"{self.nodes} nodes Ready", self._nodes_ready),
             ("default ServiceAccount", self._default_sa),
             ("kube-scheduler leader", self._scheduler_leader),
         ]
         if metrics:
-            checks += [("metrics API available", self._metrics_api), ("kubectl top nodes", self._top_nodes)]
-        for label, check in checks:
+            waits += [("metrics API available", self._metrics_api), ("kubectl top nodes", self._top_nodes)]
+        for label, check in waits[checks]:
             while not check():
                 if time.monotonic() > deadline:
                     raise SandboxError(
@@ -470,35 +497,41 @@ class Sandbox:
             progress(f"ok: {label}")
 
     def crash(self, component: str, *, downtime: float = 1.0, timeout: float = 60.0) -> None:
-        """Kill a component with SIGKILL, keep it down for ``downtime`` seconds, start it again
-        with the same command line, and wait until the API answers (chaos for watch tests).
+        """Kill a component with SIGKILL, keep it down for ``downtime`` seconds, then wait until the
+        supervisor has started it again with the same command line and the API answers (chaos for
+        watch tests).
 
-        The new process gets kwokctl's pid file and our record, so ``down`` stops it.
+        The kill is announced to the supervisor as a pause: it does not restart the component
+        before ``downtime`` is over, nor count it as a failure.
         """
         if component not in COMPONENTS:
             raise SandboxError(f"unknown component {component!r} (one of {', '.join(COMPONENTS)})")
+        layout = self.layout
         with self._lock():
-            pidfile = self._cluster_dir / "pids" / f"{component}.pid"
-            try:
-                proc = psutil.Process(int(pidfile.read_text().strip()))
-                if not self._is_ours(proc):
-                    raise psutil.NoSuchProcess(proc.pid)
-                command, cwd, env = proc.cmdline(), proc.cwd(), proc.environ()
-            except (OSError, ValueError, psutil.Error):
-                raise SandboxError(f"{component} of sandbox {self.name} is not running") from None
-            proc.kill()
-            proc.wait(10)
-            time.sleep(downtime)
-            log = open(self.logs_dir / f"{component}.restarted.log", "ab")  # noqa: SIM115 - the child keeps it
-            with log:
-                restarted = subprocess.Popen(
-                    command, cwd=cwd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            pidfile.write_text(f"{restarted.pid}\n")
-            self._save_record()
-        deadline = time.monotonic() + timeout
-        while not self._api_ready():
+            self._adopt()
+            with layout.record_lock():
+                victim = layout.live().get(component)
+                if victim is None:
+                    raise SandboxError(f"{component} of sandbox {self.name} is not running")
+                layout.pause(component, time.time() + downtime)
+                try:
+                    victim.kill()
+                except psutil.Error:
+                    pass
+            # Until it is reaped: a killed process loses its command line before it closes its
+            # sockets, and its main thread turns zombie before the other threads exit. A zombie
+            # nobody reaps (its parent is busy) is taken as gone after a while. Outside the
+            # record lock: the supervisor reaps its own children under it.
+            killed = time.monotonic()
+            while victim.is_running() and time.monotonic() - killed < 10:
+                if _exited(victim) and time.monotonic() - killed > 2:
+                    break
+                time.sleep(0.05)
+        deadline = time.monotonic() + downtime + timeout
+        while True:
+            again = layout.live().get(component)
+            if again is not None and again.pid != victim.pid and self._api_ready():
+                return
             if time.monotonic() > deadline:
                 raise SandboxError(f"{component} of sandbox {self.name} did not come back (logs: {self.logs_dir})")
             time.sleep(0.3)
@@ -570,27 +603,66 @@ class Sandbox:
     # -- status ----------------------------------------------------------
 
     def _status(self) -> SandboxStatus:
-        procs = self._live_processes()
-        pids = {p.component: p.pid for p in procs}
+        layout = self.layout
+        alive = layout.live()
+        supervisor = supervise.running(layout)
+        # Restart counts and last exits stay readable after the supervisor is gone.
+        health = layout.read_health()
+        pauses = layout.pauses()
+        components: dict[str, ComponentStatus] = {}
+        for component in self._expected_components():
+            seen = health.get(component, {})
+            proc = alive.get(component)
+            if proc is not None:
+                state = "suspended" if _suspended(proc) else "running"
+            elif supervisor is None:
+                state = "stopped"
+            elif pauses.get(component, 0.0) > time.time():
+                state = "paused"
+            else:
+                state = "crash-looping" if seen.get("state") == "crash-looping" else "restarting"
+            last_error = seen.get("last_error")
+            if proc is None and state != "paused":
+                # Why it is down now, even when no supervisor saw it die.
+                last_error = last_line(layout.log(component))
+            components[component] = ComponentStatus(
+                state=state,
+                pid=proc.pid if proc is not None else None,
+                restarts=int(seen.get("restarts") or 0),
+                last_exit=seen.get("last_exit") if supervisor is not None else None,
+                last_error=last_error,
+                next_restart_in=seen.get("next_restart_in") if state in ("restarting", "crash-looping") else None,
+            )
         server = self._server()
         running = (
             server is not None
-            and self._started_components() <= set(pids)
+            and bool(components)
+            and all(c.state == "running" for c in components.values())
             and self.kubeconfig.is_file()
             and self._api_ready()
         )
         nodes = 0
         if running:
-            proc = self._kubectl(["get", "nodes", "-l", NODE_LABEL, "-o", "name"], timeout=10)
-            if proc.returncode == 0:
-                nodes = len(proc.stdout.split())
+            listed = self._kubectl(["get", "nodes", "-l", NODE_LABEL, "-o", "name"], timeout=10)
+            if listed.returncode == 0:
+                nodes = len(listed.stdout.split())
+            state = "running"
+        elif alive or supervisor is not None or self._stray_processes():
+            # Never "stopped" while anything of it still runs.
+            state = "degraded"
+        else:
+            state = "stopped"
         return SandboxStatus(
             name=self.name,
             running=running,
             kubeconfig=self.kubeconfig,
             server=server if running else None,
-            pids=pids,
+            pids={c: p.pid for c, p in alive.items()},
             nodes=nodes,
+            state=state,
+            components=components,
+            supervisor=supervisor.pid if supervisor is not None else None,
+            ports=ports.read(self.state_dir) if self.state_dir.is_dir() else {},
         )
 
     def _server(self) -> str | None:
@@ -600,80 +672,128 @@ class Sandbox:
         except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
             return None
 
+    def _expected_components(self) -> list[str]:
+        """The components this sandbox was started with: every one, or all but metrics-server
+        for a sandbox made with ``metrics=False`` (whatever this object was constructed with:
+        ``sandbox status`` does not know)."""
+        specs = self.layout.read_specs()
+        if specs:
+            return [c for c in COMPONENTS if c in specs]
+        recorded = self.layout.read_record()
+        if not recorded:
+            return []
+        return [c for c in COMPONENTS if c != "metrics-server" or c in recorded]
+
+    # -- healing ---------------------------------------------------------
+
+    def _was_created(self) -> bool:
+        """Whether kwokctl got as far as making a cluster here (which may hold data)."""
+        return self.layout.specs_path.is_file() or self.layout.kwokctl_config.is_file()
+
+    def _heal(self, progress: Progress, timeout: float) -> SandboxStatus:
+        """Start the dead components of a created sandbox again, keeping its data."""
+        layout = self.layout
+        started = time.monotonic()
+        deadline = started + timeout
+        # A wiped binary cache is rebuilt, not a reason to lose the cluster.
+        binaries = build.ensure_binaries(progress)
+        specs = layout.read_specs() or layout.specs_from_kwokctl(self._env(binaries))
+        problem = self._unhealable(specs)
+        if problem:
+            raise SandboxError(f"sandbox {self.name} cannot be healed: {problem}; {self._recreate_hint()}")
+        if not layout.read_specs():
+            layout.write_specs(specs)
+        with layout.record_lock():
+            alive = layout.live()
+            dead = [c for c in COMPONENTS if c in specs and c not in alive]
+            layout.clear_pauses()
+            for component in dead:
+                layout.start(component, specs[component])
+        if dead:
+            progress(f"sandbox {self.name}: started {', '.join(dead)} again with their recorded command lines")
+        if not self.kubeconfig.is_file():
+            self._write_kubeconfig()
+        self._start_supervisor()
+        try:
+            self._wait_ready(deadline, progress, metrics=False, checks=slice(1))
+            self._apply_nodes()
+            self._wait_ready(deadline, progress, metrics="metrics-server" in specs, checks=slice(1, None))
+        except SandboxError as exc:
+            raise SandboxError(f"{exc}; {self._recreate_hint()}") from None
+        status = self._status()
+        progress(f"sandbox {self.name} healed at {status.server} in {time.monotonic() - started:.1f}s")
+        return status
+
+    def _unhealable(self, specs: Mapping[str, Spec]) -> str | None:
+        layout = self.layout
+        if "etcd" not in specs or "kube-apiserver" not in specs:
+            return "the record of how its components were started is gone"
+        if not (layout.etcd_data / "member").is_dir():
+            return f"its etcd data is gone ({layout.etcd_data})"
+        if not (layout.cluster_dir / "pki" / "ca.crt").is_file():
+            return "its certificates are gone"
+        if not self.kubeconfig.is_file() and not (layout.cluster_dir / "kubeconfig.yaml").is_file():
+            return "its kubeconfig is gone"
+        for component, spec in specs.items():
+            if not os.access(spec.command[0], os.X_OK):
+                return f"the {component} binary it was started with is gone ({spec.command[0]})"
+        return None
+
+    def _recreate_hint(self) -> str:
+        return f"`kubesteward sandbox up --name {self.name} --recreate` wipes it and starts an empty one"
+
+    def _adopt(self) -> None:
+        """Make sure a created sandbox is supervised; one made before there was a supervisor
+        gets its component record from kwokctl's configuration first."""
+        layout = self.layout
+        if not layout.read_specs():
+            binaries = {b: build.binary_path(b) for b in ("kubectl", "kwokctl")}
+            specs = layout.specs_from_kwokctl(self._env(binaries))
+            if not specs:
+                return
+            layout.write_specs(specs)
+        self._start_supervisor()
+
+    def _start_supervisor(self) -> None:
+        """Start the supervisor unless it runs, and wait until it has looked at every component once."""
+        layout = self.layout
+        if supervise.running(layout) is not None:
+            return
+        proc = supervise.start(layout)
+        end = time.monotonic() + 15.0
+        while True:
+            try:
+                if float(json.loads(layout.health_path.read_text())["updated"]) >= proc.create_time():
+                    return
+            except (OSError, ValueError, TypeError, KeyError, psutil.Error):
+                pass
+            if not supervise.is_supervisor(layout, proc):
+                reason = last_line(layout.supervisor_log) or "no output"
+                raise SandboxError(f"the supervisor of sandbox {self.name} exited at once: {reason}")
+            if time.monotonic() > end:
+                raise SandboxError(f"the supervisor of sandbox {self.name} did not start (see {layout.supervisor_log})")
+            time.sleep(0.05)
+
     # -- processes -------------------------------------------------------
 
-    def _marker(self) -> str:
-        # Every component we start is given files inside this directory on
-        # its command line; nothing else on the machine is.
-        return str(self._cluster_dir) + os.sep
-
     def _is_ours(self, proc: psutil.Process) -> bool:
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE or proc.uids().real != os.getuid():
-                return False
-            marker = self._marker()
-            return any(marker in arg for arg in proc.cmdline()[1:])
-        except (psutil.Error, OSError):
-            return False
+        return self.layout.is_ours(proc)
 
-    def _pidfile_processes(self) -> list[_Proc]:
-        """Processes kwokctl says it started, confirmed by their command line."""
-        found = []
-        for component in COMPONENTS:
-            try:
-                pid = int((self._cluster_dir / "pids" / f"{component}.pid").read_text().strip())
-                proc = psutil.Process(pid)
-            except (OSError, ValueError, psutil.Error):
-                continue
-            if self._is_ours(proc):
-                found.append(_Proc(component, pid, proc.create_time()))
-        return found
-
-    def _save_record(self) -> None:
-        record = {p.component: {"pid": p.pid, "create_time": p.create_time} for p in self._pidfile_processes()}
-        self._record_path.write_text(json.dumps(record, indent=2) + "\n")
-
-    def _started_components(self) -> set[str]:
-        """The components this sandbox was started with: every one, or all but
-        metrics-server for a sandbox made with ``metrics=False`` (whatever this
-        object was constructed with: ``sandbox status`` does not know)."""
-        try:
-            recorded = set(json.loads(self._record_path.read_text()))
-        except (OSError, ValueError, TypeError):
-            recorded = set()
-        return set(COMPONENTS) - ({"metrics-server"} if "metrics-server" not in recorded else set())
-
-    def _live_processes(self) -> list[_Proc]:
-        """Our processes that are still alive: pid, start time and command line all match."""
-        try:
-            record = json.loads(self._record_path.read_text())
-        except (OSError, ValueError):
-            return []
-        alive = []
-        for component, entry in record.items():
-            try:
-                proc = psutil.Process(int(entry["pid"]))
-                same_start = abs(proc.create_time() - float(entry["create_time"])) < 0.5
-            except (psutil.Error, KeyError, TypeError, ValueError):
-                continue
-            if same_start and self._is_ours(proc):
-                alive.append(_Proc(component, proc.pid, proc.create_time()))
-        return alive
+    def _stray_processes(self) -> bool:
+        """Whether any process of ours runs that the record does not know (e.g. from a create that died)."""
+        return any(self._is_ours(proc) for proc in psutil.process_iter())
 
     def _stop_processes(self) -> None:
-        procs: dict[int, psutil.Process] = {}
-        for known in self._live_processes() + self._pidfile_processes():
-            try:
-                procs[known.pid] = psutil.Process(known.pid)
-            except psutil.Error:
-                pass
+        # The supervisor first: it would start again what we stop.
+        supervise.stop(self.layout)
+        found = {p.pid: p for p in self.layout.live().values()}
         # A create that died half-way may have started processes before any
         # pid made it into our record; they are still recognisable by our
         # private directory on their command line.
         for proc in psutil.process_iter():
-            if proc.pid not in procs and self._is_ours(proc):
-                procs[proc.pid] = proc
-        _terminate(list(procs.values()), self._is_ours)
+            if proc.pid not in found and self._is_ours(proc):
+                found[proc.pid] = proc
+        _terminate(list(found.values()), self._is_ours)
 
     def _teardown(self) -> None:
         self._stop_processes()
@@ -710,6 +830,25 @@ def _terminate(procs: list[psutil.Process], still_ours: Callable[[psutil.Process
         end = time.monotonic() + grace
         while time.monotonic() < end and any(still_ours(p) for p in targets):
             time.sleep(0.1)
+
+
+def _exited(proc: psutil.Process) -> bool:
+    """Gone or a zombie: its ports are free. (A dying process loses its command line, so
+    stops looking like ours, before it closes its sockets.)"""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+def _suspended(proc: psutil.Process) -> bool:
+    """Stopped by a signal (SIGSTOP, a debugger): alive, but not serving."""
+    try:
+        return proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except psutil.Error:
+        return False
 
 
 def stage_documents() -> list[tuple[str, str]]:
