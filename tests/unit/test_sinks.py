@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import io
 import json
@@ -537,6 +539,16 @@ async def test_console_renders_compactly() -> None:
     assert lines[1].split() == ["error", "KS102", "shop/Deployment/a", "a", "is", "crash-looping", "<OOMKilled>"]
     assert "resolved" in lines[2] and "shop/Deployment/b" in lines[2] and "(after 5m3s)" in lines[2]
     assert "[" not in text  # no rich markup interpreted or leaked
+
+
+async def test_console_shows_a_hostile_summary_as_text_on_a_terminal() -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(console=Console(file=out, width=300, force_terminal=True, color_system="standard"))
+    alert = dataclasses.replace(make_alert("a"), annotations={"summary": "x \x1b[2J\x1b]0;pwned\x07 \x9bm [red]y[/]"})
+    await sink.send(make_notification(alerts=(alert,)))
+    text = out.getvalue()
+    assert "\x1b[2J" not in text and "\x1b]" not in text and "\x9b" not in text and "\x07" not in text
+    assert "\\x1b[2J" in text and "[red]y[/]" in text
 
 
 async def test_console_never_fails() -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+from kubesteward.cli.main import run
 from kubesteward.cli.output import escape
+from kubesteward.cli.state import STATE
 from kubesteward.reporting.markdown import markdown_report
 from kubesteward.terminal import neutralise
 
@@ -58,3 +62,20 @@ def test_a_markdown_ticket_carries_no_control_character() -> None:
     text = markdown_report([report])
     assert "\x1b" not in text and "\x9b" not in text and "\r" not in text and "\u202e" not in text
     assert "\\x1b[2J" in text
+
+
+def test_silence_authors_and_comments_are_printed_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(STATE, "_consoles", {})  # consoles made here see a terminal: not for later tests
+    monkeypatch.setenv("KUBESTEWARD_STATE_URL", f"{tmp_path}/state.db")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "300")
+    for args in (["silence", "add", "namespace=shop", "--comment", HOSTILE, "--author", "mallory\x1b[2J"],
+                 ["silence", "list"]):
+        with pytest.raises(SystemExit) as exited:
+            run(args)
+        assert exited.value.code == 0
+    listed = capsys.readouterr().out
+    assert "\x1b[2J" not in listed and "\x1b]" not in listed and "\x9b" not in listed
+    assert "[red]fake[/]" in listed and "mallory\\x1b[2J" in listed

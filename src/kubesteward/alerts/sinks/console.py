@@ -17,6 +17,7 @@ from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks.base import DEFAULT_TIMEOUT, SinkSpec, alert_object, group_title, register_sink
 from kubesteward.alerts.types import Notification
 from kubesteward.checks.evidence import human_duration
+from kubesteward.terminal import neutralise
 
 log = logging.getLogger("kubesteward.alerts")
 
@@ -24,10 +25,11 @@ _SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow", 
 
 
 def render(notification: Notification) -> Text:
-    """The notification as rich ``Text`` (never markup: alert text could contain ``[...]``)."""
+    """The notification as rich ``Text`` (never markup: alert text could contain ``[...]``), every string
+    from the cluster with its control characters made visible (an event message must not drive the terminal)."""
     status_style = "bold red" if notification.status == "firing" else "bold green"
     text = Text()
-    text.append("● " + group_title(notification), style=status_style)
+    text.append("● " + neutralise(group_title(notification), one_line=True), style=status_style)
     for alert in notification.alerts:
         severity = alert.labels.get("severity", "")
         text.append("\n  ")
@@ -35,10 +37,10 @@ def render(notification: Notification) -> Text:
             text.append(f"{'resolved':<8}", style="green")
         else:
             text.append(f"{severity:<8}", style=_SEVERITY_STYLE.get(severity, ""))
-        text.append(f" {alert.labels.get('alertname', '?')}", style="bold")
-        text.append(f"  {alert_object(alert.labels)}", style="blue")
+        text.append(f" {neutralise(alert.labels.get('alertname', '?'), one_line=True)}", style="bold")
+        text.append(f"  {neutralise(alert_object(alert.labels), one_line=True)}", style="blue")
         if summary := alert.annotations.get("summary"):
-            text.append(f"  {summary}")
+            text.append(f"  {neutralise(summary, one_line=True)}")
         if alert.status == "resolved":
             text.append(f"  (after {human_duration(alert.duration_seconds)})", style="dim")
     return text
