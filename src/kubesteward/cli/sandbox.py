@@ -138,7 +138,9 @@ def status_(
             table.add_row(component, f"[{shade}]{state.state}[/]", str(state.pid or "-"), str(state.restarts))
             if state.state == "running":
                 continue
-            parts = [f"last exit {state.last_exit}"] if state.last_exit else []
+            parts = []
+            if state.last_exit:
+                parts.append("exit status unknown" if state.last_exit == "unknown" else state.last_exit)
             if state.next_restart_in is not None:
                 parts.append(f"next try in {state.next_restart_in:.0f}s")
             if state.last_error:
