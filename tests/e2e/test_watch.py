@@ -242,6 +242,30 @@ async def test_two_hundred_failing_pods_of_one_deployment_are_one_notification(
     assert sent[0].alerts[0]["pods"] >= 2  # the notification names its blast radius
 
 
+async def test_the_resolution_of_a_grouped_alert_names_the_root_object_it_fired_for(
+    kube: KubeClient, namespace: str, hook: Receiver, start_watch: Any, state_url: str
+) -> None:
+    await start_watch(namespace, state_url, default_threshold=1.0, group_interval=1.0)
+    await kube.create(deployment("grouped", namespace, fault="image-pull", replicas=2))
+    firing = await wait_delivered(hook, in_namespace(namespace), lambda d: len(d) >= 1, "the firing notification")
+    fired = firing[0].alerts[0]
+    # The incident's headline is about one of its pods: that pod is replaced, then the Deployment healed.
+    head = fired["annotations"]["description"].split(":", 1)[0]
+    kind, _, pod_name = head.split("/")
+    assert kind == "Pod" and pod_name.startswith("grouped-"), head
+    await kube.delete(resources.POD, pod_name, namespace=namespace)
+    await asyncio.sleep(5)  # its replacement fails too, and heads the incident now
+    await heal(kube, namespace, "grouped")
+    sent = await wait_delivered(hook, in_namespace(namespace), lambda d: any(x.status == "resolved" for x in d),
+                                "the resolved notification", timeout=90)
+    resolved = [a for d in sent for a in d.alerts if a["status"] == "resolved"]
+    assert len(resolved) == 1 and resolved[0]["fingerprint"] == fired["fingerprint"]
+    assert resolved[0]["labels"] == fired["labels"]
+    assert resolved[0]["annotations"]["summary"] == fired["annotations"]["summary"]
+    assert f"Deployment/{namespace}/grouped" in fired["annotations"]["summary"]
+    assert pod_name not in resolved[0]["annotations"]["summary"]
+
+
 # --------------------------------------------------------------------------- inhibition and silences
 
 

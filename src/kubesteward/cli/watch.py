@@ -172,10 +172,10 @@ async def _run(
             for context, error in failed:
                 if once:
                     STATE.err.print(f"[red]error[/]: not watching {escape(context)}: {escape(str(error))}",
-                                    highlight=False)
+                                    highlight=False, soft_wrap=True)
                 else:
                     STATE.err.print(f"[yellow]warning[/]: cannot watch {escape(context)} yet: {escape(str(error))}; "
-                                    "retrying until it can", highlight=False)
+                                    "retrying until it can", highlight=False, soft_wrap=True)
             if once:
                 await service.deliverer.drain(timeout=delivery_wait)
                 undelivered = await asyncio.to_thread(service.deliverer.backlog)
@@ -184,7 +184,7 @@ async def _run(
                     STATE.err.print(
                         f"[red]error[/]: sink {escape(item.sink)}: {item.pending} notification"
                         f"{'s' if item.pending != 1 else ''} still queued{escape(because)} (sent by the next run)",
-                        highlight=False,
+                        highlight=False, soft_wrap=True,  # one line, whatever the terminal width
                     )
                 codes = [e.exit_code for _, e in failed] + ([DeliveryIncomplete.exit_code] if undelivered else [])
                 return max(codes, default=0)

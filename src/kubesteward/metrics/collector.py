@@ -142,6 +142,8 @@ class KubestewardCollector(Collector):
             fams.skipped_kinds.add_metric((ctx, kind, coverage), 1.0)
         for code in sorted(set(view.skipped_checks)):
             fams.skipped_checks.add_metric((ctx, code), 1.0)
+        # Alerts too: a context never listed still has one, its watchdog's.
+        _add(fams.alerts, ctx, self._capped(alert_counts(view.alerts)))
         model = view.model
         if model is None:
             return  # never listed: nothing else is known about it
@@ -152,7 +154,6 @@ class KubestewardCollector(Collector):
         for labels, counts in availability:
             fams.available_ratio.add_metric((ctx, *labels), ratio(counts))
         _add(fams.findings, ctx, self._capped(findings_by_code(view.findings)))
-        _add(fams.alerts, ctx, self._capped(alert_counts(view.alerts)))
         _add(fams.events, ctx, self._capped(by_kind(view.events_processed)))
         _add(fams.relists, ctx, self._capped(by_kind(view.relists)))
         _add(fams.lag, ctx, self._capped(by_kind(view.watch_lag_seconds), merge=worst))
