@@ -117,8 +117,9 @@ class WatchService:
         ``health``: :meth:`run` starts it again with backoff, so one context
         that is down neither silences the others nor is dropped for good.
         """
+        self._refresh_views()  # readiness names every context from now on ("syncing" during this first LIST)
         await asyncio.gather(*(self._start(w) for w in self.watches))
-        self._refresh_views()  # readiness names every context from now on, even if none could be listed
+        self._refresh_views()  # ... and why one that could not be listed is not synced
 
     async def _start(self, watch: ClusterWatch, attempt: int = 0) -> bool:
         """One start of one cluster; False (kept in its health) when it could not be listed."""
