@@ -15,7 +15,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from kubesteward.cluster import KubeClient

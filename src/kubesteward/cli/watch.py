@@ -9,18 +9,18 @@ from typing import Annotated
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from kubesteward.alerts.lifecycle import DEFAULT_THRESHOLDS, AlertPolicy
 from kubesteward.alerts.sinks import build_sinks
 from kubesteward.alerts.sinks.base import Sink
-from kubesteward.alerts.types import parse_iso
+from kubesteward.alerts.types import LABEL_NAMES, parse_iso
 from kubesteward.checks.base import Severity
 from kubesteward.checks.evidence import human_duration
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.diagnose import Config, Ignore, Only, _split
+from kubesteward.cli.diagnose import Config, Ignore, Only, _split, check_code_patterns
+from kubesteward.cli.output import escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory
 from kubesteward.config_file import load_project_config
@@ -117,11 +117,21 @@ def watch(
         severity = Severity.parse(min_severity)
     except KeyError:
         raise UsageError(f"--min-severity must be error, warning or info, not {min_severity!r}") from None
+    groups = tuple(_split([group_by]))
+    unknown = [name for name in groups if name not in LABEL_NAMES]
+    if unknown or not groups:
+        raise UsageError(
+            f"--group-by: {', '.join(repr(n) for n in unknown) or 'no label'} is not an alert label; "
+            f"labels: {', '.join(LABEL_NAMES)}"
+        )
+    check_code_patterns("--ignore", _split(ignore))
+    check_code_patterns(f"ignore in {project.path}", project.ignore)
+    check_code_patterns("--only", _split(only))
     policy = AlertPolicy(
         thresholds=_thresholds(threshold),
         default_threshold=_seconds("--default-threshold", default_threshold),
         min_severity=severity,
-        group_by=tuple(_split([group_by])),
+        group_by=groups,
         group_wait=_seconds("--group-wait", group_wait),
         group_interval=_seconds("--group-interval", group_interval),
         repeat_interval=_seconds("--repeat-interval", repeat_interval),
