@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from kubesteward.checks.incidents import build_incidents
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.diagnosis import diagnose_files
 from kubesteward.model.cluster import ClusterModel, ObjectKey
-from kubesteward.model.files import model_from_objects
+from kubesteward.model.files import load_files, model_from_objects
+from kubesteward.model.snapshot import snapshot_document
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -459,6 +461,16 @@ def test_diagnose_from_file_reads_legacy_endpoints(tmp_path: Path) -> None:
     assert not [s for s in result.report.skipped_checks if "EndpointSlice" in s.missing]
 
 
+def test_a_snapshot_keeps_the_legacy_endpoints_it_was_diagnosed_from(tmp_path: Path) -> None:
+    model = build(without_slices(web_app(ready=False)), legacy_endpoints("web", not_ready=2), service("db", None), legacy_endpoints("db"))
+    path = tmp_path / "snapshot.json"
+    path.write_text(json.dumps(snapshot_document(model)))
+    replayed, _ = load_files([path])
+    assert "Endpoints" in replayed.loaded and len(replayed.endpoints) == 2
+    assert [(f.code, f.object) for f in run_checks(replayed).findings] == [(f.code, f.object) for f in run_checks(model).findings]
+    assert {f.code for f in run_checks(replayed).findings} >= {"KS302", "KS305"}
+
+
 def test_an_ingress_without_class_is_not_filed_under_an_unrelated_oom_incident() -> None:
     # An OOMKilled Deployment behind a Service and two Ingresses; the Ingresses also lack a class (and
     # there is no default class): the missing class is its own cause, not a symptom of the OOM kills.
@@ -491,6 +503,20 @@ def test_a_service_selecting_nothing_stays_apart_from_the_own_trouble_of_its_ing
     assert incidents == {
         ObjectKey("Service", NS, "shop"): [("KS301", "shop"), ("KS315", "front")],
         ObjectKey("Ingress", NS, "front"): [("KS314", "front")],
+    }
+
+
+def test_troubles_of_one_ingress_with_different_causes_are_different_incidents() -> None:
+    # Routes to a Service that does not exist, terminates TLS with a Secret that does not exist, has
+    # no class: three fixes, three causes; sharing the Ingress does not make them one incident.
+    admin = ingress("admin", [("admin-ui", {"number": 80})], cls=None, tls=[{"hosts": ["admin.example.com"], "secretName": "admin-tls"}])
+    model = build(admin, service("web", {"app": "web"}), secret("other"), loaded=["IngressClass", "Pod"])
+    report = run_checks(model, only=["KS31*"])
+    incidents = {i.root: [(f.code, f.object.name) for f in i.findings] for i in report.incidents}
+    assert incidents == {
+        ObjectKey("Service", NS, "admin-ui"): [("KS310", "admin")],
+        ObjectKey("Secret", NS, "admin-tls"): [("KS312", "admin")],
+        ObjectKey("Ingress", NS, "admin"): [("KS314", "admin")],
     }
 
 

@@ -12,6 +12,7 @@ Codes are stable forever: ``KS`` + three digits, grouped by area
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -163,24 +164,33 @@ NAMES_IN_EVIDENCE = ("container", "image", "node", "replica_set", "secret", "sel
 
 
 def personalise(text: str, obj: ObjectKey, evidence: Mapping[str, Any], fill: Mapping[str, str] | None = None) -> str:
-    """``text`` with the ``<placeholders>`` whose values a finding knows filled in: ``<name>``,
-    ``<ns>``/``<namespace>`` and ``<kind>`` (``<pod>``, ``<service>``…) of its object, the names
-    of :data:`NAMES_IN_EVIDENCE`, then ``fill``. Values are shell-quoted where needed (a
-    selector with a set expression), as they land in commands. What no finding can know
-    (which class to make the default) stays a placeholder for the reader to choose."""
-    if "<" not in text:
+    """``text`` with the ``<placeholders>`` whose values a finding knows filled in: ``fill`` first,
+    then ``<name>``, ``<ns>``/``<namespace>`` and ``<kind>`` (``<pod>``, ``<service>``…) of its
+    object, then the names of :data:`NAMES_IN_EVIDENCE`. Values are shell-quoted where needed (a
+    selector with a set expression), as they land in commands. What no finding can know (which
+    class to make the default) stays a placeholder for the reader to choose."""
+    names = _placeholders(text)
+    if not names:
         return text
-    values = {key: str(evidence[key]) for key in NAMES_IN_EVIDENCE if isinstance(evidence.get(key), str | int)}
-    values.update({"name": obj.name, obj.kind.lower(): obj.name})
-    if obj.namespace:
-        values.update(ns=obj.namespace, namespace=obj.namespace)
-    values.update(fill or {})
+    kind = obj.kind.lower()
+    for name in names:
+        value = fill.get(name) if fill else None
+        if value is None:
+            if name == "name" or name == kind:
+                value = obj.name
+            elif name in ("ns", "namespace"):
+                value = obj.namespace or None
+            elif name in NAMES_IN_EVIDENCE and isinstance(evidence.get(name), str | int):
+                value = str(evidence[name])
+        if value is not None:
+            text = text.replace(f"<{name}>", shlex.quote(value))
+    return text
 
-    def value(match: re.Match[str]) -> str:
-        known = values.get(match.group(1))
-        return match.group(0) if known is None else shlex.quote(known)
 
-    return _PLACEHOLDER.sub(value, text)
+@functools.lru_cache(maxsize=1024)
+def _placeholders(text: str) -> tuple[str, ...]:
+    """The placeholders of a remediation, once per text (most findings of a run share a few texts)."""
+    return tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
 
 
 def in_service(model: ClusterModel, objects: Iterable[T]) -> Iterator[T]:

@@ -83,6 +83,11 @@ def _rank(item: Finding) -> tuple[int, int, str]:
     return (code.rank if code else 50, -int(item.severity), item.code)
 
 
+def _state_order(item: Finding, index: int) -> tuple[int, int, str, int]:
+    """Most symptom-like first: highest rank, then most severe (ties: by code, then first found)."""
+    return (-_rank(item)[0], -int(item.severity), item.code, index)
+
+
 def fingerprint(context: str, root: ObjectKey, code: str) -> str:
     raw = f"{context}|{root.kind}|{root.namespace}|{root.name}|{code}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
@@ -102,15 +107,14 @@ def build_incidents(model: ClusterModel, findings: list[Finding]) -> list[Incide
     for index, item in enumerate(findings):
         groups.union(("finding", index), anchors[index] if symptom[index] else ("own", item.object))
     # What names an object as its anchor (a pod its Deployment, an Ingress its Service) reaches
-    # the object's state as a whole: its most symptom-like findings (the highest rank: "not
-    # ready", "no ready endpoints"), and through them whatever they are symptoms of, so the
-    # chain goes on (an Ingress's Service's pods' Deployment). Not the object's other troubles:
-    # an Ingress without class, a StatefulSet whose governing Service is missing, stay apart.
+    # the object's state as a whole: its most symptom-like finding (the highest rank: "not
+    # ready", "no ready endpoints"), and through it whatever that is a symptom of, so the chain
+    # goes on (an Ingress's Service's pods' Deployment). Not the object's other troubles, each
+    # with its own cause: an Ingress without class, or routing to a Service that does not
+    # exist, a StatefulSet whose governing Service is missing, stay apart.
     for key, indexes in about.items():
-        state = max(_rank(findings[i])[0] for i in indexes)
-        for i in indexes:
-            if _rank(findings[i])[0] == state:
-                groups.union(key, ("finding", i))
+        state = indexes[0] if len(indexes) == 1 else min(indexes, key=lambda i: _state_order(findings[i], i))
+        groups.union(key, ("finding", state))
     # A workload-level finding (Deployment unavailable, Service without
     # endpoints) is a symptom of whatever breaks its pods. When its pods' findings
     # sit in another incident (their NotReady node), it joins the incident holding

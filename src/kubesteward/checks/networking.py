@@ -563,7 +563,7 @@ def _matching_elsewhere(model: ClusterModel, svc: o.Service, selector: Mapping[s
 
 @analyzer(codes=[SERVICE_SELECTS_NOTHING, SERVICE_SCALED_TO_ZERO, SERVICE_NO_READY_ENDPOINTS], requires=["Service", "Pod"])
 def service_selectors(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    for svc in in_service(model, (s for s in model.services if _selects(s))):
+    for svc in in_service(model, _unserved(model)):
         diagnosis = diagnose_selection(model, svc, settings)
         if diagnosis is not None:
             yield _endpoint_finding(model, svc, diagnosis)
@@ -571,10 +571,22 @@ def service_selectors(model: ClusterModel, settings: CheckSettings) -> Iterator[
 
 @analyzer(codes=[SERVICE_NO_READY_ENDPOINTS], requires=["Service", "Pod", ENDPOINT_KINDS])
 def service_endpoints(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
-    for svc in in_service(model, (s for s in model.services if _selects(s))):
+    for svc in in_service(model, _unserved(model)):
         diagnosis = diagnose_readiness(model, svc, settings)
         if diagnosis is not None:
             yield _endpoint_finding(model, svc, diagnosis)
+
+
+def _unserved(model: ClusterModel) -> Iterator[o.Service]:
+    """The Services with a selector and no ready endpoint known: the few both questions are
+    about, picked out before anything costs more than a lookup (most Services are healthy)."""
+    known: dict[str, bool] = {}
+    for svc in model.services:
+        ns = svc.metadata.namespace
+        if ns not in known:
+            known[ns] = model.endpoints_known(ns)
+        if _selects(svc) and not (known[ns] and model.ready_endpoints(svc) > 0):
+            yield svc
 
 
 @analyzer(codes=[SERVICE_WITHOUT_SELECTOR_EMPTY], requires=["Service", ENDPOINT_KINDS])

@@ -465,46 +465,39 @@ class ClusterModel:
     # ------------------------------------------------------------------ endpoints, events, autoscaling
 
     @cached_property
-    def _slices_by_service(self) -> dict[tuple[str, str], list[o.EndpointSlice]]:
-        index: dict[tuple[str, str], list[o.EndpointSlice]] = defaultdict(list)
+    def _endpoint_counts(self) -> dict[tuple[str, str], tuple[int, bool]]:
+        """(ready endpoints, any endpoint at all) per Service (namespace, name), from its EndpointSlices,
+        or its legacy Endpoints where EndpointSlices were not loaded (never both: the slices are what
+        is routed to). Counted in one pass: several analyzers ask about every Service."""
+        counts: dict[tuple[str, str], tuple[int, bool]] = {}
         for eps in self.endpointslices:
             service = (eps.metadata.labels or {}).get(SERVICE_NAME_LABEL)
             if service:
-                index[(eps.metadata.namespace, service)].append(eps)
-        return index
-
-    def endpoint_slices(self, service: o.Service) -> list[o.EndpointSlice]:
-        return self._slices_by_service.get((service.metadata.namespace, service.metadata.name), [])
+                endpoints = eps.endpoints or ()
+                ready = sum(1 for ep in endpoints if ep.conditions.ready is not False)  # nil means ready, per the API
+                key = (eps.metadata.namespace, service)
+                before, seen = counts.get(key, (0, False))
+                counts[key] = (before + ready, seen or bool(endpoints))
+        for legacy in self.endpoints:
+            ns = legacy.metadata.namespace
+            if not self.has("EndpointSlice", ns):
+                subsets = legacy.subsets or ()
+                ready = sum(len(subset.addresses or ()) for subset in subsets)
+                counts[(ns, legacy.metadata.name)] = (ready, any(s.addresses or s.notReadyAddresses for s in subsets))
+        return counts
 
     def endpoints_known(self, namespace: str) -> bool:
         """Whether a Service's endpoints in ``namespace`` can be told: its EndpointSlices, or
         else its legacy Endpoints, were loaded there (:data:`ENDPOINT_KINDS`)."""
         return self.has("EndpointSlice", namespace) or self.has("Endpoints", namespace)
 
-    def _legacy_endpoints(self, service: o.Service) -> list[o.EndpointSubset]:
-        """The subsets of the Endpoints object of ``service``, when EndpointSlices were not loaded
-        in its namespace (never mixed with them: the slices are what is routed to)."""
-        ns = service.metadata.namespace
-        if self.has("EndpointSlice", ns):
-            return []
-        legacy: o.Endpoints | None = self._by_key.get(("Endpoints", ns, service.metadata.name))
-        return legacy.subsets or [] if legacy is not None else []
-
     def ready_endpoints(self, service: o.Service) -> int:
         """The ready endpoints of ``service``, from whichever of :data:`ENDPOINT_KINDS` was loaded."""
-        ready = sum(
-            1
-            for eps in self.endpoint_slices(service)
-            for ep in eps.endpoints or ()
-            if ep.conditions.ready is not False  # nil means ready, per the API
-        )
-        return ready + sum(len(subset.addresses or ()) for subset in self._legacy_endpoints(service))
+        return self._endpoint_counts.get((service.metadata.namespace, service.metadata.name), (0, False))[0]
 
     def has_endpoints(self, service: o.Service) -> bool:
         """Any endpoint at all, ready or not (someone manages them)."""
-        return any(eps.endpoints for eps in self.endpoint_slices(service)) or any(
-            subset.addresses or subset.notReadyAddresses for subset in self._legacy_endpoints(service)
-        )
+        return self._endpoint_counts.get((service.metadata.namespace, service.metadata.name), (0, False))[1]
 
     @cached_property
     def _events_by_object(self) -> dict[tuple[str, str, str], list[o.Event]]:
