@@ -110,7 +110,9 @@ def test_remediations_name_the_objects_their_findings_know() -> None:
     by = {(f.code, f.object.name): f.remediation for f in findings}
     assert "`kubectl rollout status deployment/web -n shop`" in by["KS201", "web"]
     assert "`kubectl get pods -n shop -l app=web`, then `kubectl describe pod web-1-0 -n shop`" in by["KS201", "web"]
-    assert "`kubectl logs worker -n shop -c app --previous`" in by["KS101", "worker"]
+    assert "`kubectl describe pod worker -n shop`" in by["KS101", "worker"]
+    assert by["KS101", "worker"].count("--previous`") == 1  # the concrete first step is not repeated in general terms
+    assert "`kubectl top pod web-1-0 -n shop --containers`" in by["KS102", "web-1-0"]
     assert "kubectl create configmap worker-config -n shop" in by["KS104", "worker"]
     assert "`kubectl describe pod db-0 -n shop` for the lowest" in by["KS206", "db"]
     assert "kubectl get service shop -n shop -o jsonpath" in by["KS301", "shop"]

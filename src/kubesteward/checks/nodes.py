@@ -307,7 +307,9 @@ def _condition_finding(
         code,
         key_of(node),
         f"{cond.type} for {human_duration(since)}{detail}{text}",
-        remediation=fix(code, f"`kubectl describe node {node.metadata.name}`: the {cond.type} message and the node's events"),
+        remediation=fix(
+            code, f"`kubectl describe node {node.metadata.name}`: the {cond.type} message and the node's events", instead_of_first=True
+        ),
         evidence={
             "condition": cond.type,
             "reason": cond.reason,

@@ -538,7 +538,7 @@ def _crashloop(
             **_node_evidence(model, pod),
             "events": event_lines(model, pod, settings.evidence_events),
         },
-        remediation=fix(KS101, step),
+        remediation=fix(KS101, step, instead_of_first=True),
         cause=cause,
     )
 
@@ -600,7 +600,9 @@ def _init_failure(
         f"init container {status.name} keeps failing ({how}), {status.restartCount} restart(s): "
         f"the pod is stuck in Init{_on_node_suffix(cause)}",
         evidence={**evidence, **_node_evidence(model, pod), "events": event_lines(model, pod, settings.evidence_events)},
-        remediation=fix(KS113, f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: why the init container fails"),
+        remediation=fix(
+            KS113, f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: why the init container fails", instead_of_first=True
+        ),
         cause=cause,
     )
 
@@ -693,7 +695,7 @@ def _image_pull(
             **_node_evidence(model, pod),
             "events": event_lines(model, pod, settings.evidence_events),
         },
-        remediation=fix(KS103, step),
+        remediation=fix(KS103, step, instead_of_first=hint is None),
         cause=cause,
     )
 
@@ -707,7 +709,9 @@ def _create_error(
         KS105,
         key_of(pod),
         f"container {status.name} cannot be created ({waiting.reason}){detail}{_on_node_suffix(cause)}",
-        remediation=fix(KS105, f"`kubectl describe pod {_pod_ref(pod)}`: the kubelet's error for container {status.name}"),
+        remediation=fix(
+            KS105, f"`kubectl describe pod {_pod_ref(pod)}`: the kubelet's error for container {status.name}", instead_of_first=True
+        ),
         evidence={
             "container": status.name,
             "reason": waiting.reason,
@@ -1138,7 +1142,7 @@ def _stuck_pending(model: ClusterModel, settings: CheckSettings, pod: o.Pod, age
         KS107,
         key_of(pod),
         f"Pending for {human_duration(age)}: {what}{_on_node_suffix(cause)}",
-        remediation=fix(KS107, f"`kubectl describe pod {_pod_ref(pod)}`: its events name the step that is stuck"),
+        remediation=fix(KS107, f"`kubectl describe pod {_pod_ref(pod)}`: its events name the step that is stuck", instead_of_first=True),
         fill={"claim": claims[0]} if (claims := _claims(pod)) else None,
         evidence={
             "waiting": waiting,
@@ -1198,6 +1202,7 @@ def _not_ready(model: ClusterModel, settings: CheckSettings, pod: o.Pod, ready: 
             KS108,
             f"`kubectl describe pod {_pod_ref(pod)}`: compare the readiness probe of {', '.join(unready) or 'its containers'} "
             "with what the app serves (Unhealthy events quote the error)",
+            instead_of_first=True,
         ),
         evidence={
             "containers": unready,
@@ -1247,7 +1252,7 @@ def _restarts(
         key_of(pod),
         f"container {status.name} restarted {status.restartCount} times, last {human_duration(age)} ago "
         f"({last.reason or 'unknown'}, exit code {last.exitCode}){_on_node_suffix(cause)}",
-        remediation=fix(KS109, f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: why the last run ended"),
+        remediation=fix(KS109, f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: why the last run ended", instead_of_first=True),
         evidence={
             "container": status.name,
             "restarts": status.restartCount,
