@@ -80,8 +80,11 @@ class BatchRelations:
         elif kind == "Service":
             keys.update(key_of(i) for i in model.ingresses_for(obj))
             keys.update(key_of(p) for p in model.service_pods(obj))
-        elif kind == "EndpointSlice":
-            name = (obj.metadata.labels or {}).get("kubernetes.io/service-name")
+        elif kind in ("EndpointSlice", "Endpoints"):
+            # A slice names its Service by label; the legacy Endpoints (watched where slices are out of
+            # reach) by sharing its name.
+            name = (obj.metadata.labels or {}).get("kubernetes.io/service-name") if kind == "EndpointSlice" else (
+                obj.metadata.name)
             service = model.service(ns, name) if name else None
             if service is not None:
                 keys.add(key_of(service))
