@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 AlertStatus = Literal["firing", "resolved"]
 
-# Label names every alert carries (bounded set; see README "Alert labels").
+# Label names every alert carries (bounded set; see docs/watch.md, "Alert labels").
 #   alertname  the incident's headline code, e.g. KS102
 #   severity   error | warning | info
 #   context    kube context (cluster) name

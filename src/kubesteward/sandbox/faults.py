@@ -1,7 +1,7 @@
 """The sandbox's fault labels: what to put on a pod or node, and what happens.
 
 The KWOK stages under ``stages/`` implement these; this table is what the CLI
-and README print, and what the e2e tests check against, so the three cannot
+and docs/sandbox.md print, and what the e2e tests check against, so the three cannot
 drift apart silently.
 """
 
