@@ -32,7 +32,7 @@ import psutil
 import pytest
 
 from kubesteward.sandbox import build, ports, supervise
-from kubesteward.sandbox.cluster import Sandbox
+from kubesteward.sandbox.cluster import Sandbox, SandboxError
 from kubesteward.sandbox.components import COMPONENTS
 
 T = TypeVar("T")
@@ -404,3 +404,26 @@ def test_concurrent_ups_of_different_names_get_distinct_ports() -> None:
             thread.join(timeout=400)
         for sandbox in sandboxes:
             sandbox.down()
+
+
+def test_a_sandbox_whose_first_start_failed_is_started_afresh() -> None:
+    name = unique("failed")
+    # A flag kube-scheduler does not know: it exits at every start, so the first up times out.
+    broken = Sandbox(name=name, nodes=1, metrics=False, extra_args={"kube-scheduler": {"no-such-flag": "x"}})
+    fixed = Sandbox(name=name, nodes=1, metrics=False)
+    try:
+        with pytest.raises(SandboxError) as failed:
+            broken.up(timeout=45)
+        assert "kube-scheduler leader" in str(failed.value) and "\n" not in str(failed.value)
+        assert broken.layout.kwokctl_config.is_file()  # kwokctl did make a cluster
+        # up stopped everything it had started, supervisor included.
+        assert not [p for p in psutil.process_iter()
+                    if broken.layout.is_ours(p) or supervise.is_supervisor(broken.layout, p)]
+        assert status_json(name)["state"] == "stopped"
+        # Nobody ever used it: the next up starts afresh (with its own flags) instead of healing it.
+        status = fixed.up(timeout=300)
+        assert status.running
+        assert {c.state for c in status.components.values()} == {"running"}
+        assert not any("no-such-flag" in arg for arg in fixed.layout.read_specs()["kube-scheduler"].command)
+    finally:
+        fixed.down()

@@ -204,7 +204,7 @@ class Sandbox:
                     self._wait_ready(deadline, progress, metrics=False)
                     progress(f"sandbox {self.name} already running at {self._server()}")
                     return self._status()
-                if self._was_created():
+                if self._holds_data():
                     return self._heal(progress, timeout)
                 progress(f"sandbox {self.name}: removing what a start that failed left behind (it holds no data)")
                 self._teardown()
@@ -220,8 +220,11 @@ class Sandbox:
                 self._wait_ready(deadline, progress, metrics=self.metrics)
             except BaseException:
                 # Never leave half a control plane running; keep the files so
-                # the logs stay readable until the next up()/down().
+                # the logs stay readable until the next up()/down(), which
+                # starts afresh: nobody ever got to put anything in it.
                 self._stop_processes()
+                if self.state_dir.is_dir():
+                    self._failed_marker.touch()
                 raise
             status = self._status()
             progress(f"sandbox {self.name} ready at {status.server} in {time.monotonic() - started:.1f}s")
@@ -686,9 +689,14 @@ class Sandbox:
 
     # -- healing ---------------------------------------------------------
 
-    def _was_created(self) -> bool:
-        """Whether kwokctl got as far as making a cluster here (which may hold data)."""
-        return self.layout.specs_path.is_file() or self.layout.kwokctl_config.is_file()
+    @property
+    def _failed_marker(self) -> Path:
+        return self.state_dir / "start-failed"
+
+    def _holds_data(self) -> bool:
+        """Whether kwokctl made a cluster here that may hold someone's objects: not one whose first
+        start failed (nobody got to use it)."""
+        return self.layout.kwokctl_config.is_file() and not self._failed_marker.exists()
 
     def _heal(self, progress: Progress, timeout: float) -> SandboxStatus:
         """Start the dead components of a created sandbox again, keeping its data."""
@@ -762,11 +770,8 @@ class Sandbox:
         proc = supervise.start(layout)
         end = time.monotonic() + 15.0
         while True:
-            try:
-                if float(json.loads(layout.health_path.read_text())["updated"]) >= proc.create_time():
-                    return
-            except (OSError, ValueError, TypeError, KeyError, psutil.Error):
-                pass
+            if layout.health_writer() == proc.pid:
+                return
             if not supervise.is_supervisor(layout, proc):
                 reason = last_line(layout.supervisor_log) or "no output"
                 raise SandboxError(f"the supervisor of sandbox {self.name} exited at once: {reason}")

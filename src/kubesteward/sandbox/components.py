@@ -266,7 +266,14 @@ class Layout:
             return {}
 
     def write_health(self, components: Mapping[str, Mapping[str, Any]]) -> None:
-        _write_json(self.health_path, {"updated": time.time(), "components": components})
+        _write_json(self.health_path, {"supervisor": os.getpid(), "updated": time.time(), "components": components})
+
+    def health_writer(self) -> int | None:
+        """The pid of the supervisor that wrote ``health.json``."""
+        try:
+            return int(json.loads(self.health_path.read_text())["supervisor"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
 
 
 def last_line(path: Path, limit: int = 300) -> str | None:
