@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubesteward.cli.main import run
+from tests.support.cli import run_in_process
 
 
 @pytest.fixture
@@ -21,11 +21,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        run(list(args))
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), captured.out, captured.err
+    return run_in_process(capsys, *args)
 
 
 def one_error_line(err: str) -> str:

@@ -19,19 +19,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubesteward.cli.main import run
 from kubesteward.errors import EXIT_CODES
+from tests.support.cli import run_in_process
 
 CLOSED = "https://127.0.0.1:1"
 NOT_A_CERTIFICATE = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        run(list(args))
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), captured.out, captured.err
+    return run_in_process(capsys, *args)
 
 
 def assert_one_line(code: int, err: str, expected: int, *needles: str) -> None:
