@@ -44,13 +44,17 @@ _registered: set[str] = set()
 _ordered: tuple[str, ...] = ()  # longest first, so a secret containing another is masked whole
 _lock = threading.Lock()
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# (literals one of which must occur, pattern, replacement). The literal test is cheap and usually false, so a
+# multi-megabyte output is not scanned by every pattern.
+_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     # As in an Authorization header: capitalised, then a token with a character prose words lack.
-    (re.compile(r"\b(Bearer|Basic) +(?=[A-Za-z]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{16,}"), r"\1 " + MASK),
-    (re.compile(r"(hooks\.slack\.com/services/)[^\s\"'<>]+"), r"\1" + MASK),
-    (re.compile(r"(?i)([?&;](?:access_token|token|secret|key|apikey|api_key|api-key|password|passwd|sig|signature|"
+    (("Bearer ", "Basic "),
+     re.compile(r"\b(Bearer|Basic) +(?=[A-Za-z]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{16,}"), r"\1 " + MASK),
+    (("hooks.slack.com/services/",), re.compile(r"(hooks\.slack\.com/services/)[^\s\"'<>]+"), r"\1" + MASK),
+    (("?", "&", ";"),
+     re.compile(r"(?i)([?&;](?:access_token|token|secret|key|apikey|api_key|api-key|password|passwd|sig|signature|"
                 r"auth|code|client_secret)=)[^&\s\"'<>#]+"), r"\1" + MASK),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@\"'<>]+:)[^\s@/\"'<>]+@"), r"\1" + MASK + "@"),
+    (("@",), re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@\"'<>]+:)[^\s@/\"'<>]+@"), r"\1" + MASK + "@"),
 )
 
 
@@ -70,8 +74,9 @@ def scrub(text: str) -> str:
     for secret in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    for triggers, pattern, replacement in _PATTERNS:
+        if any(literal in text for literal in triggers):
+            text = pattern.sub(replacement, text)
     return text
 
 
