@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ class ComponentStatus:
     # running | suspended (SIGSTOP) | restarting | crash-looping | paused (Sandbox.crash) | stopped (no supervisor)
     state: str
     pid: int | None = None
-    restarts: int = 0  # by the supervisor, since `up`
+    restarts: int = 0  # by the supervisor, since the sandbox was created
     last_exit: str | None = None  # "exit 1", "signal SIGKILL", "unknown" (started by kwokctl)
     last_error: str | None = None  # its log's last line when it last died (now, when it is down)
     next_restart_in: float | None = None  # seconds, while the supervisor waits out its backoff
@@ -146,6 +147,7 @@ class Sandbox:
         self.state_dir = (state_dir if state_dir is not None else state_root() / name).absolute()
         self.extra_args = {component: dict(flags) for component, flags in (extra_args or {}).items()}
         self.metrics = metrics
+        self._up_started = 0.0  # wall-clock start of the current up(), for the freshness of leases
 
     # -- layout ----------------------------------------------------------
 
@@ -192,6 +194,7 @@ class Sandbox:
         ``recreate`` (or when it never got as far as holding any data).
         """
         with self._lock():
+            self._up_started = time.time()
             if recreate and self.state_dir.exists():
                 progress(f"sandbox {self.name}: wiping it (recreate)")
                 self._teardown()
@@ -557,11 +560,21 @@ class Sandbox:
         return self._kubectl(["get", "serviceaccount", "default", "-n", "default"], timeout=10).returncode == 0
 
     def _scheduler_leader(self) -> bool:
+        """A kube-scheduler holds its lease and renewed it since this ``up`` began (less one renew
+        period): the lease of a scheduler that died is still there for up to 15 s, naming it."""
         proc = self._kubectl(
-            ["get", "lease", "kube-scheduler", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}"],
+            ["get", "lease", "kube-scheduler", "-n", "kube-system", "-o",
+             "jsonpath={.spec.holderIdentity} {.spec.renewTime}"],
             timeout=10,
         )
-        return proc.returncode == 0 and bool(proc.stdout.strip())
+        fields = proc.stdout.split()
+        if proc.returncode != 0 or len(fields) != 2:
+            return False
+        try:
+            renewed = datetime.fromisoformat(fields[1]).timestamp()
+        except ValueError:
+            return False
+        return renewed >= self._up_started - 3.0
 
     def _metrics_api(self) -> bool:
         proc = self._kubectl(
@@ -765,16 +778,16 @@ class Sandbox:
     def _start_supervisor(self) -> None:
         """Start the supervisor unless it runs, and wait until it has looked at every component once."""
         layout = self.layout
-        if supervise.running(layout) is not None:
+        if supervise.running(layout) is not None or supervise.lock_held(layout):
             return
-        proc = supervise.start(layout)
+        child = supervise.start(layout)
         end = time.monotonic() + 15.0
-        while True:
-            if layout.health_writer() == proc.pid:
-                return
-            if not supervise.is_supervisor(layout, proc):
+        while layout.health_writer() != child.pid:
+            code = child.poll()
+            if code is not None:
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
                 reason = last_line(layout.supervisor_log) or "no output"
-                raise SandboxError(f"the supervisor of sandbox {self.name} exited at once: {reason}")
+                raise SandboxError(f"the supervisor of sandbox {self.name} ended at once ({how}): {reason}")
             if time.monotonic() > end:
                 raise SandboxError(f"the supervisor of sandbox {self.name} did not start (see {layout.supervisor_log})")
             time.sleep(0.05)

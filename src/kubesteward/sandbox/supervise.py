@@ -252,7 +252,23 @@ def running(layout: Layout) -> psutil.Process | None:
     return proc if is_supervisor(layout, proc) else None
 
 
-def start(layout: Layout) -> psutil.Process:
+def lock_held(layout: Layout) -> bool:
+    """Whether some supervisor holds this sandbox's lock: the last word on "is one running",
+    whatever the pid file says. (Probing takes the lock for an instant; a supervisor that
+    starts meanwhile waits for it.)"""
+    try:
+        with open(layout.supervisor_lock_path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    return False
+
+
+def start(layout: Layout) -> subprocess.Popen[bytes]:
     """Start the supervisor (the caller made sure none runs) and record it."""
     with open(layout.supervisor_log, "ab") as log:
         child = subprocess.Popen(
@@ -262,11 +278,14 @@ def start(layout: Layout) -> psutil.Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    proc = psutil.Process(child.pid)
+    try:
+        create_time = psutil.Process(child.pid).create_time()
+    except psutil.Error:
+        return child  # already gone: the caller reports how it ended
     tmp = layout.supervisor_pid_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": proc.pid, "create_time": proc.create_time()}) + "\n")
+    tmp.write_text(json.dumps({"pid": child.pid, "create_time": create_time}) + "\n")
     tmp.replace(layout.supervisor_pid_path)
-    return proc
+    return child
 
 
 def stop(layout: Layout, grace: float = 10.0) -> None:
@@ -293,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     layout = Layout(args.name, args.state_dir)
     # One supervisor per sandbox: a second one (a race of two `up`s) waits briefly, then leaves.
-    lock = open(layout.supervisor_lock_path, "w")  # noqa: SIM115 - held for the process's lifetime
+    lock = open(layout.supervisor_lock_path, "a")  # noqa: SIM115 - held for the process's lifetime
     end = time.monotonic() + 5.0
     while True:
         try:
