@@ -52,6 +52,12 @@ def unique(what: str) -> str:
     return f"t6-{what}-{uuid.uuid4().hex[:6]}"
 
 
+def remove(sandbox: Sandbox) -> None:
+    """``down``, and the lock file it leaves beside the state (names here are used once)."""
+    sandbox.down()
+    (sandbox.state_dir.parent / f".{sandbox.name}.lock").unlink(missing_ok=True)
+
+
 def eventually(what: str, probe: Callable[[], T], ok: Callable[[T], bool], timeout: float) -> T:
     """Probe until ``ok``; fail with the last observation (a failed probe counts as not yet)."""
     end = time.monotonic() + timeout
@@ -168,7 +174,7 @@ def healing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox,
         sandbox.up(progress=lambda m: print(f"[{sandbox.name}] {m}", file=sys.stderr, flush=True), timeout=300)
         yield sandbox, Kubectl(sandbox.kubeconfig, tmp_path_factory.mktemp("kube-cache"))
     finally:
-        sandbox.down()
+        remove(sandbox)
 
 
 def test_a_dead_component_is_restarted_with_backoff_and_reported(healing: tuple[Sandbox, Kubectl]) -> None:
@@ -403,7 +409,7 @@ def test_concurrent_ups_of_different_names_get_distinct_ports() -> None:
         for thread in threads:
             thread.join(timeout=400)
         for sandbox in sandboxes:
-            sandbox.down()
+            remove(sandbox)
 
 
 def test_a_sandbox_whose_first_start_failed_is_started_afresh() -> None:
@@ -426,4 +432,4 @@ def test_a_sandbox_whose_first_start_failed_is_started_afresh() -> None:
         assert {c.state for c in status.components.values()} == {"running"}
         assert not any("no-such-flag" in arg for arg in fixed.layout.read_specs()["kube-scheduler"].command)
     finally:
-        fixed.down()
+        remove(fixed)
