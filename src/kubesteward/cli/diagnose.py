@@ -255,17 +255,19 @@ def render_table(report: Report, show_info: bool = False, coverage: Coverage | N
         highlight=False,
     )
     for skipped in report.skipped_kinds:
-        out.print(f"[yellow]! skipped {skipped.kind}[/]: {escape(skipped.reason)}", highlight=False)
+        out.print(f"[yellow]! skipped {skipped.kind}[/]: {escape(skipped.reason)}", highlight=False, soft_wrap=True)
     if report.skipped_checks:
         missing = sorted({k for s in report.skipped_checks for k in s.missing})
         codes = sorted({c for s in report.skipped_checks for c in s.codes})
         out.print(
             f"[yellow]! skipped checks[/] {', '.join(codes)} (they need {', '.join(missing)}, which could not be loaded)",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )
     partial = coverage is not None and not coverage.complete
     if coverage is not None and partial:
-        out.print(f"[yellow]! partial result[/]: not covered: {escape(coverage.summary())}", highlight=False)
+        # One line however long (soft_wrap): it is what a reader, or a grep in CI, looks for.
+        out.print(f"[yellow]! partial result[/]: not covered: {escape(coverage.summary())}", highlight=False,
+                  soft_wrap=True)
     shown = [i for i in report.incidents if show_info or i.severity > Severity.INFO]
     hidden = len(report.incidents) - len(shown)
     if not report.incidents:
