@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy, Outcome
-from kubesteward.alerts.silences import Matcher, Silence
 from kubesteward.checks.base import Finding, Severity
 from kubesteward.checks.incidents import Incident
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 from kubesteward.model.files import model_from_objects
+from kubesteward.notifications.silences import Matcher, Silence
 from kubesteward.state.store import StateStore
 
 T0 = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)

@@ -14,7 +14,7 @@ import pytest
 from kubesteward.alerts.delivery import Backlog, Deliverer, backoff_delay
 from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks import Sink, build_sink, parse_sink_spec
-from kubesteward.alerts.types import Alert, Notification
+from kubesteward.notifications.types import Alert, Notification
 from kubesteward.state.store import StateStore
 from tests.support.receiver import ReceivedRequest, Receiver
 

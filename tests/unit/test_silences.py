@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from kubesteward.alerts.silences import Matcher, Silence, silenced_by
 from kubesteward.durations import parse_duration
 from kubesteward.errors import UsageError
+from kubesteward.notifications.silences import Matcher, Silence, silenced_by
 
 T0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 LABELS = {"alertname": "KS101", "severity": "error", "context": "prod", "namespace": "shop", "kind": "Deployment",

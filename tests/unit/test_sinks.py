@@ -33,8 +33,8 @@ from kubesteward.alerts.sinks.console import ConsoleSink
 from kubesteward.alerts.sinks.jsonl import JsonlSink
 from kubesteward.alerts.sinks.slack import MAX_BLOCKS, SlackSink, slack_message
 from kubesteward.alerts.sinks.webhook import WebhookSink, sign, verify_signature
-from kubesteward.alerts.types import Alert, Notification, iso
 from kubesteward.errors import UsageError
+from kubesteward.notifications.types import Alert, Notification, iso
 from tests.support.receiver import Receiver
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from kubesteward.alerts.silences import Matcher, Silence
-from kubesteward.alerts.types import Alert, Notification
 from kubesteward.errors import StateError, UsageError
+from kubesteward.notifications.silences import Matcher, Silence
+from kubesteward.notifications.types import Alert, Notification
 from kubesteward.state import AlertRecord, GroupRecord, StateStore
 from kubesteward.state.url import resolve
 from tests.support.postgres import fresh_database
@@ -295,7 +295,7 @@ def test_another_process_sees_the_writes(state_url: str) -> None:
         script = textwrap.dedent(
             """
             import datetime as dt, sys
-            from kubesteward.alerts.silences import Matcher, Silence
+            from kubesteward.notifications.silences import Matcher, Silence
             from kubesteward.state import StateStore
             now = dt.datetime.now(dt.UTC)
             with StateStore.open(sys.argv[1]) as other:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from kubesteward.alerts.ratelimit import TokenBucket
 from kubesteward.alerts.sinks.base import DeliveryError, Sink
-from kubesteward.alerts.types import Notification
+from kubesteward.notifications.types import Notification
 from kubesteward.state.store import OutboxItem, StateStore
 
 log = logging.getLogger("kubesteward.alerts")

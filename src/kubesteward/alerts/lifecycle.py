@@ -27,11 +27,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from kubesteward.alerts.silences import Silence, silenced_by
-from kubesteward.alerts.types import Alert, AlertStatus, Notification, iso, parse_iso
 from kubesteward.checks.base import CODES, Severity
 from kubesteward.checks.incidents import Incident
 from kubesteward.model.cluster import ClusterModel, ObjectKey
+from kubesteward.notifications.silences import Silence, silenced_by
+from kubesteward.notifications.types import Alert, AlertStatus, Notification, iso, parse_iso
 from kubesteward.state.store import AlertRecord, GroupRecord, StateStore
 
 INHIBITING_KINDS = frozenset({"Node", "StorageClass"})

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from kubesteward.alerts.silences import Matcher, Silence
-from kubesteward.alerts.types import LABEL_NAMES
 from kubesteward.checks.evidence import human_duration
 from kubesteward.cli import options as opt
 from kubesteward.cli.output import check_format, emit_machine, escape
 from kubesteward.cli.state import STATE
 from kubesteward.durations import parse_duration
 from kubesteward.errors import NotFound, UsageError
+from kubesteward.notifications.silences import Matcher, Silence
+from kubesteward.notifications.types import LABEL_NAMES
 
 if TYPE_CHECKING:
     from kubesteward.state import StateStore

@@ -43,9 +43,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from kubesteward.alerts.silences import Matcher, Silence
-from kubesteward.alerts.types import Notification
 from kubesteward.errors import OutputError, StateError
+from kubesteward.notifications.silences import Matcher, Silence
+from kubesteward.notifications.types import Notification
 from kubesteward.private_files import create_private, private_directory
 from kubesteward.state import schema as s
 from kubesteward.state.url import StateLocation, resolve

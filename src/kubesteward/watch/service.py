@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 from kubesteward.alerts.delivery import DEFAULT_BACKOFF_MAX, Deliverer, backoff_delay
 from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy, Outcome
-from kubesteward.alerts.silences import Silence
 from kubesteward.alerts.sinks.base import Sink
 from kubesteward.checks.base import Finding
 from kubesteward.checks.settings import CheckSettings
@@ -36,6 +35,7 @@ from kubesteward.cluster import KubeClient
 from kubesteward.errors import ClusterError
 from kubesteward.metrics.exporter import ClusterView
 from kubesteward.model.cluster import ClusterModel
+from kubesteward.notifications.silences import Silence
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import ClusterWatch, Evaluated, WatchSettings
 from kubesteward.watch.evaluate import IncrementalEvaluator

@@ -19,9 +19,9 @@ from typing import Any
 
 from kubesteward.alerts.sinks.base import SinkSpec, register_sink
 from kubesteward.alerts.sinks.webhook import HttpSink
-from kubesteward.alerts.types import Alert, Notification, iso
 from kubesteward.durations import parse_duration
 from kubesteward.errors import UsageError
+from kubesteward.notifications.types import Alert, Notification, iso
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")

@@ -13,8 +13,8 @@ from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from kubesteward.alerts.ratelimit import RateLimit
-from kubesteward.alerts.types import Notification
 from kubesteward.errors import UsageError
+from kubesteward.notifications.types import Notification
 from kubesteward.redaction import mask_url as mask_url  # the sinks import it from here
 
 DEFAULT_TIMEOUT = 10.0

@@ -15,8 +15,8 @@ from rich.text import Text
 
 from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks.base import DEFAULT_TIMEOUT, SinkSpec, alert_object, group_title, register_sink
-from kubesteward.alerts.types import Notification
 from kubesteward.checks.evidence import human_duration
+from kubesteward.notifications.types import Notification
 from kubesteward.terminal import neutralise
 
 log = logging.getLogger("kubesteward.alerts")

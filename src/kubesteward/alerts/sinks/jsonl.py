@@ -16,8 +16,8 @@ from pathlib import Path
 
 from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks.base import DEFAULT_TIMEOUT, DeliveryError, SinkSpec, register_sink
-from kubesteward.alerts.types import Notification
 from kubesteward.errors import OutputError
+from kubesteward.notifications.types import Notification
 from kubesteward.private_files import FILE_MODE, private_directory
 from kubesteward.redaction import scrub
 

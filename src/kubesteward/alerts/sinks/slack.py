@@ -12,8 +12,8 @@ from typing import Any
 
 from kubesteward.alerts.sinks.base import SinkSpec, alert_object, group_title, register_sink
 from kubesteward.alerts.sinks.webhook import HttpSink
-from kubesteward.alerts.types import Alert, Notification
 from kubesteward.checks.evidence import human_duration
+from kubesteward.notifications.types import Alert, Notification
 
 MAX_BLOCKS = 50  # Slack rejects a message with more blocks (invalid_blocks)
 _HEADER_CHARS = 150  # plain_text limit of a header block

@@ -19,8 +19,8 @@ import httpx
 from kubesteward import __version__
 from kubesteward.alerts.ratelimit import RateLimit
 from kubesteward.alerts.sinks.base import DeliveryError, SinkSpec, mask_url, register_sink
-from kubesteward.alerts.types import Notification
 from kubesteward.cluster.retry import parse_retry_after
+from kubesteward.notifications.types import Notification
 from kubesteward.redaction import register
 
 SIGNATURE_HEADER = "X-Kubesteward-Signature"

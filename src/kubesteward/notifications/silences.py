@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from kubesteward.alerts.types import LABEL_NAMES, iso, parse_iso
 from kubesteward.errors import UsageError
+from kubesteward.notifications.types import LABEL_NAMES, iso, parse_iso
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 # Longest operators first so "=~" is not read as "=" followed by a value starting with "~".
