@@ -24,7 +24,7 @@ from kubesteward.cluster import (
     load_config,
     resources,
 )
-from kubesteward.cluster.config import ClusterConfig
+from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Timeout, Unreachable
 from kubesteward.model.kinds import CLAIM_NOTES_SELECTOR
 from kubesteward.model.load import load_cluster

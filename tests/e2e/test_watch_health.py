@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubesteward.alerts.lifecycle import AlertPolicy
 from kubesteward.alerts.sinks import build_sinks
 from kubesteward.cluster import KubeClient, load_config, resources
-from kubesteward.cluster.config import ClusterConfig
+from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.metrics import MetricsServer, serve_metrics
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import WatchSettings

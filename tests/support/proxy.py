@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from kubesteward.cluster.client import _ssl_context
-from kubesteward.cluster.config import ClusterConfig
+from kubesteward.cluster.connection import ClusterConfig
 
 Matcher = Callable[[str, str], bool]
 FORWARD = -1  # a fault's status that still forwards the request (after its delay)

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from kubesteward.cluster import plain_config
-from kubesteward.cluster.config import ClusterConfig, load_config
+from kubesteward.cluster.config import load_config
+from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.cluster.plain_config import plain_context
 
 CA, CERT, KEY = b"-----CA-----\n", b"-----CERT-----\n", b"-----KEY-----\n"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kubesteward.cluster.client import FIELD_MANAGER, KubeClient, ObjectList, Response
-from kubesteward.cluster.config import ClusterConfig, list_contexts, load_config
+from kubesteward.cluster.config import list_contexts, load_config
+from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.cluster.factory import ClientFactory, ContextResult
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.retry import CircuitBreaker, RetryPolicy

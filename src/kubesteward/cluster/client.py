@@ -29,7 +29,7 @@ import aiohttp
 import msgspec
 
 from kubesteward.cluster import resources
-from kubesteward.cluster.config import ClusterConfig
+from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.retry import CircuitBreaker, CircuitOpen, RetryPolicy, parse_retry_after
 from kubesteward.errors import (

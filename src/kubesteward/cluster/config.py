@@ -12,36 +12,16 @@ import contextlib
 import importlib
 import logging
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kubesteward.cluster.connection import ClusterConfig
+from kubesteward.cluster.plain_config import load_plain
 from kubesteward.errors import ConfigError, Unauthorized
 from kubesteward.redaction import register
 
 IN_CLUSTER = "in-cluster"
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """Everything the transport needs to reach one cluster."""
-
-    context: str
-    host: str
-    verify_ssl: bool = True
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    tls_server_name: str | None = None
-    username: str | None = None
-    password: str | None = None
-    # The context's default namespace (kubectl's), used when a cluster-wide
-    # LIST is forbidden and we fall back to what this user may read.
-    namespace: str = "default"
-    # Returns the current "Bearer ..." header value (refreshing exec/OIDC/
-    # service-account tokens when the loader decides they expired), or None.
-    authorization: Callable[[], str | None] = field(default=lambda: None, compare=False, repr=False)
 
 
 def kubeconfig_paths(kubeconfig: str | None) -> str:
@@ -105,8 +85,6 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Cl
     paths = kubeconfig_paths(kubeconfig)
     files = _existing_files(paths)
     if context != IN_CLUSTER and len(files) == 1:
-        from kubesteward.cluster.plain_config import load_plain  # (it builds ClusterConfigs: imported here)
-
         plain = load_plain(files[0], context)
         if plain is not None:
             return plain

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kubesteward.cluster.config import ClusterConfig
+from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.redaction import register
 
 # Keys whose meaning is data alone; any other key in the entry defers to the loader.
