@@ -23,11 +23,12 @@ bytecode: $(VENV)/.installed
 run: bytecode
 	$(KS) diagnose -A --sandbox-if-unconfigured
 
-## The whole test suite: type check, unit tests, end-to-end tests on a real local control plane.
+## The whole test suite: type check, lint, the layer contract (pyproject.toml), unit tests, end-to-end tests on a real local control plane.
 test: bytecode
 	$(KS) sandbox build
 	$(PY) -m mypy
 	$(PY) -m ruff check src tests bench
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed
@@ -44,4 +45,4 @@ sandbox-down: $(VENV)/.installed
 	$(KS) sandbox down
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .import_linter_cache .grimp_cache
