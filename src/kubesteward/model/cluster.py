@@ -13,10 +13,12 @@ import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 
+from kubesteward.cluster import resources
+from kubesteward.cluster.resources import ResourceType
 from kubesteward.model import objects as o
 from kubesteward.model.selectors import map_selector_matches, selector_is_empty, selector_matches
 
@@ -68,33 +70,37 @@ class ListSource:
     resource_version: str
 
 
-# kind name -> attribute of ClusterModel holding that kind's objects
-KIND_ATTRS: dict[str, str] = {
-    "Pod": "pods",
-    "Node": "nodes",
-    "Namespace": "namespaces",
-    "Deployment": "deployments",
-    "ReplicaSet": "replicasets",
-    "StatefulSet": "statefulsets",
-    "DaemonSet": "daemonsets",
-    "Job": "jobs",
-    "CronJob": "cronjobs",
-    "Service": "services",
-    "EndpointSlice": "endpointslices",
-    "Endpoints": "endpoints",
-    "Ingress": "ingresses",
-    "IngressClass": "ingressclasses",
-    "NetworkPolicy": "networkpolicies",
-    "PersistentVolumeClaim": "pvcs",
-    "PersistentVolume": "pvs",
-    "StorageClass": "storageclasses",
-    "HorizontalPodAutoscaler": "hpas",
-    "PodDisruptionBudget": "pdbs",
-    "ServiceAccount": "serviceaccounts",
-    "ConfigMap": "configmaps",
-    "Secret": "secrets",
-    "Event": "events",
-}
+class _Slim(Protocol):
+    kind: ClassVar[str]
+
+
+S = TypeVar("S", bound=_Slim)
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """One kind the model holds: where the API serves it, its slim struct, the model's list of it."""
+
+    kind: str
+    resource: ResourceType
+    struct: type[Any]
+    attr: str = ""  # the ClusterModel attribute holding its objects
+    # Listed live only where this kind could not be (see model.kinds.STAND_INS); None: always listed.
+    stands_in_for: str | None = None
+
+
+_SPEC = "kubesteward.kind"  # the key of a held kind's KindSpec in its dataclass field's metadata
+
+
+def holds(api_version: str, struct: type[S], *, stands_in_for: str | None = None) -> list[S]:
+    """Declare a ClusterModel attribute as the list of one kind: ``struct``'s objects, served at
+    ``api_version`` (a built-in of :mod:`kubesteward.cluster.resources`, which knows its plural and scope)."""
+    resource = resources.builtin(api_version, struct.kind)
+    if resource is None:
+        raise LookupError(f"{api_version} {struct.kind} is not a built-in of cluster/resources.py")
+    spec = KindSpec(struct.kind, resource, struct, stands_in_for=stands_in_for)
+    held: list[S] = field(default_factory=list, metadata={_SPEC: spec})
+    return held
 
 
 def parse_time(value: str | None) -> dt.datetime | None:
@@ -118,30 +124,33 @@ class ClusterModel:
     origins: dict[ObjectKey, str] = field(default_factory=dict)  # offline: the file each object came from
     sources: list[ListSource] = field(default_factory=list)  # live: the LISTs behind it (for watches)
 
-    pods: list[o.Pod] = field(default_factory=list)
-    nodes: list[o.Node] = field(default_factory=list)
-    namespaces: list[o.Namespace] = field(default_factory=list)
-    deployments: list[o.Deployment] = field(default_factory=list)
-    replicasets: list[o.ReplicaSet] = field(default_factory=list)
-    statefulsets: list[o.StatefulSet] = field(default_factory=list)
-    daemonsets: list[o.DaemonSet] = field(default_factory=list)
-    jobs: list[o.Job] = field(default_factory=list)
-    cronjobs: list[o.CronJob] = field(default_factory=list)
-    services: list[o.Service] = field(default_factory=list)
-    endpointslices: list[o.EndpointSlice] = field(default_factory=list)
-    endpoints: list[o.Endpoints] = field(default_factory=list)  # only where EndpointSlices could not be listed
-    ingresses: list[o.Ingress] = field(default_factory=list)
-    ingressclasses: list[o.IngressClass] = field(default_factory=list)
-    networkpolicies: list[o.NetworkPolicy] = field(default_factory=list)
-    pvcs: list[o.PersistentVolumeClaim] = field(default_factory=list)
-    pvs: list[o.PersistentVolume] = field(default_factory=list)
-    storageclasses: list[o.StorageClass] = field(default_factory=list)
-    hpas: list[o.HorizontalPodAutoscaler] = field(default_factory=list)
-    pdbs: list[o.PodDisruptionBudget] = field(default_factory=list)
-    serviceaccounts: list[o.ServiceAccount] = field(default_factory=list)
-    configmaps: list[o.ConfigMap] = field(default_factory=list)
-    secrets: list[o.Secret] = field(default_factory=list)
-    events: list[o.Event] = field(default_factory=list)
+    # The kinds the model holds, each declared here once: its list, its slim struct and the API
+    # version serving it (its plural and scope: cluster/resources.py). KIND_ATTRS below and
+    # model.kinds' MODEL_KINDS, STAND_INS and BY_KIND are derived from these lines, in this order.
+    pods: list[o.Pod] = holds("v1", o.Pod)
+    nodes: list[o.Node] = holds("v1", o.Node)
+    namespaces: list[o.Namespace] = holds("v1", o.Namespace)
+    deployments: list[o.Deployment] = holds("apps/v1", o.Deployment)
+    replicasets: list[o.ReplicaSet] = holds("apps/v1", o.ReplicaSet)
+    statefulsets: list[o.StatefulSet] = holds("apps/v1", o.StatefulSet)
+    daemonsets: list[o.DaemonSet] = holds("apps/v1", o.DaemonSet)
+    jobs: list[o.Job] = holds("batch/v1", o.Job)
+    cronjobs: list[o.CronJob] = holds("batch/v1", o.CronJob)
+    services: list[o.Service] = holds("v1", o.Service)
+    endpointslices: list[o.EndpointSlice] = holds("discovery.k8s.io/v1", o.EndpointSlice)
+    endpoints: list[o.Endpoints] = holds("v1", o.Endpoints, stands_in_for="EndpointSlice")
+    ingresses: list[o.Ingress] = holds("networking.k8s.io/v1", o.Ingress)
+    ingressclasses: list[o.IngressClass] = holds("networking.k8s.io/v1", o.IngressClass)
+    networkpolicies: list[o.NetworkPolicy] = holds("networking.k8s.io/v1", o.NetworkPolicy)
+    pvcs: list[o.PersistentVolumeClaim] = holds("v1", o.PersistentVolumeClaim)
+    pvs: list[o.PersistentVolume] = holds("v1", o.PersistentVolume)
+    storageclasses: list[o.StorageClass] = holds("storage.k8s.io/v1", o.StorageClass)
+    hpas: list[o.HorizontalPodAutoscaler] = holds("autoscaling/v2", o.HorizontalPodAutoscaler)
+    pdbs: list[o.PodDisruptionBudget] = holds("policy/v1", o.PodDisruptionBudget)
+    serviceaccounts: list[o.ServiceAccount] = holds("v1", o.ServiceAccount)
+    configmaps: list[o.ConfigMap] = holds("v1", o.ConfigMap)
+    secrets: list[o.Secret] = holds("v1", o.Secret)
+    events: list[o.Event] = holds("v1", o.Event)
 
     # ------------------------------------------------------------------ generic access
 
@@ -588,6 +597,14 @@ class ClusterModel:
     def ingresses_for(self, service: o.Service) -> list[o.Ingress]:
         found = self._ingresses_by_service.get((service.metadata.namespace, service.metadata.name), [])
         return list({id(i): i for i in found}.values())
+
+
+# Every kind the model holds, derived from its attribute's declaration above (in declaration order).
+KINDS: tuple[KindSpec, ...] = tuple(
+    replace(f.metadata[_SPEC], attr=f.name) for f in fields(ClusterModel) if _SPEC in f.metadata
+)
+# kind name -> attribute of ClusterModel holding that kind's objects
+KIND_ATTRS: dict[str, str] = {spec.kind: spec.attr for spec in KINDS}
 
 
 # The indexes ``evolve`` patches (all built from every kind or from pods and events).

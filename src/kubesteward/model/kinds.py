@@ -1,63 +1,25 @@
-"""Which kinds the model holds, where they live in the API, and their slim struct."""
+"""Which kinds the model lists and how: derived from their one declaration, ``ClusterModel``'s
+attributes (:func:`kubesteward.model.cluster.holds`), and how each is listed and made model-ready."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
-from kubesteward.cluster import resources
-from kubesteward.cluster.resources import ResourceType
 from kubesteward.model import objects as o
+from kubesteward.model.cluster import KINDS, KindSpec
 from kubesteward.redaction import LAST_APPLIED, redact_annotations
 
+__all__ = ["BY_KIND", "CLAIM_NOTES_SELECTOR", "FIELD_SELECTORS", "MODEL_KINDS", "STAND_INS", "KindSpec", "strip_values"]
 
-@dataclass(frozen=True)
-class KindSpec:
-    kind: str
-    resource: ResourceType
-    struct: type[Any]
-
-
-def _spec(api_version: str, kind: str, struct: type[Any]) -> KindSpec:
-    rt = resources.builtin(api_version, kind)
-    assert rt is not None, kind
-    return KindSpec(kind, rt, struct)
-
-
-MODEL_KINDS: tuple[KindSpec, ...] = (
-    _spec("v1", "Pod", o.Pod),
-    _spec("v1", "Node", o.Node),
-    _spec("v1", "Namespace", o.Namespace),
-    _spec("apps/v1", "Deployment", o.Deployment),
-    _spec("apps/v1", "ReplicaSet", o.ReplicaSet),
-    _spec("apps/v1", "StatefulSet", o.StatefulSet),
-    _spec("apps/v1", "DaemonSet", o.DaemonSet),
-    _spec("batch/v1", "Job", o.Job),
-    _spec("batch/v1", "CronJob", o.CronJob),
-    _spec("v1", "Service", o.Service),
-    _spec("discovery.k8s.io/v1", "EndpointSlice", o.EndpointSlice),
-    _spec("networking.k8s.io/v1", "Ingress", o.Ingress),
-    _spec("networking.k8s.io/v1", "IngressClass", o.IngressClass),
-    _spec("networking.k8s.io/v1", "NetworkPolicy", o.NetworkPolicy),
-    _spec("v1", "PersistentVolumeClaim", o.PersistentVolumeClaim),
-    _spec("v1", "PersistentVolume", o.PersistentVolume),
-    _spec("storage.k8s.io/v1", "StorageClass", o.StorageClass),
-    _spec("autoscaling/v2", "HorizontalPodAutoscaler", o.HorizontalPodAutoscaler),
-    _spec("policy/v1", "PodDisruptionBudget", o.PodDisruptionBudget),
-    _spec("v1", "ServiceAccount", o.ServiceAccount),
-    _spec("v1", "ConfigMap", o.ConfigMap),
-    _spec("v1", "Secret", o.Secret),
-    _spec("v1", "Event", o.Event),
-)
+# The kinds a live load lists, in the order the model declares them.
+MODEL_KINDS: tuple[KindSpec, ...] = tuple(spec for spec in KINDS if spec.stands_in_for is None)
 
 # Kinds listed live only in place of one that could not be listed (forbidden, or
 # its API not served), so a cluster serving the preferred kind pays no extra
 # LIST: the legacy Endpoints where EndpointSlices are out of reach. Files and
 # snapshots hold whichever they hold; analyzers prefer the first when loaded.
-STAND_INS: dict[str, KindSpec] = {
-    "EndpointSlice": _spec("v1", "Endpoints", o.Endpoints),
-}
+STAND_INS: dict[str, KindSpec] = {spec.stands_in_for: spec for spec in KINDS if spec.stands_in_for is not None}
 
 BY_KIND: dict[str, KindSpec] = {spec.kind: spec for spec in (*MODEL_KINDS, *STAND_INS.values())}
 
