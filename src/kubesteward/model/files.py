@@ -1,5 +1,6 @@
 """Load the same cluster model offline: ``kubectl get -o json|yaml`` output, a
-multi-document YAML, a directory of such files, or a kubesteward snapshot.
+multi-document YAML, a directory of such files, or a kubesteward snapshot;
+with :func:`load_manifests`, every object whole beside it (:mod:`kubesteward.model.full`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -16,6 +18,7 @@ import yaml
 
 from kubesteward.errors import InputError
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, Skipped, key_of, parse_time
+from kubesteward.model.full import FullObjects
 from kubesteward.model.kinds import BY_KIND, strip_values
 
 SNAPSHOT_KEY = "kubesteward"  # top-level key of our snapshot List: {snapshotTime, context, skipped}
@@ -132,9 +135,7 @@ def model_from_objects(
         try:
             item = msgspec.convert(obj, spec.struct, strict=False)
         except msgspec.ValidationError as exc:
-            metadata = obj.get("metadata")
-            name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
-            raise InputError(f"{source}: {kind} {name!r} does not look like a valid object: {exc}") from None
+            raise InputError(f"{source}: {kind} {_name_of(obj)!r} does not look like a valid object: {exc}") from None
         getattr(model, KIND_ATTRS[kind]).append(strip_values(item))
         model.loaded.add(kind)
         if origins is not None and id(obj) in origins:
@@ -142,9 +143,54 @@ def model_from_objects(
     return model, ignored
 
 
+@dataclass(frozen=True)
+class Manifests:
+    """What files hold: the slim model analyzers read, and every object whole (redacted as it entered)."""
+
+    model: ClusterModel
+    objects: FullObjects
+    ignored: dict[str, int]  # how many objects of each kind the slim model does not hold
+
+
+def _name_of(obj: dict[str, Any]) -> Any:
+    metadata = obj.get("metadata")
+    return metadata.get("name", "?") if isinstance(metadata, dict) else "?"
+
+
 def load_files(paths: Iterable[Path]) -> tuple[ClusterModel, dict[str, int]]:
     """Load files into one model. Only kinds present in the files count as loaded:
-    a check needing a kind the files lack is skipped, never run on "nothing"."""
+    a check needing a kind the files lack is skipped, never run on "nothing".
+    The slim model only (a diagnosis's path); :func:`load_manifests` keeps every field too."""
+    read = _read_all(paths)
+    return _slim_model(read)
+
+
+def load_manifests(paths: Iterable[Path]) -> Manifests:
+    """Load files as :func:`load_files` does, and keep every object of every kind whole (CRDs' objects
+    included) in a :class:`~kubesteward.model.full.FullObjects` beside the slim model."""
+    read = _read_all(paths)
+    model, ignored = _slim_model(read)
+    objects = FullObjects()
+    for obj in read.documents:
+        origin = read.origins.get(id(obj))
+        try:
+            objects.add_manifest(obj, origin=origin)
+        except TypeError as exc:  # YAML allows keys JSON has no form for (null, true, lists)
+            raise InputError(f"{origin}: {obj.get('kind')} {_name_of(obj)!r} cannot be held as JSON: {exc}") from None
+        except RecursionError:
+            raise InputError(f"{origin}: {obj.get('kind')} {_name_of(obj)!r} is nested too deeply to hold") from None
+    return Manifests(model, objects, ignored)
+
+
+@dataclass(frozen=True)
+class _Read:
+    documents: list[dict[str, Any]]
+    origins: dict[int, str]  # id(object) -> the file it came from
+    meta: dict[str, Any]  # a snapshot's own record (SNAPSHOT_KEY), if one was read
+    names: list[str]
+
+
+def _read_all(paths: Iterable[Path]) -> _Read:
     documents: list[dict[str, Any]] = []
     origins: dict[int, str] = {}
     meta: dict[str, Any] = {}
@@ -162,9 +208,15 @@ def load_files(paths: Iterable[Path]) -> tuple[ClusterModel, dict[str, int]]:
                 raise InputError(f"{file}: lists nested too deeply to hold Kubernetes objects") from None
     if not documents:
         raise InputError(f"{', '.join(names)}: no Kubernetes objects found")
+    return _Read(documents, origins, meta, names)
+
+
+def _slim_model(read: _Read) -> tuple[ClusterModel, dict[str, int]]:
+    meta = read.meta
     now = parse_time(meta.get("snapshotTime")) if meta else None
     model, ignored = model_from_objects(
-        documents, source=", ".join(names), context=str(meta.get("context", "")), now=now, origins=origins
+        read.documents, source=", ".join(read.names), context=str(meta.get("context", "")), now=now,
+        origins=read.origins,
     )
     if meta:
         # A snapshot records which kinds were listed, so an empty kind is "none exist", not "unknown",

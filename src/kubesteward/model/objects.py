@@ -3,8 +3,9 @@
 Each struct holds only the fields the engine reads; msgspec skips the rest
 of the JSON without building it (about 20x faster and 1/30th of the memory
 of full objects for 10k pods). ``gc=False`` keeps these records out of the
-cyclic garbage collector's scans (they never form cycles). Fetch the full
-object with ``KubeClient.get(..., type=dict)`` when a feature needs it.
+cyclic garbage collector's scans (they never form cycles). A feature that
+needs every field holds full objects instead (:mod:`kubesteward.model.full`).
+Which kinds the model holds is declared on ``ClusterModel`` (``holds``).
 
 Field names follow the API's camelCase so the same structs decode live
 responses, ``kubectl get -o json`` files and our own snapshots.
