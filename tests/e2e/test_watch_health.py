@@ -317,7 +317,10 @@ async def test_watch_once_that_could_not_deliver_exits_15_saying_what_is_still_q
     assert len(hook.requests) >= 2  # retried within the wait, then given up on for this run
 
     hook.respond(200)
-    again = await asyncio.to_thread(cli, *args)
+    # The queued row keeps the backoff the first run gave it (up to --sink-backoff-max, 5 s): the next run
+    # waits long enough to reach it.
+    longer = args[: args.index("--delivery-wait") + 1] + ["15s"] + args[args.index("--delivery-wait") + 2 :]
+    again = await asyncio.to_thread(cli, *longer)
     assert again.returncode == 0, again.stderr
     sent = delivered(hook, in_namespace(namespace))
     assert [(d.status, [a["labels"]["name"] for a in d.alerts]) for d in sent] == [("firing", ["undelivered"])]

@@ -6,8 +6,11 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import os
 import re
 import socket
+import ssl
+import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -587,3 +590,46 @@ async def test_token_bucket_arithmetic() -> None:
     await bucket.acquire()
     await bucket.acquire()
     assert bucket.delay() == pytest.approx(0.5)
+
+
+def _test_ca(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA and a certificate for 127.0.0.1 it signed (openssl, from Debian), as a server context."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=kubesteward test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "1", "-extfile", "san.ext")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(directory / "server.pem", directory / "server.key")
+    return directory / "ca.pem", server
+
+
+async def test_https_sinks_trust_the_system_store_read_when_they_first_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI imports aiohttp with the system store hidden (its import-time default contexts serve no
+    cluster); a sink must build its own context when it first sends, from the store as it is then."""
+    ca, server = _test_ca(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # "the system store" of this test: trusts the test CA only
+    with Receiver(tls=server) as hook:
+        sink = sink_of(f"webhook={hook.url}/hook")
+        try:
+            await sink.send(make_notification())
+        finally:
+            await sink.aclose()
+        assert [r.path for r in hook.requests] == ["/hook"]
+    monkeypatch.setenv("SSL_CERT_FILE", os.devnull)  # a store that trusts nothing: refused, retryable
+    with Receiver(tls=server) as hook:
+        sink = sink_of(f"webhook={hook.url}/hook")
+        try:
+            with pytest.raises(DeliveryError) as refused:
+                await sink.send(make_notification())
+        finally:
+            await sink.aclose()
+        assert refused.value.retryable and "certificate" in str(refused.value).lower()

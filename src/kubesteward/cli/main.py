@@ -42,8 +42,9 @@ def _system_ca_bundle_unread() -> Iterator[None]:
     the system CA bundle (~35 ms apiece with OpenSSL 3, 70 of the ~350 ms a
     command took to send its first request). kubesteward never uses them:
     every cluster connection gets its own context from the kubeconfig
-    (``cluster.client._ssl_context``, built later, with the environment
-    restored). This fails closed: anything that did use aiohttp's defaults
+    (``cluster.transport.ssl_context``), every alert sink its own from the
+    system store when it first sends, both built later, with the
+    environment restored. This fails closed: anything that did use aiohttp's defaults
     would trust no certificate, never more. Only the CLI does this; the
     library leaves the process's environment alone. Nothing else runs while
     a command is imported (one thread, before the event loop).

@@ -83,8 +83,8 @@ class CliState:
     def configure_logging(self) -> None:
         level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(self.verbosity, logging.DEBUG)
         logging.basicConfig(level=level, format="%(message)s", handlers=[_RichOnFirstRecord(self)], force=True)
-        # httpx logs every request at INFO; only show them at -vv.
-        logging.getLogger("httpx").setLevel(logging.DEBUG if self.verbosity >= 2 else logging.WARNING)
+        # HTTP requests (to clusters and sinks, one line each) only at -vv.
+        logging.getLogger("kubesteward.http").setLevel(logging.DEBUG if self.verbosity >= 2 else logging.WARNING)
 
     @contextlib.contextmanager
     def status(self, text: str) -> Iterator[Status]:

@@ -1,6 +1,6 @@
 """The exporter's HTTP endpoint: /metrics, /healthz, /readyz on a loopback address.
 
-A small threaded ``http.server`` on its own thread, so a scrape never waits
+aiohttp's server on an event loop of its own thread, so a scrape never waits
 for (or blocks) the engine's event loop. Loopback only unless the caller
 explicitly allows more: the metrics name namespaces and workloads, and the
 endpoint has no authentication.
@@ -8,14 +8,14 @@ endpoint has no authentication.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
 import logging
-import socket
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -65,13 +65,14 @@ def _is_loopback(host: str) -> bool:
 class MetricsServer:
     """A running exporter. ``close()`` stops it and frees the port (also on ``with`` exit)."""
 
-    def __init__(self, httpd: _HTTPServer, thread: threading.Thread) -> None:
-        self._httpd = httpd
+    def __init__(self, loop: asyncio.AbstractEventLoop, runner: web.AppRunner, thread: threading.Thread,
+                 host: str, port: int) -> None:
+        self._loop = loop
+        self._runner = runner
         self._thread = thread
         self._closed = False
-        bound = httpd.server_address
-        self.host: str = str(bound[0])
-        self.port: int = int(bound[1])
+        self.host = host
+        self.port = port
 
     @property
     def url(self) -> str:
@@ -83,9 +84,11 @@ class MetricsServer:
         if self._closed:
             return
         self._closed = True
-        self._httpd.shutdown()  # returns once serve_forever has left its loop
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        try:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=5)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> MetricsServer:
         return self
@@ -101,86 +104,97 @@ def serve_metrics(
     allow_remote: bool = False,
     series_cap: int = DEFAULT_SERIES_CAP,
 ) -> MetricsServer:
-    """Start the exporter on a background thread and return once it accepts connections."""
+    """Start the exporter and return once it accepts connections.
+
+    It is served by aiohttp's server (the stack every endpoint kubesteward serves uses) on an event loop of
+    its own thread, so a scrape (computed from the live model) never waits for, or holds up, the engine's loop.
+    """
     host, port = parse_addr(addr, allow_remote=allow_remote)
     registry = CollectorRegistry(auto_describe=False)  # private: never the process-wide REGISTRY
     registry.register(KubestewardCollector(source, series_cap=series_cap))
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        httpd = _HTTPServer((host, port), family, source, registry)
-    except OSError as exc:
-        raise UsageError(f"cannot serve metrics on {addr}: {exc.strerror or exc}") from None
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="kubesteward-metrics", daemon=True
-    )
-    thread.start()
-    return MetricsServer(httpd, thread)
+    runner = web.AppRunner(_application(source, registry), access_log=None, handle_signals=False)
+    loop = asyncio.new_event_loop()
+    started: concurrent.futures.Future[int] = concurrent.futures.Future()
 
-
-class _HTTPServer(ThreadingHTTPServer):
-    # Request threads must not keep the process alive after the engine stops.
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], family: int, source: MetricsSource, registry: CollectorRegistry
-    ) -> None:
-        self.address_family = family
-        self.source = source
-        self.registry = registry
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    server_version = "kubesteward-metrics"
-
-    def do_GET(self) -> None:
-        self._respond(*self._route(self.path.split("?", 1)[0]))
-
-    def do_HEAD(self) -> None:
-        self._respond(*self._route(self.path.split("?", 1)[0]), body_allowed=False)
-
-    def _route(self, path: str) -> tuple[int, str, bytes]:
-        source = self.server.source
-        if path == "/metrics":
-            try:
-                return 200, CONTENT_TYPE_PLAIN_0_0_4, generate_latest(self.server.registry)
-            except Exception as exc:  # a failed scrape must be a 500 for Prometheus, not a dead thread
-                log.exception("metrics: scrape failed")
-                return 500, TEXT, f"scrape failed: {type(exc).__name__}: {exc}\n".encode()
-        if path == "/healthz":
-            ok = _ask(source.healthy)
-            return (200, TEXT, b"ok\n") if ok else (503, TEXT, b"unhealthy: the watch engine is not running\n")
-        if path == "/readyz":
-            return self._readiness(source)
-        return 404, TEXT, b"not found: try /metrics, /healthz or /readyz\n"
-
-    def _readiness(self, source: MetricsSource) -> tuple[int, str, bytes]:
-        """200 ``ok`` when every context is synced; else 503 with one line per context that is not,
-        saying its state and why (``prod: unauthorized: ...``)."""
-        if _ask(source.ready):
-            return 200, TEXT, b"ok\n"
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
         try:
-            waiting = sorted((v for v in source.clusters() if v.current_state != "synced"), key=lambda v: v.context)
-        except Exception:
-            log.exception("metrics: listing clusters for /readyz failed")
-            waiting = []
-        if not waiting:
-            return 503, TEXT, b"not ready: the watch engine is not ready\n"
-        lines = [f"{v.context}: {v.current_state}" + (f": {_one_line(v.reason)}" if v.reason else "") for v in waiting]
-        return 503, TEXT, ("not ready:\n" + "".join(f"{line}\n" for line in lines)).encode()
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            loop.run_until_complete(site.start())
+        except BaseException as exc:  # the caller reports it (a port in use, an address not ours)
+            started.set_exception(exc)
+            loop.close()
+            return
+        started.set_result(_bound_port(runner, port))
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
 
-    def _respond(self, status: int, content_type: str, body: bytes, *, body_allowed: bool = True) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body_allowed:
-            self.wfile.write(body)
+    thread = threading.Thread(target=serve, name="kubesteward-metrics", daemon=True)
+    thread.start()
+    try:
+        bound = started.result(timeout=30)
+    except OSError as exc:
+        thread.join(timeout=5)
+        raise UsageError(f"cannot serve metrics on {addr}: {exc.strerror or exc}") from None
+    return MetricsServer(loop, runner, thread, host, bound)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        # Scrapes arrive every few seconds; the default writes each to stderr.
-        log.debug("metrics: %s - " + format, self.address_string(), *args)
+
+def _bound_port(runner: web.AppRunner, asked: int) -> int:
+    """The port listened on (port 0 asks for a free one)."""
+    for address in runner.addresses:
+        return int(address[1])
+    return asked
+
+
+def _application(source: MetricsSource, registry: CollectorRegistry) -> web.Application:
+    async def metrics(_request: web.Request) -> web.Response:
+        try:
+            body = generate_latest(registry)
+        except Exception as exc:  # a failed scrape must be a 500 for Prometheus, not a dead server
+            log.exception("metrics: scrape failed")
+            return _text(500, f"scrape failed: {type(exc).__name__}: {exc}\n")
+        return web.Response(status=200, body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+    async def healthz(_request: web.Request) -> web.Response:
+        if _ask(source.healthy):
+            return _text(200, "ok\n")
+        return _text(503, "unhealthy: the watch engine is not running\n")
+
+    async def readyz(_request: web.Request) -> web.Response:
+        return _text(*_readiness(source))
+
+    async def not_found(_request: web.Request) -> web.Response:
+        return _text(404, "not found: try /metrics, /healthz or /readyz\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)  # GET and HEAD (a HEAD answers the headers only)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_route("*", "/{anything:.*}", not_found)
+    return app
+
+
+def _text(status: int, text: str) -> web.Response:
+    return web.Response(status=status, body=text.encode(), headers={"Content-Type": TEXT})
+
+
+def _readiness(source: MetricsSource) -> tuple[int, str]:
+    """200 ``ok`` when every context is synced; else 503 with one line per context that is not,
+    saying its state and why (``prod: unauthorized: ...``)."""
+    if _ask(source.ready):
+        return 200, "ok\n"
+    try:
+        waiting = sorted((v for v in source.clusters() if v.current_state != "synced"), key=lambda v: v.context)
+    except Exception:
+        log.exception("metrics: listing clusters for /readyz failed")
+        waiting = []
+    if not waiting:
+        return 503, "not ready: the watch engine is not ready\n"
+    lines = [f"{v.context}: {v.current_state}" + (f": {_one_line(v.reason)}" if v.reason else "") for v in waiting]
+    return 503, "not ready:\n" + "".join(f"{line}\n" for line in lines)
 
 
 def _one_line(text: str) -> str:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import ssl
 import time
 from collections.abc import Mapping
 
-import httpx
+import aiohttp
 
 from kubesteward import __version__
 from kubesteward.alerts.ratelimit import RateLimit
@@ -22,6 +24,9 @@ from kubesteward.alerts.sinks.base import DeliveryError, SinkSpec, mask_url, reg
 from kubesteward.cluster.retry import parse_retry_after
 from kubesteward.notifications.types import Notification
 from kubesteward.redaction import register
+
+# One DEBUG line per delivery attempt (`kubesteward -vv`), the URL masked.
+_http_log = logging.getLogger("kubesteward.http")
 
 SIGNATURE_HEADER = "X-Kubesteward-Signature"
 TIMESTAMP_HEADER = "X-Kubesteward-Timestamp"
@@ -67,6 +72,12 @@ def verify_signature(
     return hmac.compare_digest(sign(secret, sent, body), header.strip())
 
 
+def _system_trust() -> ssl.SSLContext:
+    """The system's trust store, read when an HTTPS sink first sends: the CLI imports aiohttp with it
+    hidden (aiohttp's import-time default contexts serve no cluster; see cli.main._system_ca_bundle_unread)."""
+    return ssl.create_default_context()
+
+
 class HttpSink:
     """POST one payload per notification; map the answer onto :class:`DeliveryError`.
 
@@ -89,11 +100,20 @@ class HttpSink:
         self.rate_limit = rate_limit
         self.timeout = timeout
         self._url = url
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,  # a redirected POST would silently change meaning
-            headers={"User-Agent": USER_AGENT},
-        )
+        # Made on first use: aiohttp wants a running event loop (the sink is built before it runs).
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The sink's connection pool, on the one HTTP client library kubesteward uses (aiohttp)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers={"User-Agent": USER_AGENT},
+                connector=aiohttp.TCPConnector(ssl=_system_trust() if self._url.startswith("https:") else False),
+                # Receivers are often beyond a corporate proxy: HTTPS_PROXY/NO_PROXY apply, as with curl.
+                trust_env=True,
+            )
+        return self._session
 
     @property
     def display_url(self) -> str:
@@ -112,22 +132,28 @@ class HttpSink:
 
     async def send(self, notification: Notification) -> None:
         body = self.payload(notification)
+        started = time.monotonic()
         try:
-            response = await self._client.post(self._url, content=body, headers=self.headers(notification, body))
-        except httpx.TimeoutException as exc:
+            async with self._client().post(
+                self._url, data=body, headers=self.headers(notification, body),
+                allow_redirects=False,  # a redirected POST would silently change meaning
+            ) as response:
+                status = response.status
+                retry_header = response.headers.get("Retry-After")
+                text = await response.text(errors="replace")
+        except TimeoutError as exc:
             raise DeliveryError(f"POST {self.display_url}: timed out after {self.timeout:g}s") from exc
-        except httpx.HTTPError as exc:
-            # httpx messages can quote the URL; never let a token reach a log.
+        except aiohttp.ClientError as exc:
+            # aiohttp's messages can quote the URL; never let a token reach a log.
             message = str(exc).replace(self._url, self.display_url) or type(exc).__name__
             raise DeliveryError(f"POST {self.display_url}: {message}") from exc
-        if response.is_success:
+        _http_log.debug("POST %s -> %d (%d bytes, %.0f ms)", self.display_url, status, len(body),
+                        (time.monotonic() - started) * 1000)
+        if 200 <= status < 300:
             return
-        status = response.status_code
         retryable = status in RETRYABLE_STATUSES
-        retry_after = (
-            parse_retry_after(response.headers.get("Retry-After")) if status in _RETRY_AFTER_STATUSES else None
-        )
-        detail = " ".join(response.text[:_ERROR_BODY_CHARS].split())
+        retry_after = parse_retry_after(retry_header) if status in _RETRY_AFTER_STATUSES else None
+        detail = " ".join(text[:_ERROR_BODY_CHARS].split())
         raise DeliveryError(
             f"POST {self.display_url}: HTTP {status}" + (f": {detail}" if detail else ""),
             retryable=retryable,
@@ -136,7 +162,9 @@ class HttpSink:
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class WebhookSink(HttpSink):
