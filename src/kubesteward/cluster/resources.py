@@ -2,6 +2,8 @@
 
 Built-in kinds are known statically, so a scan needs no discovery round trip;
 anything else (CRDs, unusual groups) is resolved through API discovery.
+``BUILTIN`` is the one place a built-in's group, version, plural and scope are
+written: the kinds the model holds refer to it (``model.cluster.holds``).
 """
 
 from __future__ import annotations

@@ -13,21 +13,20 @@ from typing import Any
 
 import msgspec
 
-from kubesteward.model.cluster import KIND_ATTRS, ClusterModel
+from kubesteward.model.cluster import KINDS, ClusterModel
 from kubesteward.model.files import SNAPSHOT_KEY
-from kubesteward.model.kinds import BY_KIND
 
 
 def snapshot_document(model: ClusterModel) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
-    for kind in KIND_ATTRS:
-        api_version = BY_KIND[kind].resource.api_version
-        for obj in model.objects(kind):
+    for spec in KINDS:
+        api_version = spec.resource.api_version
+        for obj in model.objects(spec.kind):
             body = msgspec.to_builtins(obj)
-            if kind == "Secret":
+            if spec.kind == "Secret":
                 body.pop("data", None)
                 body.pop("stringData", None)
-            items.append({"apiVersion": api_version, "kind": kind, **body})
+            items.append({"apiVersion": api_version, "kind": spec.kind, **body})
     return {
         "apiVersion": "v1",
         "kind": "List",
