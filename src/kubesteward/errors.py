@@ -54,6 +54,11 @@ class Conflict(ClusterError):
     exit_code = 7
 
 
+class DisruptionBlocked(Conflict):
+    """An eviction a PodDisruptionBudget refuses (its 429): retrying now cannot change that, so it is
+    not retried; the message names the budget and what it needs."""
+
+
 class Unreachable(ClusterError):
     exit_code = 8
 
@@ -118,7 +123,7 @@ EXIT_CODES: dict[int, str] = {
     5: "forbidden (403): RBAC denies the request; or, under --fail-on, a partial result (some kinds or "
     "namespaces could not be read) without --allow-partial",
     6: "not found (404)",
-    7: "conflict (409) that outlived its retries",
+    7: "conflict (409) that outlived its retries, or an eviction a PodDisruptionBudget refuses",
     8: "API server unreachable (connection refused, DNS, TLS, circuit open)",
     9: "timeout",
     10: "server error (5xx/429) after retries",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,31 +23,14 @@ from kubesteward.cluster import (
     load_config,
     resources,
 )
-from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.errors import Conflict, Forbidden, Gone, NotFound, ServerError, Timeout, Unreachable
 from kubesteward.model.kinds import CLAIM_NOTES_SELECTOR
 from kubesteward.model.load import load_cluster
 from kubesteward.model.objects import Pod
-from tests.support.proxy import FaultProxy
+from tests.support.proxy import FaultProxy, client_via  # the `proxy` fixture is in tests/e2e/conftest.py
 
 CONFIGMAPS = resources.by_name("configmaps")
 assert CONFIGMAPS is not None
-
-
-@pytest.fixture
-def proxy(sandbox_kubeconfig: Path) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(load_config(str(sandbox_kubeconfig))).start()
-    try:
-        yield fault_proxy
-    finally:
-        fault_proxy.close()
-
-
-def client_via(
-    proxy: FaultProxy, policy: RetryPolicy, breaker: CircuitBreaker | None = None, timeout: float = 30.0
-) -> KubeClient:
-    """A client that reaches the real apiserver only through the fault proxy (which adds the credentials)."""
-    return KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), retry=policy, breaker=breaker, timeout=timeout)
 
 
 async def timed_list(client: KubeClient, namespace: str) -> tuple[ObjectList[dict[str, Any]], float]:

@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 
-from kubesteward.cluster.client import _ssl_context
+from kubesteward.cluster import CircuitBreaker, KubeClient, RetryPolicy
 from kubesteward.cluster.connection import ClusterConfig
+from kubesteward.cluster.transport import ssl_context
 
 Matcher = Callable[[str, str], bool]
 FORWARD = -1  # a fault's status that still forwards the request (after its delay)
@@ -46,7 +47,7 @@ class FaultProxy:
         self.injected = 0
         self._lock = threading.Lock()
         # The same TLS set-up (CA, client certificate) the product's client uses.
-        self._client = httpx.Client(base_url=upstream.host, verify=_ssl_context(upstream), timeout=30.0)
+        self._client = httpx.Client(base_url=upstream.host, verify=ssl_context(upstream), timeout=30.0)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,3 +159,10 @@ class FaultProxy:
         handler.send_header("Content-Length", str(len(upstream.content)))
         handler.end_headers()
         handler.wfile.write(upstream.content)
+
+
+def client_via(
+    proxy: FaultProxy, policy: RetryPolicy, breaker: CircuitBreaker | None = None, timeout: float = 30.0
+) -> KubeClient:
+    """A client that reaches the real apiserver only through the fault proxy (which adds the credentials)."""
+    return KubeClient(ClusterConfig(context="via-proxy", host=proxy.url), retry=policy, breaker=breaker, timeout=timeout)

@@ -1,8 +1,8 @@
-"""Cluster access: configuration, transport, retries, typed errors, client factory."""
+"""Cluster access: configuration, transport, retries, typed errors, reads, writes, discovery, client factory."""
 
 from __future__ import annotations
 
-from kubesteward.cluster.client import FIELD_MANAGER, KubeClient, ObjectList, Response
+from kubesteward.cluster.client import FIELD_MANAGER, KubeClient, ObjectList, Preconditions, Response, Scale, WatchEvent
 from kubesteward.cluster.config import list_contexts, load_config
 from kubesteward.cluster.connection import ClusterConfig
 from kubesteward.cluster.factory import ClientFactory, ContextResult
@@ -17,9 +17,12 @@ __all__ = [
     "ContextResult",
     "KubeClient",
     "ObjectList",
+    "Preconditions",
     "ResourceType",
     "Response",
     "RetryPolicy",
+    "Scale",
+    "WatchEvent",
     "list_contexts",
     "load_config",
 ]
