@@ -374,7 +374,7 @@ def status_message(content: bytes, reason_phrase: str) -> str:
         body = json.loads(content)
         if isinstance(body, dict) and body.get("message"):
             return _one_line(str(body["message"]))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         pass
     text = content.decode(errors="replace").strip().splitlines()
     return text[0][:200] if text else reason_phrase
@@ -395,7 +395,7 @@ def status_causes(content: bytes) -> list[dict[str, Any]]:
     """The ``details.causes`` of a ``Status`` body (empty when there is none)."""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return []
     details = body.get("details") if isinstance(body, dict) else None
     causes = details.get("causes") if isinstance(details, dict) else None
