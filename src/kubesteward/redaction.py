@@ -141,8 +141,8 @@ def redact_annotations(annotations: dict[str, str], *, secret: bool = False) -> 
 def redact_manifest(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a manifest (plain data) safe to show or write: a Secret's ``data`` and
     ``stringData`` values replaced by their :func:`digest`, annotations as in
-    :func:`redact_annotations`, every container env ``value`` redacted, wherever the pod
-    template sits (Pods, workloads, CronJobs, custom resources)."""
+    :func:`redact_annotations`, every container env ``value`` replaced by its digest too, wherever
+    the pod template sits (Pods, workloads, CronJobs, custom resources)."""
     is_secret = obj.get("kind") == "Secret"
     copied: dict[str, Any] = _redact_tree(obj, is_secret)
     if is_secret:
@@ -170,8 +170,9 @@ def _redact_tree(node: Any, is_secret: bool) -> Any:
 
 
 def _redact_env(entry: Any) -> Any:
+    # With its digest, as a Secret's values: drift tells a changed value from an unchanged one.
     if isinstance(entry, Mapping) and "value" in entry:
-        return {**entry, "value": REDACTED}
+        return {**entry, "value": f"{REDACTED} {digest(str(entry['value']))}"}
     return entry
 
 

@@ -79,7 +79,7 @@ def test_a_manifest_is_redacted_wherever_its_pod_template_sits() -> None:
     assert secret["stringData"]["password"] == f"{REDACTED} {redaction.digest(PLANTED)}"
     assert secret["data"]["password"] != secret_object()["data"]["password"]
     env = redact_manifest(deployment_object())["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert env == [{"name": "DB_PASSWORD", "value": REDACTED},
+    assert env == [{"name": "DB_PASSWORD", "value": f"{REDACTED} {redaction.digest(PLANTED)}"},
                    {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]
 
 
