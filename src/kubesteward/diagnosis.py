@@ -26,7 +26,7 @@ from kubesteward.model.files import load_files
 from kubesteward.model.kinds import MODEL_KINDS
 from kubesteward.model.load import Progress, load_cluster, load_events
 from kubesteward.model.objects import LabelSelector
-from kubesteward.model.selectors import parse_selector, selector_matches
+from kubesteward.model.semantics.selectors import parse_selector, selector_matches
 
 
 @dataclass

@@ -241,7 +241,7 @@ def test_objects_of_any_shape_are_a_result_or_invalid_input(
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(alphabet=st.sampled_from(list("ab=!,() in notin<>/.-_ 9")), max_size=24))
 def test_any_selector_string_parses_or_is_refused_with_a_reason(text: str) -> None:
-    from kubesteward.model.selectors import parse_selector, selector_matches
+    from kubesteward.model.semantics.selectors import parse_selector, selector_matches
 
     try:
         selector = parse_selector(text)

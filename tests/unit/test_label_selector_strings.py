@@ -6,7 +6,7 @@ import pytest
 
 from kubesteward.diagnosis import parse_label_selector
 from kubesteward.errors import UsageError
-from kubesteward.model.selectors import parse_selector, selector_matches
+from kubesteward.model.semantics.selectors import parse_selector, selector_matches
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def _render(summary: ClusterSummary) -> None:
                           escape(", ".join(node.problems), one_line=True))
         out.print(table)
     if summary.pod_problems:
-        table = Table("pod problem", "containers/pods", box=None, padding=(0, 2))
+        table = Table("pod problem", "pods", box=None, padding=(0, 2))
         for reason, count in summary.pod_problems.items():
             table.add_row(f"[red]{escape(reason, one_line=True)}[/]", str(count))
         out.print(table)

@@ -19,7 +19,8 @@ from kubesteward.checks.base import Finding, Severity
 from kubesteward.metrics.cardinality import DEFAULT_SERIES_CAP, Labels, cap_series, total, worst
 from kubesteward.metrics.exporter import ALERT_STATES, CONTEXT_STATES, ClusterView, MetricsSource
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel
-from kubesteward.model.objects import Pod
+from kubesteward.model.semantics.health import pod_restarts
+from kubesteward.model.semantics.rollout import desired_replicas
 
 log = logging.getLogger("kubesteward.metrics")
 
@@ -43,11 +44,6 @@ def restarts_by_workload(model: ClusterModel) -> dict[Labels, float]:
     return dict(out)
 
 
-def pod_restarts(pod: Pod) -> int:
-    statuses = [*(pod.status.containerStatuses or ()), *(pod.status.initContainerStatuses or ())]
-    return sum(status.restartCount for status in statuses)
-
-
 def deployment_availability(model: ClusterModel) -> dict[Labels, tuple[int, int]]:
     """(namespace, deployment) -> (available, desired), available capped at desired.
 
@@ -57,7 +53,7 @@ def deployment_availability(model: ClusterModel) -> dict[Labels, tuple[int, int]
     """
     out: dict[Labels, tuple[int, int]] = {}
     for dep in list(model.deployments):
-        desired = 1 if dep.spec.replicas is None else max(dep.spec.replicas, 0)
+        desired = max(desired_replicas(dep.spec.replicas), 0)
         available = min(max(dep.status.availableReplicas, 0), desired)
         out[(dep.metadata.namespace, dep.metadata.name)] = (available, desired)
     return out

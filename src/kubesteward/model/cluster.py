@@ -20,7 +20,8 @@ from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 from kubesteward.cluster import resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.model import objects as o
-from kubesteward.model.selectors import map_selector_matches, selector_is_empty, selector_matches
+from kubesteward.model.semantics.ownership import root_owner
+from kubesteward.model.semantics.selectors import map_selector_matches, selector_is_empty, selector_matches
 
 DEFAULT_STORAGE_CLASS = "storageclass.kubernetes.io/is-default-class"
 DEFAULT_INGRESS_CLASS = "ingressclass.kubernetes.io/is-default-class"
@@ -344,14 +345,7 @@ class ClusterModel:
 
     def root_owner(self, obj: Any) -> Any:
         """Walk the controller chain up: Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob."""
-        seen = 0
-        current = obj
-        while seen < 8:
-            parent = self.owner(current)
-            if parent is None:
-                return current
-            current, seen = parent, seen + 1
-        return current
+        return root_owner(obj, self.owner)
 
     def root_key(self, obj: Any) -> ObjectKey:
         """Key of the top of the owner chain; a missing owner still names the group (e.g. a deleted Job)."""

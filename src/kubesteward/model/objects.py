@@ -307,24 +307,42 @@ class PVCTemplate(msgspec.Struct, gc=False, omit_defaults=True):
     spec: PVCTemplateSpec = msgspec.field(default_factory=PVCTemplateSpec)
 
 
+class RollingUpdate(msgspec.Struct, gc=False, omit_defaults=True):
+    partition: int = 0  # StatefulSets: ordinals below it keep the old revision
+
+
+class UpdateStrategy(msgspec.Struct, gc=False, omit_defaults=True):
+    """A StatefulSet's or DaemonSet's: ``RollingUpdate`` (the default) or ``OnDelete``."""
+
+    type: str = "RollingUpdate"
+    rollingUpdate: RollingUpdate | None = None
+
+
 class StatefulSetSpec(msgspec.Struct, gc=False, omit_defaults=True):
     replicas: int | None = None
     serviceName: str = ""
     selector: LabelSelector | None = None
     template: PodTemplate = msgspec.field(default_factory=PodTemplate)
     volumeClaimTemplates: list[PVCTemplate] | None = None
+    updateStrategy: UpdateStrategy | None = None
+
+
+class StatefulSetStatus(WorkloadStatus, gc=False, omit_defaults=True):
+    currentRevision: str = ""  # the ControllerRevision of the pods below the partition
+    updateRevision: str = ""  # the ControllerRevision of the current template
 
 
 class StatefulSet(msgspec.Struct, gc=False, omit_defaults=True):
     kind: ClassVar[str] = "StatefulSet"
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: StatefulSetSpec = msgspec.field(default_factory=StatefulSetSpec)
-    status: WorkloadStatus = msgspec.field(default_factory=WorkloadStatus)
+    status: StatefulSetStatus = msgspec.field(default_factory=StatefulSetStatus)
 
 
 class DaemonSetSpec(msgspec.Struct, gc=False, omit_defaults=True):
     selector: LabelSelector | None = None
     template: PodTemplate = msgspec.field(default_factory=PodTemplate)
+    updateStrategy: UpdateStrategy | None = None
 
 
 class DaemonSetStatus(msgspec.Struct, gc=False, omit_defaults=True):
@@ -343,6 +361,15 @@ class DaemonSet(msgspec.Struct, gc=False, omit_defaults=True):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: DaemonSetSpec = msgspec.field(default_factory=DaemonSetSpec)
     status: DaemonSetStatus = msgspec.field(default_factory=DaemonSetStatus)
+
+
+class ControllerRevision(msgspec.Struct, gc=False, omit_defaults=True):
+    """A StatefulSet's or DaemonSet's template at one revision (its ``data`` is not held): what
+    a full object decodes into (``FullObject.decode``) to find a workload's revisions."""
+
+    kind: ClassVar[str] = "ControllerRevision"
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    revision: int = 0
 
 
 class JobSpec(msgspec.Struct, gc=False, omit_defaults=True):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.model.objects import Namespace, Node, Pod, condition
+from kubesteward.model.semantics.health import pod_problem, pod_restarts
 
 _PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 
@@ -29,7 +30,7 @@ class ClusterSummary:
     nodes: list[NodeLine]
     pods: int
     pods_by_phase: dict[str, int]
-    # waiting/termination reasons of unhealthy containers (CrashLoopBackOff, ...)
+    # pods by why they do not serve ("CrashLoopBackOff (OOMKilled)", "Pending (Unschedulable)", ...)
     pod_problems: dict[str, int]
     restarts: int
 
@@ -56,25 +57,15 @@ def _node_line(node: Node) -> NodeLine:
 
 
 def _pod_problems(pods: list[Pod]) -> tuple[Counter[str], int]:
+    """Pods by what keeps them from serving (as the workload findings summarise them), leaving
+    out pods merely starting; and the container restarts of every pod."""
     problems: Counter[str] = Counter()
     restarts = 0
     for pod in pods:
-        statuses = (pod.status.initContainerStatuses or []) + (pod.status.containerStatuses or [])
-        for cs in statuses:
-            restarts += cs.restartCount
-            waiting = cs.state.waiting if cs.state else None
-            if waiting and waiting.reason and waiting.reason not in ("ContainerCreating", "PodInitializing"):
-                problems[waiting.reason] += 1
-            last = cs.lastState.terminated if cs.lastState else None
-            if last and last.reason == "OOMKilled":
-                problems["OOMKilled (last termination)"] += 1
-        if pod.status.phase == "Running" and any(not cs.ready for cs in pod.status.containerStatuses or []):
-            problems["Running but not Ready"] += 1
-        scheduled = condition(pod.status.conditions, "PodScheduled")
-        if scheduled is not None and scheduled.status == "False" and scheduled.reason:
-            problems[scheduled.reason] += 1
-        if pod.status.reason == "Evicted":
-            problems["Evicted"] += 1
+        restarts += pod_restarts(pod)
+        problem = pod_problem(pod)
+        if problem is not None and not problem.starting:
+            problems[problem.summary] += 1
     return problems, restarts
 
 
