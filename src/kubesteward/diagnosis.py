@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import Evaluation, Report, analyzer_modules, evaluate, report, run_checks
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import Forbidden, NotFound, UsageError
+from kubesteward.findings import Finding
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
 from kubesteward.model.coverage import require_something_read
 from kubesteward.model.files import load_files

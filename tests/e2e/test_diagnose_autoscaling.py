@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kubesteward.checks.base import Severity
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
+from kubesteward.findings import Severity
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.sandbox.faults import FAULT_LABEL, USAGE_CPU_ANNOTATION
 from tests.support.diagnosis import codes_for, diagnose, found, only, until

@@ -18,11 +18,10 @@ import pytest
 import yaml
 
 from kubesteward.checks.engine import run_checks
-from kubesteward.checks.incidents import build_incidents
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.cli.diagnose import _first_step
 from kubesteward.cluster import KubeClient, load_config, resources
 from kubesteward.errors import NotFound
+from kubesteward.findings.incidents import build_incidents
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.load import load_cluster
 from kubesteward.sandbox.faults import FAULT_LABEL
@@ -419,7 +418,7 @@ async def test_an_ingress_without_class_is_its_own_incident_next_to_an_oom_kille
     assert [(f.code, f.object.name) for f in classless.findings] == [("KS314", "shop")]
     # Every step the table view shows names the real objects and ends on something to do.
     for item in report.findings:
-        step = _first_step(item.remediation)
-        assert not step.endswith(":") and "<namespace>" not in item.remediation and "<ns>" not in item.remediation
+        step, text = item.remediation.first.rendered(), item.remediation.text
+        assert not step.endswith(":") and "<namespace>" not in text and "<ns>" not in text
     [svc] = only(report, "KS302", "checkout")
-    assert f"kubectl get pods -n {namespace} -l app=checkout -o wide" in svc.remediation
+    assert f"kubectl get pods -n {namespace} -l app=checkout -o wide" in svc.remediation.text

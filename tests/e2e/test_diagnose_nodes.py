@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import Report
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
+from kubesteward.findings import Finding
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.sandbox.faults import FAULT_LABEL, RESTART_INTERVAL_ANNOTATION
 from tests.support.diagnosis import codes_for, diagnose, only

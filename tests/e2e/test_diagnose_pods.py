@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubesteward.checks.base import Finding, Severity
 from kubesteward.checks.engine import Report
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import NotFound
+from kubesteward.findings import Finding, Severity
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.sandbox.faults import FAULT_LABEL, RESTART_INTERVAL_ANNOTATION
 from tests.support.diagnosis import codes_for, diagnose, only

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from kubesteward.checks.engine import run_checks
-from kubesteward.checks.incidents import build_incidents
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import NotFound
+from kubesteward.findings.incidents import build_incidents
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.load import load_cluster
 from tests.support.diagnosis import codes_for, diagnose, only

@@ -18,9 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kubesteward.checks.base import Severity
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
+from kubesteward.findings import Severity
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.sandbox.faults import FAULT_LABEL
 from tests.support.diagnosis import codes_for, diagnose, only, until
@@ -188,7 +188,7 @@ async def test_statefulset_whose_governing_service_does_not_exist(kube: KubeClie
     [db] = only(report, "KS214", "db")
     assert db.severity is Severity.WARNING and db.cause == ObjectKey("Service", namespace, "db-headless")
     assert db.related == [ObjectKey("Pod", namespace, "db-0")]  # the StatefulSet runs: only its DNS names are missing
-    assert f"kubectl create service clusterip db-headless -n {namespace} --clusterip=None" in db.remediation
+    assert f"kubectl create service clusterip db-headless -n {namespace} --clusterip=None" in db.remediation.text
     assert codes_for(report, "StatefulSet", "cache") == set()
     # Its own incident, rooted at the Service it names.
     [incident] = [i for i in report.incidents if db in i.findings]

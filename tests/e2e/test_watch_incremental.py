@@ -16,10 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kubesteward.checks.base import Finding
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import NotFound
+from kubesteward.findings import Finding
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, key_of
 from kubesteward.model.load import load_cluster
 from kubesteward.sandbox.demo import apply_demo, wait_for_demo

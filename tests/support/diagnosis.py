@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import Evaluation, Report, run_checks
 from kubesteward.cluster import KubeClient
 from kubesteward.diagnosis import evaluate_with_events
+from kubesteward.findings import Finding
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel
 from kubesteward.model.load import load_cluster
 from tests.support.wait import eventually

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import run_checks
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import Finding
 from kubesteward.model.files import model_from_objects
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy, Outcome
-from kubesteward.checks.base import Finding, Severity
-from kubesteward.checks.incidents import Incident
+from kubesteward.findings import Finding, Remediation, Severity, Step
+from kubesteward.findings.incidents import Incident
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 from kubesteward.model.files import model_from_objects
 from kubesteward.notifications.silences import Matcher, Silence
@@ -23,6 +23,8 @@ from kubesteward.state.store import StateStore
 T0 = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 CTX = "prod"
 
+FIX_IT = Remediation((Step("fix it"),))
+
 
 def at(seconds: float) -> dt.datetime:
     return T0 + dt.timedelta(seconds=seconds)
@@ -30,7 +32,7 @@ def at(seconds: float) -> dt.datetime:
 
 def incident(root: ObjectKey, code: str = "KS102", *, pods: Sequence[str] = (),
              severity: Severity = Severity.ERROR) -> Incident:
-    cause = Finding(code, severity, ObjectKey("Pod", root.namespace, pods[0]) if pods else root, "broken", "fix it",
+    cause = Finding(code, severity, ObjectKey("Pod", root.namespace, pods[0]) if pods else root, "broken", FIX_IT,
                     related=[ObjectKey("Pod", root.namespace, p) for p in pods])
     return Incident(id="x", severity=severity, root=root, title=f"{code}: {root}", cause=cause, pods=len(pods))
 
@@ -178,7 +180,7 @@ def test_info_incidents_do_not_alert_by_default(store: StateStore) -> None:
 def headed_by(root: ObjectKey, code: str, pod_name: str) -> Incident:
     """A grouped incident as ``build_incidents`` makes it: its headline finding is about one of its pods,
     and its title names that pod (not the root)."""
-    cause = Finding(code, Severity.ERROR, ObjectKey("Pod", root.namespace, pod_name), f"{pod_name} broken", "fix it")
+    cause = Finding(code, Severity.ERROR, ObjectKey("Pod", root.namespace, pod_name), f"{pod_name} broken", FIX_IT)
     return Incident(id="x", severity=Severity.ERROR, root=root, title=f"{code}: Pod/{root.namespace}/{pod_name} (+2)",
                     cause=cause, pods=3)
 

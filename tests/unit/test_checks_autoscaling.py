@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kubesteward.checks.base import Finding, Severity
+from kubesteward.findings import Finding, Severity
 from kubesteward.model.cluster import ObjectKey
 from tests.support.offline import only_one, pairs, run_codes
 

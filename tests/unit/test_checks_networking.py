@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from kubesteward.checks import networking as net
-from kubesteward.checks.base import Code, Finding, Severity
 from kubesteward.checks.engine import run_checks
-from kubesteward.checks.incidents import build_incidents
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.diagnosis import diagnose_files
+from kubesteward.findings import Code, Finding, Severity
+from kubesteward.findings.incidents import build_incidents
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 from kubesteward.model.files import load_files, model_from_objects
 from kubesteward.model.snapshot import snapshot_document
@@ -298,7 +298,7 @@ def test_service_of_a_workload_scaled_to_zero_is_info() -> None:
     [f] = run(service_checks, model)
     assert f.code == "KS306" and f.severity is Severity.INFO
     assert f.related == [ObjectKey("Deployment", NS, "web")]
-    assert "kubectl scale deployment/web -n shop" in f.remediation
+    assert "kubectl scale deployment/web -n shop" in f.remediation.text
 
 
 def test_workload_that_cannot_create_pods_is_the_cause() -> None:
@@ -710,7 +710,7 @@ def test_network_policy_for_a_workload_scaled_to_zero_is_silent() -> None:
 @pytest.mark.parametrize("code", [c for c in net.__dict__.values() if isinstance(c, Code)], ids=lambda c: c.code)
 def test_codes_are_documented(code: Code) -> None:
     assert code.code.startswith("KS3") and code.area == "networking"
-    assert len(code.explanation) > 150 and "kubectl" in code.remediation
+    assert len(code.explanation) > 150 and "kubectl" in code.remediation.text
 
 
 def test_services_and_ingresses_on_their_way_out_are_silent() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from kubesteward.checks.base import Finding, Severity
 from kubesteward.checks.engine import run_checks
 from kubesteward.checks.nodes import human_duration
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import Finding, Severity
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import model_from_objects
 
@@ -111,7 +111,7 @@ def test_not_ready_node_with_duration_pods_and_taints_as_evidence() -> None:
     assert item.evidence["taints"] == ["node.kubernetes.io/not-ready:NoSchedule", "node.kubernetes.io/not-ready:NoExecute"]
     assert sorted(k.name for k in item.related) == ["a", "b"]
     assert "NotReady for 12m" in item.message
-    assert item.remediation.startswith("- On node node-2: `journalctl -u kubelet --since -1h`")
+    assert item.remediation.text.startswith("- On node node-2: `journalctl -u kubelet --since -1h`")
 
 
 def test_unknown_node_reports_once_not_per_unknown_condition() -> None:
@@ -152,7 +152,7 @@ def test_cordoned_node_with_workload_pods_warns() -> None:
     assert found[0].severity == Severity.WARNING
     assert found[0].evidence["pods"] == 2
     assert found[0].evidence["workload_pods"] == ["apps/bare", "apps/web-1"]
-    assert "kubectl drain node-1 --ignore-daemonsets" in found[0].remediation.partition("\n")[0]
+    assert "kubectl drain node-1 --ignore-daemonsets" in found[0].remediation.first.rendered()
 
 
 def test_cordoned_not_ready_node_reports_only_not_ready() -> None:

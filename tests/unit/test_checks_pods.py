@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from kubesteward.checks.base import Finding, Severity
 from kubesteward.checks.engine import run_checks
 from kubesteward.checks.pods import parse_scheduler_message, references
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import Finding, Severity
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import model_from_objects
 
@@ -129,7 +129,7 @@ def check(objects: list[Obj], **thresholds: Any) -> list[Finding]:
 
 def first_step(item: Finding) -> str:
     """What the compact view prints as "fix:" (the finding-specific step leads)."""
-    return item.remediation.partition("\n")[0].removeprefix("- ")
+    return item.remediation.first.rendered()
 
 
 def codes(findings: list[Finding]) -> list[str]:
@@ -439,7 +439,7 @@ def test_unschedulable_taint_and_selector_named() -> None:
     assert "dedicated=gpu" in item.message
     # the selector rules out 3 nodes, the taint 1: the selector's fix leads
     assert first_step(item).startswith("No node has labels disk=nvme: fix `nodeSelector`")
-    assert "Add a toleration for taint dedicated=gpu" not in item.remediation  # only the lead step is specific
+    assert "Add a toleration for taint dedicated=gpu" not in item.remediation.text  # only the lead step is specific
 
 
 def test_unschedulable_on_unbound_pvc_points_at_the_claim() -> None:

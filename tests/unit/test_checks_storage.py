@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from kubesteward.checks import storage
-from kubesteward.checks.base import Code, Finding, Severity
-from kubesteward.checks.incidents import build_incidents
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import Code, Finding, Severity
+from kubesteward.findings.incidents import build_incidents
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 from kubesteward.model.files import model_from_objects
 
@@ -127,7 +127,7 @@ def test_claim_naming_a_missing_storage_class() -> None:
     assert f.evidence["storage_class"] == "gp2" and f.evidence["available_classes"] == ["standard"]
     assert f.evidence["pods"] == ["db-0"]
     assert f.evidence["events"] == ['ProvisioningFailed: storageclass.storage.k8s.io "gp2" not found (x3)']
-    assert "1 pod waiting" in f.message and "gp2" in f.remediation
+    assert "1 pod waiting" in f.message and "gp2" in f.remediation.text
 
 
 def test_missing_class_is_linked_into_one_incident_with_its_pods() -> None:
@@ -279,7 +279,7 @@ def test_released_retained_volume_is_a_warning() -> None:
     [f] = run(storage.volumes, model)
     assert f.code == "KS407" and f.severity is Severity.WARNING
     assert f.evidence["reclaim_policy"] == "Retain" and f"was {NS}/data" in f.message
-    assert "kubectl patch pv pv-1" in f.remediation
+    assert "kubectl patch pv pv-1" in f.remediation.text
 
 
 def test_released_delete_volume_is_silent_unless_reclaim_fails() -> None:
@@ -295,4 +295,4 @@ def test_released_delete_volume_is_silent_unless_reclaim_fails() -> None:
 @pytest.mark.parametrize("code", [c for c in storage.__dict__.values() if isinstance(c, Code)], ids=lambda c: c.code)
 def test_codes_are_documented(code: Code) -> None:
     assert code.code.startswith("KS4") and code.area == "storage"
-    assert len(code.explanation) > 150 and "kubectl" in code.remediation
+    assert len(code.explanation) > 150 and "kubectl" in code.remediation.text

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from kubesteward.checks.base import Finding, Severity
 from kubesteward.checks.engine import run_checks
 from kubesteward.checks.workloads import CronSchedule, human_duration
+from kubesteward.findings import Finding, Severity
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import model_from_objects
 from tests.support.offline import only_one, pairs, run_codes
@@ -368,9 +368,9 @@ def test_statefulset_whose_governing_service_does_not_exist_is_reported() -> Non
     assert found.object == ObjectKey("StatefulSet", NS, "db") and found.severity is Severity.WARNING
     assert found.cause == ObjectKey("Service", NS, "db-headless") and found.evidence == {"service": "db-headless"}
     assert "db-headless" in found.message and len(found.related) == 3
-    assert "kubectl create service clusterip db-headless -n shop --clusterip=None" in found.remediation
-    assert "kubectl set selector --local -f - app=db" in found.remediation
-    assert "kubectl delete statefulset db -n shop --cascade=orphan" in found.remediation
+    assert "kubectl create service clusterip db-headless -n shop --clusterip=None" in found.remediation.text
+    assert "kubectl set selector --local -f - app=db" in found.remediation.text
+    assert "kubectl delete statefulset db -n shop --cascade=orphan" in found.remediation.text
 
 
 def test_statefulset_governing_service_silent_when_it_exists_is_unnamed_or_could_not_be_listed() -> None:

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from kubesteward.checks import base
-from kubesteward.checks.base import Finding, Severity, analyzer, define, finding
+from kubesteward.checks.base import analyzer
 from kubesteward.checks.engine import run_checks
-from kubesteward.checks.incidents import build_incidents
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.errors import InputError
+from kubesteward.findings import CODES, Code, Finding, Severity, Step, define, finding, steps
+from kubesteward.findings.incidents import build_incidents
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
 from kubesteward.model.files import load_files, model_from_objects
 from kubesteward.model.snapshot import snapshot_document
@@ -47,14 +48,14 @@ def cluster_objects() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def test_codes() -> Iterator[dict[str, base.Code]]:
+def test_codes() -> Iterator[dict[str, Code]]:
     """Codes and analyzers that exist only for this test (removed afterwards)."""
-    before_codes, before_analyzers = dict(base.CODES), dict(base.ANALYZERS)
+    before_codes, before_analyzers = dict(CODES), dict(base.ANALYZERS)
     codes = {
-        "node": define("KT901", "Node down", area="test", severity=Severity.ERROR, explanation="x", remediation="fix node", rank=10),
-        "pod": define("KT902", "Pod broken", area="test", severity=Severity.ERROR, explanation="x", remediation="fix pod", rank=30),
-        "deploy": define("KT903", "Deployment unavailable", area="test", severity=Severity.WARNING, explanation="x", remediation="r", rank=55),
-        "svc": define("KT904", "Service empty", area="test", severity=Severity.WARNING, explanation="x", remediation="r", rank=60),
+        "node": define("KT901", "Node down", area="test", severity=Severity.ERROR, explanation="x", remediation=steps(Step("fix node")), rank=10),
+        "pod": define("KT902", "Pod broken", area="test", severity=Severity.ERROR, explanation="x", remediation=steps(Step("fix pod")), rank=30),
+        "deploy": define("KT903", "Deployment unavailable", area="test", severity=Severity.WARNING, explanation="x", remediation=steps(Step("r")), rank=55),
+        "svc": define("KT904", "Service empty", area="test", severity=Severity.WARNING, explanation="x", remediation=steps(Step("r")), rank=60),
     }
 
     @analyzer(codes=codes.values(), requires=["Pod", "Node"])
@@ -71,8 +72,8 @@ def test_codes() -> Iterator[dict[str, base.Code]]:
             yield finding(codes["svc"], key_of(svc), "no endpoints", cause=model.root_key(pods[0]), related=[key_of(p) for p in pods])
 
     yield codes
-    base.CODES.clear()
-    base.CODES.update(before_codes)
+    CODES.clear()
+    CODES.update(before_codes)
     base.ANALYZERS.clear()
     base.ANALYZERS.update(before_analyzers)
 
@@ -89,7 +90,7 @@ def test_model_indexes_owner_chain_and_selectors() -> None:
     assert secret is not None and secret.keys == ["password"] and secret.data is None  # values never kept
 
 
-def test_incident_groups_symptoms_under_the_node(test_codes: dict[str, base.Code]) -> None:
+def test_incident_groups_symptoms_under_the_node(test_codes: dict[str, Code]) -> None:
     model, _ = model_from_objects(cluster_objects(), now=NOW)
     report = run_checks(model, only=["KT9*"])
     assert report.suppressed == 1  # the annotated pod
@@ -104,7 +105,7 @@ def test_incident_groups_symptoms_under_the_node(test_codes: dict[str, base.Code
     assert again[0].id == incident.id  # stable fingerprint
 
 
-def test_ignore_flags_and_globs(test_codes: dict[str, base.Code]) -> None:
+def test_ignore_flags_and_globs(test_codes: dict[str, Code]) -> None:
     model, _ = model_from_objects(cluster_objects(), now=NOW)
     report = run_checks(model, only=["KT9*"], ignore=["KT90[12]"])
     assert {f.code for f in report.findings} == {"KT903", "KT904"}
@@ -112,14 +113,14 @@ def test_ignore_flags_and_globs(test_codes: dict[str, base.Code]) -> None:
     assert len(report.incidents) == 1 and report.incidents[0].root == ObjectKey("Deployment", "shop", "web")
 
 
-def test_checks_needing_unloaded_kinds_are_skipped(test_codes: dict[str, base.Code]) -> None:
+def test_checks_needing_unloaded_kinds_are_skipped(test_codes: dict[str, Code]) -> None:
     model, _ = model_from_objects([o for o in cluster_objects() if o["kind"] != "Node"], now=NOW)
     report = run_checks(model, only=["KT9*"])
     assert report.findings == []
     assert [s.missing for s in report.skipped_checks if s.analyzer.endswith("synthetic")] == [("Node",)]
 
 
-def test_snapshot_round_trip_keeps_kinds_and_drops_secret_values(tmp_path: Path, test_codes: dict[str, base.Code]) -> None:
+def test_snapshot_round_trip_keeps_kinds_and_drops_secret_values(tmp_path: Path, test_codes: dict[str, Code]) -> None:
     model, _ = model_from_objects(cluster_objects(), now=NOW)
     model.loaded.add("PersistentVolumeClaim")  # listed live, none exist
     path = tmp_path / "snap.json"

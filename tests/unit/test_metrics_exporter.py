@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from kubesteward.checks.base import Finding, Severity
 from kubesteward.errors import UsageError
+from kubesteward.findings import Finding, Remediation, Severity, Step
 from kubesteward.metrics import (
     OTHER,
     ClusterView,
@@ -109,7 +109,7 @@ def shop_model() -> ClusterModel:
 
 
 def finding(code: str, severity: Severity, kind: str, name: str, ns: str = NS) -> Finding:
-    return Finding(code, severity, ObjectKey(kind, ns, name), message=f"{name} is broken", remediation="fix it")
+    return Finding(code, severity, ObjectKey(kind, ns, name), message=f"{name} is broken", remediation=Remediation((Step("fix it"),)))
 
 
 # ------------------------------------------------------------------ a source the tests can flip

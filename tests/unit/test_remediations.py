@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kubesteward.checks.base import CODES, Finding, personalise
 from kubesteward.checks.engine import load_analyzers, run_checks
-from kubesteward.cli.diagnose import _first_step
+from kubesteward.findings import CODES, Finding
+from kubesteward.findings.remediation import personalise
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import model_from_objects
 
@@ -105,33 +105,36 @@ def test_remediations_name_the_objects_their_findings_know() -> None:
     # The fixture is broken in the ways this test is about (else it would prove nothing).
     assert {("KS102", "web-1-0"), ("KS201", "web"), ("KS302", "web"), ("KS101", "worker"), ("KS104", "worker"),
             ("KS206", "db"), ("KS214", "db"), ("KS301", "shop"), ("KS310", "front"), ("KS601", "api")} <= found
-    left = {(f.code, f.object.name): placeholders(f.remediation) - READERS_CHOICE for f in findings}
+    left = {(f.code, f.object.name): placeholders(f.remediation.text) - READERS_CHOICE for f in findings}
     assert {k: v for k, v in left.items() if v} == {}
-    by = {(f.code, f.object.name): f.remediation for f in findings}
+    by = {(f.code, f.object.name): f.remediation.text for f in findings}
+    steps = {(f.code, f.object.name): f.remediation.steps for f in findings}
     assert "`kubectl rollout status deployment/web -n shop`" in by["KS201", "web"]
-    assert "`kubectl get pods -n shop -l app=web`, then `kubectl describe pod web-1-0 -n shop`" in by["KS201", "web"]
+    # Its pods, then the one that fails (steps of their own since remediations are structured).
+    commands = [s.command for s in steps["KS201", "web"]]
+    assert commands[commands.index("kubectl get pods -n shop -l app=web") + 1] == "kubectl describe pod web-1-0 -n shop"
     assert "`kubectl describe pod worker -n shop`" in by["KS101", "worker"]
     assert by["KS101", "worker"].count("--previous`") == 1  # the concrete first step is not repeated in general terms
     assert "`kubectl top pod web-1-0 -n shop --containers`" in by["KS102", "web-1-0"]
     assert "kubectl create configmap worker-config -n shop" in by["KS104", "worker"]
-    assert "`kubectl describe pod db-0 -n shop` for the lowest" in by["KS206", "db"]
+    assert any(s.command == "kubectl describe pod db-0 -n shop" and "lowest" in s.text for s in steps["KS206", "db"])
     assert "kubectl get service shop -n shop -o jsonpath" in by["KS301", "shop"]
     assert "kubectl get ingress front -n shop -o yaml" in by["KS310", "front"]
-    assert "`kubectl get deployment -n shop` to find the real name" in by["KS601", "api"]
+    assert any(s.command == "kubectl get deployment -n shop" and "real name" in s.text for s in steps["KS601", "api"])
 
 
 def test_a_statefulset_without_its_governing_service_says_how_to_create_it() -> None:
     [f] = [f for f in diagnose() if f.code == "KS214"]
     assert f.object == ObjectKey("StatefulSet", NS, "db") and f.cause == ObjectKey("Service", NS, "db-headless")
     assert f.evidence == {"service": "db-headless"} and f.related == [ObjectKey("Pod", NS, "db-0")]
-    assert _first_step(f.remediation) == (
+    assert f.remediation.first.rendered() == (
         "Create the headless Service it names, selecting its pods: `kubectl create service clusterip db-headless -n shop "
         "--clusterip=None -o yaml --dry-run=client | kubectl set selector --local -f - app=db -o yaml | kubectl apply -f -`"
     )
 
 
 def test_no_finding_shows_a_step_ending_on_a_colon() -> None:
-    steps = {(f.code, f.object.name): _first_step(f.remediation) for f in diagnose()}
+    steps = {(f.code, f.object.name): f.remediation.first.rendered() for f in diagnose()}
     assert len(steps) >= 10 and not {k: v for k, v in steps.items() if v.rstrip().endswith(":")}
 
 
@@ -148,7 +151,7 @@ def test_the_catalogue_leaves_to_findings_only_what_they_fill() -> None:
     fillable = {"name", "ns", "namespace", "pod", "container", "image", "node", "selector", "service", "secret",
                 "ingress", "policy", "pvc", "volume", "claim", "configmap", "replica_set", "serviceaccount", "job",
                 "cronjob", "workload", "target", "target_kind", "replicas", "target_port"}
-    unknown = {c.code: placeholders(c.remediation) - fillable - READERS_CHOICE for c in CODES.values()}
+    unknown = {c.code: placeholders(c.remediation.text) - fillable - READERS_CHOICE for c in CODES.values()}
     assert {k: v for k, v in unknown.items() if v} == {}
 
 

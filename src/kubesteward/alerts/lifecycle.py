@@ -1,7 +1,8 @@
 """From incidents to notifications, with Alertmanager's semantics.
 
-- One alert per root cause: its fingerprint hashes the context and the
-  incident's root object, so 200 crashing pods of one Deployment are one
+- One alert per root cause: its fingerprint is the incident's
+  (``findings.fingerprint``: the context and the root object, as in a
+  diagnosis's incident id), so 200 crashing pods of one Deployment are one
   alert, and the alert survives its headline code changing.
 - pending -> firing once the incident persisted past its threshold (per
   code, ``for:`` in Prometheus terms); firing -> resolved when it clears,
@@ -27,8 +28,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from kubesteward.checks.base import CODES, Severity
-from kubesteward.checks.incidents import Incident
+from kubesteward.findings import CODES, Severity
+from kubesteward.findings.fingerprint import incident_id
+from kubesteward.findings.incidents import Incident
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 from kubesteward.notifications.silences import Silence, silenced_by
 from kubesteward.notifications.types import Alert, AlertStatus, Notification, iso, parse_iso
@@ -132,11 +134,6 @@ class GroupState:
         return GroupRecord(self.key, asdict(self), now)
 
 
-def alert_fingerprint(context: str, root: ObjectKey) -> str:
-    raw = f"{context}|{root.kind}|{root.namespace}|{root.name}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
 @dataclass
 class Outcome:
     """What one tick decided (for logs, metrics and tests)."""
@@ -173,7 +170,9 @@ class AlertBook:
         for incident in incidents:
             if incident.severity < self.policy.min_severity:
                 continue
-            fp = alert_fingerprint(context, incident.root)
+            fp = incident_id(context, incident.root)
+            if fp in seen:
+                continue  # a second incident of one root: its alert is the first's (the worst)
             seen.add(fp)
             self._update(fp, context, incident, model, now, scope)
         for fp, alert in self.alerts.items():
@@ -209,7 +208,7 @@ class AlertBook:
             # a grouped incident is one of its pods, a different one as pods are replaced.
             "summary": f"{headline.title if headline else cause.code}: {root}",
             "description": f"{cause.object}: {cause.message}{more}",
-            "remediation": cause.remediation,
+            "remediation": cause.remediation.text,
         }
         pods, restarts, depends = _blast(model, incident)
         alert = self.alerts.get(fp)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kubesteward.checks.base import Finding, Severity, analyzer, define, finding, in_service
+from kubesteward.checks.base import analyzer, in_service
 from kubesteward.checks.evidence import event_lines
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.checks.workloads import (
@@ -30,167 +30,12 @@ from kubesteward.checks.workloads import (
     pod_problems,
     workload_pods,
 )
+from kubesteward.findings import Finding, finding
+from kubesteward.findings.catalogue.autoscaling import KS601, KS602, KS603, KS604, KS605, KS606, KS607, KS608
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ObjectKey, key_of
 from kubesteward.model.objects import condition
 from kubesteward.model.selectors import format_selector
-
-KS601 = define(
-    "KS601",
-    "HPA scale target does not exist",
-    area="autoscaling",
-    severity=Severity.ERROR,
-    rank=40,
-    explanation="""
-The HorizontalPodAutoscaler's `spec.scaleTargetRef` names a workload that does not exist in
-its namespace (renamed, deleted, or a typo; the kind must match too). The HPA does
-nothing; its AbleToScale condition says FailedGetScale. kubesteward only says this when it
-loaded that kind in that namespace, so "not found" really means "does not exist".
-""",
-    remediation="""
-- `kubectl describe hpa <name> -n <ns>`; `kubectl get <target_kind> -n <ns>` to find the real name.
-- Fix `spec.scaleTargetRef` (kind, name, apiVersion), or delete the HPA if the workload is gone.
-""",
-)
-
-KS602 = define(
-    "KS602",
-    "HPA cannot compute metrics or scale",
-    area="autoscaling",
-    severity=Severity.ERROR,
-    rank=50,
-    explanation="""
-The HPA reports ScalingActive=False (it cannot compute a desired replica count: reasons
-FailedGetResourceMetric, FailedGetPodsMetric, FailedGetObjectMetric,
-FailedGetExternalMetric, InvalidSelector, ...) or AbleToScale=False (FailedGetScale,
-FailedUpdateScale: it cannot read or write the target's scale subresource). The workload
-stays at its current size whatever the load. Usually the metrics pipeline is missing or
-broken (metrics-server, prometheus-adapter, an external metrics provider), the metric
-name or selector is wrong, or RBAC forbids the update. Reported once the condition has
-been False for `hpa_condition_seconds`; ScalingDisabled (target scaled to 0) is ignored.
-""",
-    remediation="""
-- `kubectl describe hpa <name> -n <ns>`: the condition's message and events are the exact error.
-- Resource metrics: `kubectl top pods -n <ns>`; `kubectl get apiservice v1beta1.metrics.k8s.io`
-  and the metrics-server logs.
-- Custom/external metrics: `kubectl get --raw /apis/custom.metrics.k8s.io/v1beta1` (or
-  external.metrics.k8s.io) and the adapter's configuration.
-""",
-)
-
-KS603 = define(
-    "KS603",
-    "HPA pinned at maxReplicas",
-    area="autoscaling",
-    severity=Severity.WARNING,
-    rank=50,
-    explanation="""
-The HPA runs its target at `maxReplicas` and wants more: ScalingLimited=True with reason
-TooManyReplicas, for longer than `hpa_condition_seconds`. Load per pod stays above the
-target, so latency or errors may grow, and the next spike has no headroom.
-""",
-    remediation="""
-- `kubectl describe hpa <name> -n <ns>` and `kubectl top pods -n <ns>`: current vs target metrics.
-- If the load is real: raise `spec.maxReplicas` (check the cluster has room and quotas allow it).
-- If it is not: fix the target (a utilization target too low, requests far below real usage),
-  or the workload's efficiency.
-""",
-)
-
-KS604 = define(
-    "KS604",
-    "HPA target pods have no requests for the scaled resource",
-    area="autoscaling",
-    severity=Severity.ERROR,
-    rank=45,
-    explanation="""
-The HPA scales on a Resource (or ContainerResource) metric with a Utilization target, which
-is usage divided by the containers' *requests*. Some containers of the target's pods have
-no request for that resource, so the HPA cannot compute utilization at all
-("missing request for cpu") and never scales. kubesteward reads the requests of the
-target's live pods (which include LimitRange defaults), or of its pod template when no pod
-exists, and stays silent when the HPA reports ScalingActive=True.
-""",
-    remediation="""
-- Add requests to every container of the target's pod template, e.g.
-  `kubectl set resources <target> -n <ns> -c <container> --requests=cpu=100m`.
-- Or scale on an AverageValue target (absolute usage) instead of Utilization.
-""",
-)
-
-KS605 = define(
-    "KS605",
-    "PodDisruptionBudget can never allow a disruption",
-    area="disruption",
-    severity=Severity.WARNING,
-    rank=65,
-    explanation="""
-The budget requires as many healthy pods as it expects (minAvailable equal to the replica
-count or 100%, or maxUnavailable 0), so `disruptionsAllowed` is 0 even when every pod is
-healthy. Every voluntary eviction is refused: `kubectl drain`, node upgrades and the
-cluster autoscaler's scale-down hang on these pods forever. kubesteward decides from the
-PDB's status: desiredHealthy >= expectedPods.
-""",
-    remediation="""
-- Allow at least one disruption: `maxUnavailable: 1` (or minAvailable below the replica count),
-  and run enough replicas for it (`kubectl scale <workload> -n <ns> --replicas=<replicas>`).
-- `kubectl get pdb <name> -n <ns> -o yaml` to see minAvailable/maxUnavailable and status.
-""",
-)
-
-KS606 = define(
-    "KS606",
-    "PodDisruptionBudget blocks disruptions because pods are unhealthy",
-    area="disruption",
-    severity=Severity.WARNING,
-    rank=65,
-    explanation="""
-`disruptionsAllowed` is 0 because fewer selected pods are healthy than the budget requires
-(currentHealthy < desiredHealthy); with all pods healthy it would allow disruptions. Drains
-and evictions of these pods are refused until they recover. This is a symptom of the
-unhealthy pods, so the finding points at the workload that owns them. Reported when an
-unhealthy pod is clearly failing or has been unready past the grace thresholds.
-""",
-    remediation="""
-- Fix the unhealthy pods first (see the workload's findings).
-- `kubectl get pdb <name> -n <ns>`; if a drain must proceed now, consider
-  `unhealthyPodEvictionPolicy: AlwaysAllow` on the PDB so broken pods can be evicted.
-""",
-)
-
-KS607 = define(
-    "KS607",
-    "PodDisruptionBudget selects no pods",
-    area="disruption",
-    severity=Severity.INFO,
-    rank=70,
-    explanation="""
-No pod in the namespace matches the budget's selector, so it protects nothing: usually a
-label typo, or the workload was renamed or removed. A null selector selects nothing in
-policy/v1.
-""",
-    remediation="""
-- Compare `kubectl get pdb <name> -n <ns> -o jsonpath='{.spec.selector}'` with
-  `kubectl get pods -n <ns> --show-labels`; fix the selector or delete the PDB.
-""",
-)
-
-KS608 = define(
-    "KS608",
-    "Pods covered by more than one PodDisruptionBudget",
-    area="disruption",
-    severity=Severity.WARNING,
-    rank=60,
-    explanation="""
-Some pods are selected by several PodDisruptionBudgets. The eviction API refuses to evict
-such pods ("This pod has more than one PodDisruptionBudget, which the eviction subresource
-does not support"), so drains fail on them whatever the budgets allow.
-""",
-    remediation="""
-- Make the selectors disjoint, or merge the budgets into one:
-  `kubectl get pdb -n <ns> -o wide` and `kubectl get pods -n <ns> --show-labels`.
-""",
-)
 
 # Kinds an HPA commonly targets that the model holds (others, e.g. Argo Rollouts, are not checked).
 _SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet")

@@ -1,73 +1,24 @@
-"""Findings, stable codes and the analyzer registry.
+"""The analyzer registry.
 
 An analyzer is a pure function ``(ClusterModel, CheckSettings) -> Iterable[Finding]``,
 registered with the codes it may emit and the kinds it needs. The engine
-skips an analyzer whose kinds could not be loaded (RBAC) and says so.
-
-Codes are stable forever: ``KS`` + three digits, grouped by area
-(1xx pods, 2xx workloads, 3xx networking, 4xx storage, 5xx nodes,
-6xx autoscaling and disruption). A retired code is never reused.
+skips an analyzer whose kinds could not be loaded (RBAC) and says so. Codes,
+findings and their remediations live in :mod:`kubesteward.findings`.
 """
 
 from __future__ import annotations
 
-import enum
-import functools
-import re
-import shlex
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings.codes import Code
+from kubesteward.findings.finding import Finding
 from kubesteward.model import objects as o
-from kubesteward.model.cluster import ClusterModel, ObjectKey
+from kubesteward.model.cluster import ClusterModel
 
 T = TypeVar("T")
-
-
-class Severity(enum.IntEnum):
-    INFO = 1
-    WARNING = 2
-    ERROR = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, value: str) -> Severity:
-        return cls[value.upper()]
-
-
-@dataclass(frozen=True)
-class Code:
-    """Catalogue entry for one finding code (what ``kubesteward explain`` prints)."""
-
-    code: str
-    title: str
-    area: str
-    severity: Severity
-    explanation: str
-    remediation: str
-    # Lower rank = closer to a root cause. Used to pick an incident's headline:
-    # a NotReady node (10) explains a crashing pod (40) explains an empty Service (60).
-    rank: int = 50
-
-
-@dataclass
-class Finding:
-    code: str
-    severity: Severity
-    object: ObjectKey
-    message: str
-    remediation: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    # The object this finding is a symptom of, when the analyzer can tell
-    # from the model (a pod's NotReady node, a pending pod's PVC).
-    cause: ObjectKey | None = None
-    # Everything else this finding is about (used for grouping and blast radius).
-    related: list[ObjectKey] = field(default_factory=list)
 
 
 Analyzer = Callable[[ClusterModel, CheckSettings], Iterable[Finding]]
@@ -92,26 +43,7 @@ class Registered:
         )
 
 
-CODES: dict[str, Code] = {}
 ANALYZERS: dict[str, Registered] = {}
-
-
-def define(
-    code: str,
-    title: str,
-    *,
-    area: str,
-    severity: Severity,
-    explanation: str,
-    remediation: str,
-    rank: int = 50,
-) -> Code:
-    """Add a code to the catalogue. Codes are unique; defining one twice is a bug."""
-    if code in CODES:
-        raise ValueError(f"finding code {code} defined twice")
-    entry = Code(code, title, area, severity, explanation.strip(), remediation.strip(), rank)
-    CODES[code] = entry
-    return entry
 
 
 def analyzer(*, codes: Iterable[Code], requires: Iterable[Requirement]) -> Callable[[Analyzer], Analyzer]:
@@ -124,73 +56,6 @@ def analyzer(*, codes: Iterable[Code], requires: Iterable[Requirement]) -> Calla
         return func
 
     return register
-
-
-def finding(
-    code: Code,
-    obj: ObjectKey,
-    message: str,
-    *,
-    evidence: dict[str, Any] | None = None,
-    severity: Severity | None = None,
-    remediation: str | None = None,
-    fill: Mapping[str, str] | None = None,
-    cause: ObjectKey | None = None,
-    related: Iterable[ObjectKey] = (),
-) -> Finding:
-    """Build a finding from a catalogue code (its severity and remediation unless overridden).
-
-    The remediation names what the finding knows (:func:`personalise`): its object, the
-    names its evidence holds, and ``fill`` (placeholder -> value) for anything else.
-    """
-    kept = {k: v for k, v in (evidence or {}).items() if v not in (None, "", [], {})}
-    return Finding(
-        code=code.code,
-        severity=severity or code.severity,
-        object=obj,
-        message=message,
-        remediation=personalise(remediation or code.remediation, obj, kept, fill),
-        evidence=kept,
-        cause=cause,
-        related=list(related),
-    )
-
-
-_PLACEHOLDER = re.compile(r"<([a-z][a-z0-9_+-]*)>")
-
-# Evidence keys that hold one name and fill the placeholder of the same name in every code's
-# remediation (an Ingress finding's backend ``service``, a pod finding's ``container``).
-NAMES_IN_EVIDENCE = ("container", "image", "node", "replica_set", "secret", "selector", "service")
-
-
-def personalise(text: str, obj: ObjectKey, evidence: Mapping[str, Any], fill: Mapping[str, str] | None = None) -> str:
-    """``text`` with the ``<placeholders>`` whose values a finding knows filled in: ``fill`` first,
-    then ``<name>``, ``<ns>``/``<namespace>`` and ``<kind>`` (``<pod>``, ``<service>``…) of its
-    object, then the names of :data:`NAMES_IN_EVIDENCE`. Values are shell-quoted where needed (a
-    selector with a set expression), as they land in commands. What no finding can know (which
-    class to make the default) stays a placeholder for the reader to choose."""
-    names = _placeholders(text)
-    if not names:
-        return text
-    kind = obj.kind.lower()
-    for name in names:
-        value = fill.get(name) if fill else None
-        if value is None:
-            if name == "name" or name == kind:
-                value = obj.name
-            elif name in ("ns", "namespace"):
-                value = obj.namespace or None
-            elif name in NAMES_IN_EVIDENCE and isinstance(evidence.get(name), str | int):
-                value = str(evidence[name])
-        if value is not None:
-            text = text.replace(f"<{name}>", shlex.quote(value))
-    return text
-
-
-@functools.lru_cache(maxsize=1024)
-def _placeholders(text: str) -> tuple[str, ...]:
-    """The placeholders of a remediation, once per text (most findings of a run share a few texts)."""
-    return tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
 
 
 def in_service(model: ClusterModel, objects: Iterable[T]) -> Iterator[T]:

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesteward.checks.base import ANALYZERS, CODES, Finding, Severity
-from kubesteward.checks.incidents import Incident, build_incidents
+from kubesteward.checks.base import ANALYZERS
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import CODES, Finding, Severity
+from kubesteward.findings.incidents import Incident, build_incidents
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 
 IGNORE_ANNOTATION = "kubesteward.io/ignore"
@@ -24,7 +25,7 @@ def analyzer_modules() -> list[str]:
     return [
         f"{package.__name__}.{info.name}"
         for info in pkgutil.iter_modules(package.__path__)
-        if info.name not in ("base", "engine", "evidence", "settings", "incidents", "cron")
+        if info.name not in ("base", "engine", "evidence", "settings", "cron")
     ]
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kubesteward.checks.base import Code, Finding, Severity, analyzer, define, finding
+from kubesteward.checks.base import analyzer
 from kubesteward.checks.evidence import event_lines, human_duration
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import Code, Finding, Step, finding, fix
+from kubesteward.findings.catalogue.nodes import KS501, KS502, KS503, KS504, KS505, KS506
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, key_of
 from kubesteward.model.objects import condition
@@ -32,143 +34,6 @@ CONDITION_TAINTS = frozenset(
     }
 )
 
-KS501 = define(
-    "KS501",
-    "Node is not Ready",
-    area="nodes",
-    severity=Severity.ERROR,
-    rank=10,
-    explanation="""
-The node's Ready condition is False (the kubelet reports it is unhealthy: container
-runtime down, PLEG not healthy, network plugin not ready) or Unknown (the kubelet
-stopped posting status: the machine is down, partitioned, or the kubelet crashed).
-No new pods start there, running pods are marked not Ready and drop out of Service
-endpoints, and after the not-ready/unreachable toleration (300s by default) they are
-evicted. kubesteward reads the Ready condition, its reason and lastTransitionTime;
-the not-ready/unreachable taints the node controller adds are shown as evidence,
-not reported separately. Pod findings on this node point here as their cause.
-""",
-    remediation="""
-- `kubectl describe node <node>`: conditions, reason, message, recent events.
-- Ready=Unknown: is the machine up and reachable? Check the cloud console, then on
-  the node `systemctl status kubelet` and `journalctl -u kubelet --since -1h`.
-- Ready=False: the message names the failing part; on the node check the runtime
-  (`systemctl status containerd`, `crictl info`), the CNI plugin, disk and memory.
-- If it will not come back: `kubectl drain <node> --ignore-daemonsets --delete-emptydir-data`,
-  then replace the machine (`kubectl delete node <node>` once it is gone).
-""",
-)
-
-_PRESSURE_REMEDIATION = """
-- `kubectl describe node <node>`: the condition's message and the eviction events.
-- `kubectl top pods -A --sort-by={sort} | head` (metrics-server) to find the heaviest pods;
-  check the pods on the node with `kubectl get pods -A --field-selector spec.nodeName=<node>`.
-"""
-
-KS502 = define(
-    "KS502",
-    "Node under memory pressure",
-    area="nodes",
-    severity=Severity.WARNING,
-    rank=12,
-    explanation="""
-The kubelet reports MemoryPressure=True: available memory on the node fell below its
-eviction threshold (memory.available, 100Mi by default). The kubelet now evicts pods,
-BestEffort first, then Burstable pods using more than they requested, and refuses new
-BestEffort pods (the node gets the memory-pressure taint). Evicted and OOMKilled pods
-on this node are likely symptoms. kubesteward reports the condition only when its
-status is exactly True.
-""",
-    remediation=_PRESSURE_REMEDIATION.format(sort="memory")
-    + """- Set memory requests close to real usage (and limits) so the scheduler does not
-  overcommit the node; move or scale down memory-hungry workloads.
-- Check system daemons outside pods (`free -m`, `ps aux --sort=-rss | head` on the node)
-  and the kubelet's `systemReserved`/`kubeReserved`.
-""",
-)
-
-KS503 = define(
-    "KS503",
-    "Node under disk pressure",
-    area="nodes",
-    severity=Severity.WARNING,
-    rank=12,
-    explanation="""
-The kubelet reports DiskPressure=True: free space or inodes on the node's root or
-image filesystem fell below the eviction threshold (nodefs.available 10%,
-imagefs.available 15% by default). The kubelet garbage-collects images and dead
-containers, then evicts pods by ephemeral-storage use; new pods are not admitted.
-""",
-    remediation="""
-- `kubectl describe node <node>`: which filesystem, and the eviction events.
-- On the node: `df -h`, `df -i`, `crictl images`, `du -sh /var/log/pods/* | sort -h | tail`.
-- Find pods writing large logs or emptyDir data; set `resources.limits.ephemeral-storage`
-  and `sizeLimit` on emptyDir volumes; rotate logs (`containerLogMaxSize`).
-- Grow the disk or prune images (`crictl rmi --prune`).
-""",
-)
-
-KS504 = define(
-    "KS504",
-    "Node under PID pressure",
-    area="nodes",
-    severity=Severity.WARNING,
-    rank=12,
-    explanation="""
-The kubelet reports PIDPressure=True: the number of free process IDs on the node fell
-below the eviction threshold. Usually one pod forks without bound (a fork bomb, a
-thread leak, zombie processes without an init). The kubelet evicts pods and new
-processes can fail with "resource temporarily unavailable".
-""",
-    remediation="""
-- `kubectl describe node <node>`; on the node `ps -eLf | wc -l` and
-  `ps -e -o pid,nlwp,comm --sort=-nlwp | head` to find the process with most threads.
-- Set the kubelet's `podPidsLimit` so one pod cannot exhaust the node; fix the leak in
-  the offending workload (reap children: use `tini` or `shareProcessNamespace`).
-""",
-)
-
-KS505 = define(
-    "KS505",
-    "Node network unavailable",
-    area="nodes",
-    severity=Severity.ERROR,
-    rank=10,
-    explanation="""
-NetworkUnavailable=True: the network for this node is not configured (set by the
-cloud route controller or the CNI plugin). Pods scheduled here get no working pod
-network, so they cannot reach Services or each other. kubesteward reports the
-condition only when its status is exactly True.
-""",
-    remediation="""
-- `kubectl describe node <node>`: reason and message of NetworkUnavailable.
-- Check the CNI daemonset pod on this node: `kubectl get pods -A -o wide --field-selector spec.nodeName=<node>`
-  and `kubectl logs -n <cni-namespace> <cni-pod>`.
-- On cloud providers, check the route table for the node's pod CIDR and the
-  cloud-controller-manager logs.
-""",
-)
-
-KS506 = define(
-    "KS506",
-    "Cordoned node still runs workload pods",
-    area="nodes",
-    severity=Severity.WARNING,
-    rank=60,
-    explanation="""
-The node is cordoned (spec.unschedulable, SchedulingDisabled) but still runs pods
-that are not managed by a DaemonSet: a drain is in progress, is blocked (often by a
-PodDisruptionBudget that allows no disruption), or the node was cordoned and
-forgotten. Those pods cannot be rescheduled here if they restart elsewhere, and the
-cluster has less capacity than it looks. A cordoned node without workload pods, and a
-NotReady cordoned node (KS501 covers it), are not reported.
-""",
-    remediation="""
-- Finish the drain: `kubectl drain <node> --ignore-daemonsets --delete-emptydir-data`;
-  if it hangs, `kubectl get pdb -A` shows the budget with ALLOWED DISRUPTIONS 0.
-- Or, if the maintenance is over: `kubectl uncordon <node>`.
-""",
-)
 
 _CONDITION_CODES: dict[str, Code] = {
     "MemoryPressure": KS502,
@@ -205,17 +70,6 @@ def _is_workload_pod(pod: o.Pod) -> bool:
 def _taint_text(taint: o.Taint) -> str:
     value = f"={taint.value}" if taint.value else ""
     return f"{taint.key}{value}:{taint.effect}"
-
-
-def fix(code: Code, step: str, *, instead_of_first: bool = False) -> str:
-    """The catalogue remediation led by a step naming this finding's own objects
-    (the compact view shows only the first step, so it must be the concrete one).
-    ``instead_of_first``: the step is the catalogue's first one made concrete, which it replaces."""
-    rest = code.remediation
-    if instead_of_first:
-        items = rest.split("\n- ", 1)
-        rest = f"- {items[1]}" if len(items) > 1 else ""
-    return f"- {step}\n{rest}".rstrip()
 
 
 def _pods_evidence(model: ClusterModel, pods: list[o.Pod]) -> dict[str, int]:
@@ -259,13 +113,10 @@ def _not_ready_finding(
     message = f"{state} for {human_duration(since)}{detail}{text}{on_it}"
     symptoms = [_taint_text(t) for t in node.spec.taints or () if t.key in CONDITION_TAINTS]
     name = node.metadata.name
-    if ready.status == "False":
-        step = (
-            f"On node {name}: `journalctl -u kubelet --since -1h` and the container runtime's status: "
-            "the kubelet itself reports the failure"
-        )
+    if ready.status == "False":  # the kubelet itself reports the failure
+        step = Step(f"On node {name}", "journalctl -u kubelet --since -1h")
     else:
-        step = f"Check that machine {name} is up and reachable, then `systemctl status kubelet` on it: its kubelet stopped reporting"
+        step = Step(f"Its kubelet stopped reporting: check that machine {name} is up, and its kubelet", "systemctl status kubelet")
     return finding(
         KS501,
         key_of(node),
@@ -307,9 +158,6 @@ def _condition_finding(
         code,
         key_of(node),
         f"{cond.type} for {human_duration(since)}{detail}{text}",
-        remediation=fix(
-            code, f"`kubectl describe node {node.metadata.name}`: the {cond.type} message and the node's events", instead_of_first=True
-        ),
         evidence={
             "condition": cond.type,
             "reason": cond.reason,
@@ -335,11 +183,6 @@ def cordoned_nodes(model: ClusterModel, settings: CheckSettings) -> Iterable[Fin
             KS506,
             key_of(node),
             f"cordoned (SchedulingDisabled) but {_pods_text(model, workload)} not run by a DaemonSet still run on it",
-            remediation=fix(
-                KS506,
-                f"Finish the drain (`kubectl drain {node.metadata.name} --ignore-daemonsets --delete-emptydir-data`) "
-                f"or `kubectl uncordon {node.metadata.name}` if the maintenance is over",
-            ),
             evidence={
                 **_pods_evidence(model, workload),
                 "workload_pods": names[:10],

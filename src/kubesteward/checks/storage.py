@@ -18,9 +18,19 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kubesteward.checks.base import Finding, Severity, analyzer, define, finding
+from kubesteward.checks.base import analyzer
 from kubesteward.checks.evidence import event_lines
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import Finding, Severity, finding
+from kubesteward.findings.catalogue.storage import (
+    MULTIPLE_DEFAULT_CLASSES,
+    PV_FAILED,
+    PV_RELEASED,
+    PVC_CLASS_MISSING,
+    PVC_LOST,
+    PVC_NO_DEFAULT_CLASS,
+    PVC_PENDING,
+)
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
 
@@ -35,153 +45,6 @@ DEFAULT_CLASS_ANNOTATIONS = (
 SELECTED_NODE_ANNOTATION = "volume.kubernetes.io/selected-node"
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 
-# --------------------------------------------------------------------------- codes
-
-PVC_CLASS_MISSING = define(
-    "KS401",
-    "PVC names a StorageClass that does not exist",
-    area="storage",
-    severity=Severity.ERROR,
-    rank=15,
-    explanation="""
-The PersistentVolumeClaim is Pending and its storageClassName names a StorageClass that does not exist,
-and no PersistentVolume carries that class either. Nothing can ever provision or bind a volume for it, so
-every pod mounting it stays Pending ("unbound immediate PersistentVolumeClaims"). The usual causes are a
-typo, a class from another cluster or cloud (gp2, standard, managed-premium) in a copied manifest or Helm
-values, or a CSI driver that was never installed. The finding is linked to the missing StorageClass, so
-the claim, its pods and their StatefulSet form one incident.
-""",
-    remediation="""
-List the classes that exist and point the claim at one of them (storageClassName is immutable on a PVC,
-so recreate it; for a StatefulSet fix volumeClaimTemplates and delete the Pending PVCs):
-  kubectl get storageclass
-  kubectl get pvc <pvc> -n <namespace> -o yaml > pvc.yaml   # edit spec.storageClassName
-  kubectl delete pvc <pvc> -n <namespace> && kubectl apply -f pvc.yaml
-Or create the StorageClass <class> (with the provisioner of your CSI driver).
-""",
-)
-
-PVC_NO_DEFAULT_CLASS = define(
-    "KS402",
-    "PVC has no StorageClass and there is no default StorageClass",
-    area="storage",
-    severity=Severity.ERROR,
-    rank=15,
-    explanation="""
-The PersistentVolumeClaim is Pending, names no StorageClass, and the cluster has no default StorageClass,
-so nothing provisions a volume for it. Only a pre-created PersistentVolume without a class could satisfy
-it, and none that is Available exists. Common on fresh or bare-metal clusters without a storage add-on.
-""",
-    remediation="""
-Mark an existing class as the default (since Kubernetes 1.28 Pending claims without a class then get it
-automatically):
-  kubectl get storageclass
-  kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=true
-or install a provisioner (a CSI driver, or e.g. local-path-provisioner for test clusters), or set
-storageClassName on the claim explicitly (recreate it: the field is immutable).
-""",
-)
-
-MULTIPLE_DEFAULT_CLASSES = define(
-    "KS403",
-    "More than one default StorageClass",
-    area="storage",
-    severity=Severity.WARNING,
-    rank=30,
-    explanation="""
-Several StorageClasses carry the is-default-class annotation. A claim without storageClassName then gets
-the most recently created default, so which storage backend (and reclaim policy, performance, cost) a new
-volume gets depends on creation order rather than on an explicit decision. Usually a cloud default and an
-add-on (local-path, longhorn, a CSI driver) both claiming the role.
-""",
-    remediation="""
-Keep exactly one default:
-  kubectl get storageclass
-  kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=false --overwrite
-""",
-)
-
-PVC_PENDING = define(
-    "KS404",
-    "PVC stuck Pending",
-    area="storage",
-    severity=Severity.ERROR,
-    rank=20,
-    explanation="""
-The PersistentVolumeClaim has been Pending for longer than the startup grace (pod_pending_seconds), although
-its StorageClass exists (or it asks for a pre-created volume). Typical causes: the provisioner of the class
-is not running or keeps failing (quota, permissions, an unsupported parameter or access mode: see the
-events), no Available PersistentVolume matches a statically provisioned claim (size, access modes, class,
-selector), or the volume it is pre-bound to (spec.volumeName) does not exist or is taken. It is an error
-when pods mount the claim (they cannot start) and a warning otherwise. Claims of a WaitForFirstConsumer
-class that no pod uses yet are not reported: they bind when the first pod is scheduled.
-""",
-    remediation="""
-  kubectl describe pvc <pvc> -n <namespace>          (Events: ProvisioningFailed, ExternalProvisioning)
-  kubectl get storageclass <class> -o yaml           (provisioner, parameters, volumeBindingMode)
-  kubectl get pv                                     (for static volumes: class, capacity, access modes)
-Make sure the class's provisioner (its CSI controller pods) is running and fix what its events report,
-or create a matching PersistentVolume.
-""",
-)
-
-PVC_LOST = define(
-    "KS405",
-    "PVC lost its PersistentVolume",
-    area="storage",
-    severity=Severity.ERROR,
-    rank=20,
-    explanation="""
-The PersistentVolumeClaim is in phase Lost: the PersistentVolume it was bound to no longer exists (it was
-deleted, or force-removed past its protection finalizer). The data of that volume may be gone, and pods
-mounting the claim cannot start.
-""",
-    remediation="""
-  kubectl get pvc <pvc> -n <namespace> -o jsonpath='{.spec.volumeName}'
-  kubectl get pv <volume>
-If the backing storage still exists, recreate a PersistentVolume named <volume> pointing at it (with a
-claimRef to this claim); otherwise restore from backup into a new claim and delete this one.
-""",
-)
-
-PV_FAILED = define(
-    "KS406",
-    "PersistentVolume Failed",
-    area="storage",
-    severity=Severity.ERROR,
-    rank=20,
-    explanation="""
-The PersistentVolume is in phase Failed: the PV controller could not reclaim it after its claim was
-deleted (typically the Delete reclaim policy with a volume plugin or CSI driver that cannot delete it).
-The volume is unusable, and the backing storage may still exist and cost money.
-""",
-    remediation="""
-  kubectl describe pv <volume>        (status.message and Events say why reclaiming failed)
-Fix the cause (driver, credentials), then delete the volume in the storage backend if needed, and the
-object: kubectl delete pv <volume>
-""",
-)
-
-PV_RELEASED = define(
-    "KS407",
-    "PersistentVolume Released and not reusable",
-    area="storage",
-    severity=Severity.WARNING,
-    rank=20,
-    explanation="""
-The PersistentVolume's claim was deleted and the volume is now Released. With the Retain reclaim policy this
-is by design: the data is kept, but the volume still references its old claim, so no new claim can bind to it
-until an administrator cleans it up; the storage keeps being allocated (and billed) meanwhile. With the
-Delete or Recycle policy a Released volume is reported only when reclaiming is failing (warning events).
-""",
-    remediation="""
-Decide what to do with the data:
-  kubectl get pv <volume> -o yaml
-To reuse the volume for a new claim, remove the stale claim reference:
-  kubectl patch pv <volume> --type json -p '[{"op":"remove","path":"/spec/claimRef"}]'
-To discard it: kubectl delete pv <volume>, then delete the backing storage (Retain does not).
-""",
-)
 
 
 

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from kubesteward.checks.base import CODES, Finding, Severity
-from kubesteward.checks.engine import Report, fails, load_analyzers, matches_code, summary_counts
+from kubesteward.checks.engine import Report, fails, matches_code, summary_counts
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
 from kubesteward.cli.output import check_format, escape, pretty_json
@@ -27,6 +26,8 @@ from kubesteward.diagnosis import (
     require_namespace,
 )
 from kubesteward.errors import Forbidden, UsageError
+from kubesteward.findings import Finding, Severity
+from kubesteward.findings.catalogue import CODES
 from kubesteward.model.coverage import Coverage, coverage_of, require_something_read
 from kubesteward.reporting.markdown import markdown_report
 from kubesteward.reporting.sarif import sarif_document
@@ -133,7 +134,6 @@ def check_code_patterns(where: str, patterns: Sequence[str]) -> None:
     suppress nothing, or run nothing, in silence."""
     if not patterns:
         return
-    load_analyzers()
     unknown = [p for p in patterns if not any(matches_code(code, [p]) for code in CODES)]
     if unknown:
         raise UsageError(
@@ -212,30 +212,6 @@ def _emit(fmt: str, results: list[ContextResult[Diagnosis]], show_info: bool) ->
                 STATE.err.print(f"[red]error[/]: {escape(str(result.error))}", highlight=False)
 
 
-def _first_step(remediation: str) -> str:
-    """The first step of a remediation, for the compact view (json/markdown/explain have it all):
-    its first sentence or list item, without the command block that may follow; a step that
-    announces a command ("...:") comes with that command, never with a dangling colon."""
-    lines = remediation.strip().splitlines()
-    out = [lines[0].strip()]
-    if out[0].startswith("kubectl "):
-        return out[0]  # a command is a step by itself: the prose after it is another
-    in_item = out[0].startswith("- ")
-    for line in lines[1:]:
-        stripped = line.strip()
-        if out[-1].endswith(":"):
-            if stripped and not stripped.startswith("- "):
-                out.append(stripped)  # the first command of the block it announces
-            break
-        indented = line.startswith("  ")
-        if not stripped or stripped.startswith("- "):
-            break
-        if (indented and not in_item) or (not indented and (in_item or stripped.startswith("kubectl "))):
-            break
-        out.append(stripped)
-    return " ".join(out).removeprefix("- ").removesuffix(":")
-
-
 def _line(item: Finding) -> str:
     colour = _COLOURS[item.severity]
     return f"[{colour}]{item.code}[/] [bold]{escape(str(item.object))}[/] {escape(item.message, one_line=True)}"
@@ -289,7 +265,7 @@ def render_table(report: Report, show_info: bool = False, coverage: Coverage | N
             tree.add(f"[dim]evidence:[/] {escape(evidence, one_line=True)}")
         for event in (head.evidence.get("events") or [])[:2]:
             tree.add(f"[dim]event:[/] {escape(str(event), one_line=True)}")
-        tree.add(f"[green]fix:[/] {escape(_first_step(head.remediation))} [dim](kubesteward explain {head.code})[/]")
+        tree.add(f"[green]fix:[/] {escape(head.remediation.first.rendered())} [dim](kubesteward explain {head.code})[/]")
         if incident.symptoms:
             branch = tree.add(f"[dim]{len(incident.symptoms)} related finding(s)[/]")
             for item in incident.symptoms[:MAX_SYMPTOMS]:
@@ -348,7 +324,6 @@ def snapshot(
 
 def explain(code: Annotated[str | None, typer.Argument(help="A finding code such as KS101; omit to list all.")] = None) -> None:
     """What a finding code means and how to fix it."""
-    load_analyzers()
     if code is None:
         for entry in sorted(CODES.values(), key=lambda c: c.code):
             STATE.out.print(
@@ -362,7 +337,12 @@ def explain(code: Annotated[str | None, typer.Argument(help="A finding code such
         raise UsageError(f"unknown code {code!r}; `kubesteward explain` lists them all")
     STATE.out.print(f"[bold]{found.code}[/] {escape(found.title)}  [dim]({found.area}, {found.severity.label})[/]\n")
     STATE.out.print(escape(reflow(found.explanation)) + "\n")
-    STATE.out.print("[green]Fix:[/]\n" + escape(reflow(found.remediation)))
+    STATE.out.print("[green]Fix:[/]", highlight=False)
+    for number, step in enumerate(found.remediation.steps, 1):
+        STATE.out.print(f"{number}. {escape(step.text)}", highlight=False)
+        if step.command:
+            # A line of its own, as it stands: copied and pasted whole, whatever the width.
+            STATE.out.print(f"   [bold]{escape(step.command)}[/]", highlight=False, soft_wrap=True)
 
 
 def reflow(text: str) -> str:

@@ -14,7 +14,6 @@ from rich.table import Table
 from kubesteward.alerts.lifecycle import DEFAULT_THRESHOLDS, AlertPolicy
 from kubesteward.alerts.sinks import build_sinks
 from kubesteward.alerts.sinks.base import Sink
-from kubesteward.checks.base import Severity
 from kubesteward.checks.evidence import human_duration
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
@@ -25,6 +24,7 @@ from kubesteward.cluster import ClientFactory
 from kubesteward.config_file import load_project_config
 from kubesteward.durations import parse_seconds
 from kubesteward.errors import DeliveryIncomplete, UsageError
+from kubesteward.findings import Severity
 from kubesteward.metrics import DEFAULT_METRICS_ADDR, DEFAULT_SERIES_CAP, serve_metrics
 from kubesteward.notifications.types import LABEL_NAMES, parse_iso
 from kubesteward.state.store import StateStore

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kubesteward.checks.base import Finding, Severity
+from kubesteward.findings import Finding, Severity
 from kubesteward.metrics.cardinality import DEFAULT_SERIES_CAP, Labels, cap_series, total, worst
 from kubesteward.metrics.exporter import ALERT_STATES, CONTEXT_STATES, ClusterView, MetricsSource
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel

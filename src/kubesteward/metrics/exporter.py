@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubesteward.checks.base import Finding
+from kubesteward.findings import Finding
 from kubesteward.model.cluster import ClusterModel
 
 # Alert states and severities always exported (as 0 when absent), so that

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
-from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import Report, summary_counts
+from kubesteward.findings import Finding, Remediation
 from kubesteward.model.coverage import Coverage
 from kubesteward.terminal import neutralise
 
@@ -25,6 +26,21 @@ def _evidence(item: Finding) -> list[str]:
 def _inline(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text.replace("`", "'").replace("\n", " ")
+
+
+def steps_markdown(remediation: Remediation) -> str:
+    """The steps as a numbered list, each command in a code span."""
+    return "\n".join(
+        f"{number}. {step.text}" + (f": {code_span(step.command)}" if step.command else "")
+        for number, step in enumerate(remediation.steps, 1)
+    )
+
+
+def code_span(text: str) -> str:
+    """``text`` in a Markdown code span, fenced by more backticks than it holds in a row."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _cell(text: str) -> str:
@@ -59,7 +75,8 @@ def markdown_report(reports: Sequence[Report], coverages: Sequence[Coverage] = (
                 f"- **Blast radius**: {incident.pods} pods, {incident.services} services",
                 "- **Evidence**:",
                 *_evidence(head),
-                f"- **Fix**: {head.remediation}",
+                "- **Fix**:",
+                *(f"  {line}" for line in steps_markdown(head.remediation).splitlines()),
                 f"- **Incident id**: `{incident.id}`",
             ]
             if incident.symptoms:

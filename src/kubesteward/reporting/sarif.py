@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubesteward import __version__
-from kubesteward.checks.base import CODES, Severity
 from kubesteward.checks.engine import Report
+from kubesteward.findings import CODES, Severity
 from kubesteward.model.coverage import Coverage
+from kubesteward.reporting.markdown import steps_markdown
 
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
@@ -21,7 +22,7 @@ def _rule(code: str) -> dict[str, Any]:
         "name": "".join(word.capitalize() for word in entry.title.replace("-", " ").split() if word.isalnum()),
         "shortDescription": {"text": entry.title},
         "fullDescription": {"text": entry.explanation or entry.title},
-        "help": {"text": entry.remediation},
+        "help": {"text": entry.remediation.text, "markdown": steps_markdown(entry.remediation)},
         "defaultConfiguration": {"level": _LEVELS[entry.severity]},
         "properties": {"area": entry.area},
     }
@@ -57,7 +58,8 @@ def sarif_document(
                     "properties": {
                         "context": report.context,
                         "evidence": item.evidence,
-                        "remediation": item.remediation,
+                        "remediation": item.remediation.text,
+                        "remediationSteps": item.remediation.documents(),
                         "incident": incident_of.get(id(item)),
                     },
                 }

@@ -10,9 +10,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from kubesteward.checks.base import CODES, Finding
 from kubesteward.checks.engine import Report, summary_counts
-from kubesteward.checks.incidents import Incident
+from kubesteward.findings import CODES, Finding
+from kubesteward.findings.incidents import Incident
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.coverage import Coverage
 
@@ -35,7 +35,8 @@ def finding_doc(item: Finding, incident: str | None = None) -> dict[str, Any]:
         "object": object_ref(item.object),
         "message": item.message,
         "evidence": item.evidence,
-        "remediation": item.remediation,
+        "remediation": item.remediation.text,
+        "remediationSteps": item.remediation.documents(),
         "cause": object_ref(item.cause),
         "incident": incident,
     }

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesteward.checks.base import Finding
-from kubesteward.checks.incidents import Incident, build_incidents
 from kubesteward.cluster import KubeClient
 from kubesteward.errors import ClusterError, Forbidden
+from kubesteward.findings import Finding
+from kubesteward.findings.incidents import Incident, build_incidents
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ListSource, ObjectKey
 from kubesteward.model.load import load_cluster
 from kubesteward.watch.evaluate import IncrementalEvaluator

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesteward.checks.base import Finding
 from kubesteward.checks.engine import SkippedCheck, evaluate, finding_order
 from kubesteward.checks.settings import CheckSettings
+from kubesteward.findings import Finding
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kubesteward.checks.base import finding
 from kubesteward.checks.engine import SkippedCheck
-from kubesteward.checks.incidents import Incident
-from kubesteward.checks.watchdog import KS901
 from kubesteward.errors import ClusterError, Forbidden, Unauthorized
+from kubesteward.findings import finding
+from kubesteward.findings.catalogue.kubesteward import KS901
+from kubesteward.findings.fingerprint import incident_id
+from kubesteward.findings.incidents import Incident
 from kubesteward.model.cluster import ObjectKey, Skipped
 from kubesteward.watch.informer import Informer
 
@@ -87,5 +88,5 @@ def watchdog_incident(context: str, health: Health) -> Incident:
     """
     root = ObjectKey("Context", "", context)
     cause = finding(KS901, root, f"{health.state}: {health.reason}")
-    return Incident(id=f"watchdog-{context}", severity=cause.severity, root=root,
+    return Incident(id=incident_id(context, root), severity=cause.severity, root=root,
                     title=f"kubesteward cannot see context {context} ({health.state})", cause=cause)

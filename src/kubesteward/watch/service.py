@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from kubesteward.alerts.delivery import DEFAULT_BACKOFF_MAX, Deliverer, backoff_delay
 from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy, Outcome
 from kubesteward.alerts.sinks.base import Sink
-from kubesteward.checks.base import Finding
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient
 from kubesteward.errors import ClusterError
+from kubesteward.findings import Finding
 from kubesteward.metrics.exporter import ClusterView
 from kubesteward.model.cluster import ClusterModel
 from kubesteward.notifications.silences import Silence

@@ -19,17 +19,19 @@ radius (pods and services affected).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from kubesteward.checks.base import CODES, Finding, Severity
+from kubesteward.findings.codes import CODES
+from kubesteward.findings.finding import Finding
+from kubesteward.findings.fingerprint import incident_id
+from kubesteward.findings.severity import Severity
 from kubesteward.model.cluster import ClusterModel, ObjectKey
 
 
 @dataclass
 class Incident:
-    id: str  # stable fingerprint of the root cause: same cause, same id, across runs
+    id: str  # the root cause's fingerprint (findings.fingerprint): same cause, same id, across runs and in watch
     severity: Severity
     root: ObjectKey
     title: str
@@ -88,11 +90,6 @@ def _state_order(item: Finding, index: int) -> tuple[int, int, str, int]:
     return (-_rank(item)[0], -int(item.severity), item.code, index)
 
 
-def fingerprint(context: str, root: ObjectKey, code: str) -> str:
-    raw = f"{context}|{root.kind}|{root.namespace}|{root.name}|{code}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:12]
-
-
 def build_incidents(model: ClusterModel, findings: list[Finding]) -> list[Incident]:
     groups = _UnionFind()
     anchors = [anchor(model, item) for item in findings]
@@ -149,7 +146,7 @@ def build_incidents(model: ClusterModel, findings: list[Finding]) -> list[Incide
             affected.update(item.related)
         incidents.append(
             Incident(
-                id=fingerprint(model.context, root, head.code),
+                id="",  # below, once ordered
                 severity=max(item.severity for item in group),
                 root=root,
                 title=_title(head, root, len(group)),
@@ -160,6 +157,13 @@ def build_incidents(model: ClusterModel, findings: list[Finding]) -> list[Incide
             )
         )
     incidents.sort(key=lambda i: (-i.severity, -(i.pods + i.services), -len(i.symptoms), str(i.root)))
+    roots: set[ObjectKey] = set()
+    for incident in incidents:
+        # The first incident of a root (the worst) has its root's fingerprint, which watch's alert has;
+        # a rare second one (an object's own trouble beside a chain that ends at it) is told apart.
+        again = incident.root in roots
+        roots.add(incident.root)
+        incident.id = incident_id(model.context, incident.root, incident.cause.code if again else "")
     return incidents
 
 

@@ -1,12 +1,13 @@
-"""Codes about kubesteward itself (9xx): no analyzer emits them, ``kubesteward watch`` does.
+"""The codes about kubesteward itself (9xx): no analyzer emits them, ``kubesteward watch`` does.
 
 They live in the catalogue so that ``kubesteward explain KS901`` explains the
-alert a receiver got, like any other code.
-"""
+alert a receiver got, like any other code."""
 
 from __future__ import annotations
 
-from kubesteward.checks.base import Severity, define
+from kubesteward.findings.codes import define
+from kubesteward.findings.remediation import Step, steps
+from kubesteward.findings.severity import Severity
 
 KS901 = define(
     "KS901",
@@ -29,10 +30,13 @@ alert names the context (`kind=Context`) and says why:
 It resolves as soon as every watch of the context is answered again. `/readyz` and the
 `kubesteward_watch_context_state` metric say the same at once, without the threshold.
 """,
-    remediation="""
-Check the API server and the path to it from where `watch` runs (`kubectl --context CTX
-get --raw /readyz`), then the credentials of the context (`kubectl --context CTX auth
-whoami`) and what they may read (`kubectl --context CTX auth can-i list pods -A`).
-`watch` keeps retrying on its own (capped exponential backoff): no restart is needed.
-""",
+    remediation=steps(
+        Step(
+            "Check the API server and the path to it from where `watch` runs",
+            "kubectl --context <name> get --raw /readyz",
+        ),
+        Step("Check the credentials of the context", "kubectl --context <name> auth whoami"),
+        Step("Check what they may read", "kubectl --context <name> auth can-i list pods -A"),
+        Step("`watch` keeps retrying on its own (capped exponential backoff): no restart is needed"),
+    ),
 )

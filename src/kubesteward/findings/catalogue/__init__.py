@@ -1,0 +1,14 @@
+"""Every finding code: its title, severity, rank, explanation and remediation steps, by area.
+
+Importing this package defines them all in :data:`kubesteward.findings.codes.CODES`; the
+analyzers import their codes from here, ``explain`` and the output formats read them.
+"""
+
+from __future__ import annotations
+
+from kubesteward.findings.catalogue import autoscaling, kubesteward, networking, nodes, pods, storage, workloads
+from kubesteward.findings.codes import CODES
+
+AREAS = (pods, workloads, networking, storage, nodes, autoscaling, kubesteward)
+
+__all__ = ["AREAS", "CODES"]
