@@ -193,7 +193,8 @@ class Writes:
         ``propagation_policy``: what becomes of the objects it owns: ``Foreground`` deletes them
         first (the object stays, marked, until they are gone), ``Background`` after, ``Orphan``
         never (their owner reference is removed). ``preconditions`` refuse the delete (409) when
-        the object is not the one that was read.
+        the object is not the one that was read. A DELETE is retried after a lost answer, so a
+        :class:`NotFound` may mean an earlier attempt deleted it.
         """
         params = _write_params(dry_run)
         if grace_period_seconds is not None:
