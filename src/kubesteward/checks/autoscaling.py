@@ -22,20 +22,15 @@ from typing import Any
 from kubesteward.checks.base import analyzer, in_service
 from kubesteward.checks.evidence import event_lines
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.checks.workloads import (
-    describe_pods,
-    live_pods,
-    overdue,
-    pod_keys,
-    pod_problems,
-    workload_pods,
-)
+from kubesteward.checks.workloads import describe_pods, overdue, pod_keys, workload_pods
 from kubesteward.findings import Finding, finding
 from kubesteward.findings.catalogue.autoscaling import KS601, KS602, KS603, KS604, KS605, KS606, KS607, KS608
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ObjectKey, key_of
 from kubesteward.model.objects import condition
-from kubesteward.model.selectors import format_selector
+from kubesteward.model.semantics.health import pod_problems
+from kubesteward.model.semantics.lifecycle import live_pods
+from kubesteward.model.semantics.selectors import format_selector
 
 # Kinds an HPA commonly targets that the model holds (others, e.g. Argo Rollouts, are not checked).
 _SCALABLE = ("Deployment", "StatefulSet", "ReplicaSet")

@@ -17,6 +17,7 @@ from kubesteward.findings.codes import Code
 from kubesteward.findings.finding import Finding
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel
+from kubesteward.model.semantics import lifecycle
 
 T = TypeVar("T")
 
@@ -59,14 +60,10 @@ def analyzer(*, codes: Iterable[Code], requires: Iterable[Requirement]) -> Calla
 
 
 def in_service(model: ClusterModel, objects: Iterable[T]) -> Iterator[T]:
-    """Objects not on their way out: neither being deleted nor in a Terminating namespace
-    (whose pods vanish first, which would make every workload, budget, Service and Ingress in it
-    look broken: a namespace deletion must not be an alert storm)."""
+    """Objects not going away (:func:`kubesteward.model.semantics.lifecycle.going_away`): neither
+    being deleted nor in a namespace being deleted."""
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for obj in objects:
         meta: o.ObjectMeta = cast(Any, obj).metadata
-        if meta.deletionTimestamp:
-            continue
-        ns = model.get("Namespace", "", meta.namespace) if meta.namespace else None
-        if ns is not None and (ns.status.phase == "Terminating" or ns.metadata.deletionTimestamp):
-            continue
-        yield obj
+        if not lifecycle.going_away(meta, leaving):
+            yield obj

@@ -37,7 +37,8 @@ from kubesteward.findings.catalogue.networking import (
 )
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ENDPOINT_KINDS, ClusterModel, ObjectKey, key_of
-from kubesteward.model.selectors import format_selector, map_selector_matches, selector_matches
+from kubesteward.model.semantics import health, lifecycle
+from kubesteward.model.semantics.selectors import format_selector, map_selector_matches, selector_matches
 
 # Legacy (pre-IngressClass) way of choosing a controller; still honoured by
 # ingress-nginx, Traefik and others, and still common in Helm charts.
@@ -62,15 +63,14 @@ def _kubectl_ref(key: ObjectKey) -> str:
 
 def pod_ready(pod: o.Pod) -> bool:
     """Ready and not terminating: what the EndpointSlice controller counts as a ready endpoint."""
-    ready = o.condition(pod.status.conditions, "Ready")
-    return ready is not None and ready.status == "True" and pod.metadata.deletionTimestamp is None
+    return health.pod_ready(pod) and not lifecycle.terminating(pod.metadata)
 
 
 def pod_state(pod: o.Pod) -> str:
     """A few words on why a pod is not ready, for evidence ("CrashLoopBackOff", "Pending")."""
-    if pod.metadata.deletionTimestamp:
+    if lifecycle.terminating(pod.metadata):
         return "Terminating"
-    if pod.status.phase in ("Succeeded", "Failed"):
+    if lifecycle.finished(pod):
         return pod.status.phase
     for status in list(pod.status.initContainerStatuses or []) + list(pod.status.containerStatuses or []):
         waiting = status.state.waiting if status.state else None
@@ -84,17 +84,11 @@ def pod_state(pod: o.Pod) -> str:
     return pod.status.reason or pod.status.phase or "Unknown"
 
 
-# Waiting reasons that do not resolve by waiting: no startup grace for pods showing them.
-FAILING_REASONS = frozenset({
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-})
-
-
 def pod_settling(model: ClusterModel, pod: o.Pod, settings: CheckSettings) -> bool:
     """Still within its startup grace: pending or unready for less than the thresholds the pods
-    analyzer uses, counted from the Ready condition's last transition, and not clearly failing."""
-    if pod.status.phase in ("Succeeded", "Failed") or pod_state(pod) in FAILING_REASONS:
+    analyzer uses, counted from the Ready condition's last transition, and not clearly failing
+    (a failing container gets no startup grace)."""
+    if lifecycle.finished(pod) or health.has_failing_container(pod):
         return False
     ready = o.condition(pod.status.conditions, "Ready")
     since = (ready.lastTransitionTime if ready else None) or pod.metadata.creationTimestamp
@@ -425,7 +419,7 @@ def service_ports(model: ClusterModel, settings: CheckSettings) -> Iterator[Find
             continue
         if not model.has("Pod", svc.metadata.namespace):
             continue
-        pods = [p for p in model.service_pods(svc) if p.status.phase not in ("Succeeded", "Failed")]
+        pods = [p for p in model.service_pods(svc) if not lifecycle.finished(p)]
         if pods:
             yield from _port_findings(svc, pods)
 

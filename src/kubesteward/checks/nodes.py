@@ -20,6 +20,7 @@ from kubesteward.findings.catalogue.nodes import KS501, KS502, KS503, KS504, KS5
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, key_of
 from kubesteward.model.objects import condition
+from kubesteward.model.semantics import lifecycle
 
 # Controller-managed taints that mirror node conditions (symptoms, not causes).
 CONDITION_TAINTS = frozenset(
@@ -58,7 +59,7 @@ def node_down(node: o.Node) -> bool:
 
 def active_pods(model: ClusterModel, node: o.Node) -> list[o.Pod]:
     """Pods bound to the node that have not finished (Succeeded/Failed pods hold no resources)."""
-    return [p for p in model.pods_on_node(node.metadata.name) if p.status.phase not in ("Succeeded", "Failed")]
+    return [p for p in model.pods_on_node(node.metadata.name) if not lifecycle.finished(p)]
 
 
 def _is_workload_pod(pod: o.Pod) -> bool:

@@ -1,11 +1,13 @@
 """Pod analyzers (KS1xx): why a pod does not run, is not Ready, or keeps dying.
 
 One problem, one finding. The analyzers share a notion of "this pod already
-has a container problem" (crash loop, OOM kill, image pull, config error,
-failing init container) so that the consequences of that problem (the pod
-is Pending, or Running but not Ready, or has restarts) are not reported a
-second time. Pods that are going away (deletionTimestamp) only get KS112,
-Succeeded pods get nothing, and Failed pods of Jobs are the Job analyzer's.
+has a container problem" (a failing container, as ``model.semantics.health``
+defines it, that a container code reports: crash loop, OOM kill, image pull,
+config error, failing init container) so that the consequences of that problem
+(the pod is Pending, or Running but not Ready, or has restarts) are not reported
+a second time. Pods that are going away (deleted, or in a namespace being
+deleted: ``model.semantics.lifecycle``) only get KS112, Succeeded pods get
+nothing, and Failed pods of Jobs are the Job analyzer's.
 
 Cause links: a finding on a pod bound to a NotReady/Unknown node names that
 Node as its cause; a missing ConfigMap/Secret names that object; a pod
@@ -42,19 +44,11 @@ from kubesteward.findings.catalogue.pods import (
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
 from kubesteward.model.objects import condition
-from kubesteward.model.quantity import format_bytes, parse_quantity
-from kubesteward.model.selectors import format_selector
+from kubesteward.model.semantics import health, lifecycle
+from kubesteward.model.semantics.quantity import format_bytes, parse_quantity
+from kubesteward.model.semantics.selectors import format_selector
 
 # --------------------------------------------------------------------------- container states
-
-IMAGE_REASONS = frozenset(
-    {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable", "SignatureValidationFailed"}
-)
-CREATE_REASONS = frozenset(
-    {"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreStartHookError", "PostStartHookError"}
-)
-CRASHLOOP = "CrashLoopBackOff"
-OOMKILLED = "OOMKilled"
 
 _EXIT_MEANINGS = {
     1: "application error",
@@ -70,47 +64,18 @@ _EXIT_MEANINGS = {
 }
 
 
-def _waiting(status: o.ContainerStatus) -> o.ContainerStateWaiting | None:
-    return status.state.waiting if status.state else None
-
-
-def _terminated(status: o.ContainerStatus) -> o.ContainerStateTerminated | None:
-    return status.state.terminated if status.state else None
-
-
-def _last_terminated(status: o.ContainerStatus) -> o.ContainerStateTerminated | None:
-    return status.lastState.terminated if status.lastState else None
-
-
-def _is_sidecar(pod: o.Pod, status: o.ContainerStatus) -> bool:
-    spec = container_spec(pod, status.name)
-    return spec is not None and spec.restartPolicy == "Always"
-
-
-def _statuses(pod: o.Pod) -> Iterator[tuple[o.ContainerStatus, bool]]:
-    """Every container status with ``True`` for a (non-sidecar) init container."""
-    for status in pod.status.initContainerStatuses or ():
-        yield status, not _is_sidecar(pod, status)
-    for status in pod.status.containerStatuses or ():
-        yield status, False
-
-
-_CONTAINER_WAITING_PROBLEMS = IMAGE_REASONS | CREATE_REASONS | {CRASHLOOP}
-
-
-def _container_problem(status: o.ContainerStatus, init: bool) -> bool:
-    """Whether a container-level code (KS101-105, KS113) explains this container."""
-    waiting = _waiting(status)
-    if waiting is not None and waiting.reason in _CONTAINER_WAITING_PROBLEMS:
-        return True
-    terminated = _terminated(status)
-    if terminated is None:
+def _explained(status: o.ContainerStatus, init: bool) -> bool:
+    """Whether a container-level code (KS101-105, KS113) reports this container: each failing one
+    (:func:`health.container_failing`) but an app container that exited with an error and is not
+    crash-looping (yet), which only its pod's state shows (not Ready, then Failed)."""
+    if not health.container_failing(status):
         return False
-    return terminated.reason == OOMKILLED or (init and terminated.exitCode != 0)
+    term = health.terminated(status)
+    return term is None or init or term.reason == health.OOM_KILLED
 
 
 def has_container_problem(pod: o.Pod) -> bool:
-    return any(_container_problem(status, init) for status, init in _statuses(pod))
+    return any(_explained(status, init) for status, init in health.container_statuses(pod))
 
 
 def _exit_meaning(code: int | None) -> str | None:
@@ -122,14 +87,6 @@ def _exit_meaning(code: int | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- common helpers
-
-
-def _going_away(pod: o.Pod) -> bool:
-    return pod.metadata.deletionTimestamp is not None
-
-
-def _finished(pod: o.Pod) -> bool:
-    return pod.status.phase in ("Succeeded", "Failed")
 
 
 def node_cause(model: ClusterModel, pod: o.Pod) -> ObjectKey | None:
@@ -167,10 +124,11 @@ def _pod_ref(pod: o.Pod) -> str:
 
 @analyzer(codes=[KS101, KS102, KS103, KS105, KS113], requires=["Pod"])
 def container_failures(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for pod in model.pods:
-        if _going_away(pod) or _finished(pod):
+        if lifecycle.going_away(pod.metadata, leaving) or lifecycle.finished(pod):
             continue
-        for status, init in _statuses(pod):
+        for status, init in health.container_statuses(pod):
             if _uneventful(status):
                 continue
             item = _container_finding(model, settings, pod, status, init)
@@ -191,27 +149,27 @@ def _uneventful(status: o.ContainerStatus) -> bool:
 def _container_finding(
     model: ClusterModel, settings: CheckSettings, pod: o.Pod, status: o.ContainerStatus, init: bool
 ) -> Finding | None:
-    waiting = _waiting(status)
-    terminated = _terminated(status)
-    last = _last_terminated(status)
-    if waiting is not None and waiting.reason == CRASHLOOP:
-        if last is not None and last.reason == OOMKILLED:
+    waiting = health.waiting(status)
+    terminated = health.terminated(status)
+    last = health.last_terminated(status)
+    if waiting is not None and waiting.reason == health.CRASH_LOOP:
+        if last is not None and last.reason == health.OOM_KILLED:
             return _oom(model, settings, pod, status, last, Severity.ERROR, "is crash-looping: OOMKilled")
         return _init_failure(model, settings, pod, status, last) if init else _crashloop(model, settings, pod, status, last)
-    if waiting is not None and waiting.reason in IMAGE_REASONS:
+    if waiting is not None and waiting.reason in health.IMAGE_PULL_REASONS:
         return _image_pull(model, settings, pod, status, waiting, init)
-    if waiting is not None and waiting.reason in CREATE_REASONS:
+    if waiting is not None and waiting.reason in health.CREATE_REASONS:
         # A missing ConfigMap/Secret/key is KS104 (the root cause, with its own cause link).
         if waiting.reason == "CreateContainerConfigError" and any(
             ref.container == status.name for ref in missing_references(model, pod)
         ):
             return None
         return _create_error(model, settings, pod, status, waiting)
-    if terminated is not None and terminated.reason == OOMKILLED:
+    if terminated is not None and terminated.reason == health.OOM_KILLED:
         return _oom(model, settings, pod, status, terminated, Severity.ERROR, "was OOMKilled")
-    if init and terminated is not None and terminated.exitCode != 0:
+    if init and terminated is not None and health.exited_with_error(terminated):
         return _init_failure(model, settings, pod, status, terminated)
-    if status.state is not None and status.state.running is not None and last is not None and last.reason == OOMKILLED:
+    if health.running(status) and last is not None and last.reason == health.OOM_KILLED:
         age = model.age_seconds(last.finishedAt)
         if age is not None and age <= settings.restart_recent_seconds:
             verb = f"runs again but was OOMKilled {human_duration(age)} ago"
@@ -236,7 +194,7 @@ def _crashloop(
 ) -> Finding:
     cause = node_cause(model, pod)
     how = f"last exit {last.reason or 'unknown'} (exit code {last.exitCode})" if last else "last exit unknown"
-    waiting = _waiting(status)
+    waiting = health.waiting(status)
     meaning = _exit_meaning(last.exitCode) if last else None
     step = f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: the output of the run that crashed" + (
         f" ({meaning})" if meaning else ""
@@ -307,7 +265,7 @@ def _init_failure(
     cause = node_cause(model, pod)
     how = f"{term.reason or 'Error'}, exit code {term.exitCode}" if term else "no exit status"
     evidence: dict[str, Any] = {"container": status.name, **_termination_evidence(term), "restarts": status.restartCount}
-    if term is not None and term.reason == OOMKILLED:
+    if term is not None and term.reason == health.OOM_KILLED:
         evidence["memory_limit"] = limit_of(container_spec(pod, status.name), "memory") or "no memory limit set"
     return finding(
         KS113,
@@ -534,8 +492,9 @@ def missing_references(model: ClusterModel, pod: o.Pod) -> list[Reference]:
 
 @analyzer(codes=[KS104], requires=["Pod"])
 def missing_config(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for pod in model.pods:
-        if _going_away(pod) or _finished(pod):
+        if lifecycle.going_away(pod.metadata, leaving) or lifecycle.finished(pod):
             continue
         missing = missing_references(model, pod)
         if not missing:
@@ -563,8 +522,8 @@ def _missing_finding(
         step = f"Create it (`kubectl create {create} {name} -n {ns} --from-literal=...`), or fix the reference / mark it `optional: true`"
     waiting = [
         f"{s.name}: {w.reason}: {w.message}" if w.message else f"{s.name}: {w.reason}"
-        for s, _ in _statuses(pod)
-        if (w := _waiting(s)) is not None and w.reason in CREATE_REASONS | {"ContainerCreating"}
+        for s, _ in health.container_statuses(pod)
+        if (w := health.waiting(s)) is not None and w.reason in health.CREATE_REASONS | {"ContainerCreating"}
     ]
     # A Ready pod started before the object/key went away: latent, it breaks on the next restart.
     ready = condition(pod.status.conditions, "Ready")
@@ -786,8 +745,9 @@ def _pending_age(model: ClusterModel, pod: o.Pod, scheduled: o.Condition | None)
 
 @analyzer(codes=[KS106, KS107], requires=["Pod"])
 def pending_pods(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for pod in model.pods:
-        if pod.status.phase != "Pending" or _going_away(pod):
+        if pod.status.phase != "Pending" or lifecycle.going_away(pod.metadata, leaving):
             continue
         scheduled = condition(pod.status.conditions, "PodScheduled")
         age = _pending_age(model, pod, scheduled)
@@ -843,7 +803,7 @@ def _unschedulable(
 
 def _stuck_pending(model: ClusterModel, settings: CheckSettings, pod: o.Pod, age: float | None) -> Finding:
     node = pod.spec.nodeName
-    waiting = [f"{s.name}: {w.reason}" for s, _ in _statuses(pod) if (w := _waiting(s)) is not None and w.reason]
+    waiting = [f"{s.name}: {w.reason}" for s, _ in health.container_statuses(pod) if (w := health.waiting(s)) is not None and w.reason]
     node_missing = bool(node) and model.has("Node") and model.node(node) is None
     cause = node_cause(model, pod)
     if not node:
@@ -873,13 +833,6 @@ def _stuck_pending(model: ClusterModel, settings: CheckSettings, pod: o.Pod, age
 # --------------------------------------------------------------------------- KS108 not ready
 
 
-def _finishing(pod: o.Pod) -> bool:
-    """A run-to-completion pod with a container already done is unready by design, not broken."""
-    if pod.spec.restartPolicy == "Always":
-        return False
-    return any((t := _terminated(s)) is not None and t.exitCode == 0 for s in pod.status.containerStatuses or ())
-
-
 def _probe_failures(model: ClusterModel, pod: o.Pod, limit: int) -> list[str]:
     lines = []
     for event in model.events_for(pod):
@@ -891,11 +844,12 @@ def _probe_failures(model: ClusterModel, pod: o.Pod, limit: int) -> list[str]:
 
 @analyzer(codes=[KS108], requires=["Pod"])
 def not_ready_pods(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for pod in model.pods:
-        if pod.status.phase != "Running" or _going_away(pod):
+        if pod.status.phase != "Running" or lifecycle.going_away(pod.metadata, leaving):
             continue
         ready = condition(pod.status.conditions, "Ready")  # first: it rules out almost every pod
-        if ready is None or ready.status == "True" or has_container_problem(pod) or _finishing(pod):
+        if ready is None or ready.status == "True" or has_container_problem(pod) or lifecycle.finishing(pod):
             continue
         since = model.age_seconds(ready.lastTransitionTime)
         if since is not None and since < settings.pod_not_ready_seconds:
@@ -943,17 +897,18 @@ def restarting_containers(model: ClusterModel, settings: CheckSettings) -> Itera
     during a node upgrade last week is healthy, and listing it is the noise this
     tool exists to avoid.
     """
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for pod in model.pods:
-        if pod.status.phase != "Running" or _going_away(pod):
+        if pod.status.phase != "Running" or lifecycle.going_away(pod.metadata, leaving):
             continue
-        for status, init in _statuses(pod):
-            if init or status.restartCount < settings.restart_warning_count or _container_problem(status, init):
+        for status, init in health.container_statuses(pod):
+            if init or status.restartCount < settings.restart_warning_count or _explained(status, init):
                 continue
-            last = _last_terminated(status)
+            last = health.last_terminated(status)
             age = model.age_seconds(last.finishedAt) if last else None
             if last is None or age is None or age > settings.restart_recent_seconds:
                 continue  # old news (or no record of when): silent
-            if last.reason == OOMKILLED:
+            if last.reason == health.OOM_KILLED:
                 continue  # KS102 (warning) reports a recent OOM kill of a running container
             yield _restarts(model, settings, pod, status, last, age)
 
@@ -982,11 +937,6 @@ def _restarts(
 # --------------------------------------------------------------------------- KS110, KS111 failed, KS102 for OOM
 
 
-def _owned_by_job(pod: o.Pod) -> bool:
-    ref = pod.metadata.controller()
-    return ref is not None and ref.kind == "Job"
-
-
 def _pressure_cause(model: ClusterModel, pod: o.Pod) -> ObjectKey | None:
     """An evicted pod's node, when it is down or still under the pressure that evicted it."""
     node = model.node(pod.spec.nodeName) if pod.spec.nodeName else None
@@ -1000,13 +950,14 @@ def _pressure_cause(model: ClusterModel, pod: o.Pod) -> ObjectKey | None:
 
 @analyzer(codes=[KS110, KS111, KS102], requires=["Pod"])
 def failed_pods(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for pod in model.pods:
-        if pod.status.phase != "Failed" or _going_away(pod) or _owned_by_job(pod):
+        if pod.status.phase != "Failed" or lifecycle.going_away(pod.metadata, leaving) or lifecycle.owned_by_job(pod):
             continue
-        if pod.status.reason == "Evicted":
+        if lifecycle.evicted(pod):
             yield _evicted(model, settings, pod)
             continue
-        oom = [(s, t) for s, _ in _statuses(pod) if (t := _terminated(s)) is not None and t.reason == OOMKILLED]
+        oom = [(s, t) for s, _ in health.container_statuses(pod) if (t := health.terminated(s)) is not None and t.reason == health.OOM_KILLED]
         if oom:
             status, term = oom[0]
             yield _oom(model, settings, pod, status, term, Severity.ERROR, "was OOMKilled and the pod failed")
@@ -1033,8 +984,8 @@ def _evicted(model: ClusterModel, settings: CheckSettings, pod: o.Pod) -> Findin
 def _failed(model: ClusterModel, settings: CheckSettings, pod: o.Pod) -> Finding:
     exits = [
         {"container": s.name, "reason": t.reason, "exit_code": t.exitCode, "message": t.message or None}
-        for s, _ in _statuses(pod)
-        if (t := _terminated(s)) is not None and t.exitCode != 0
+        for s, _ in health.container_statuses(pod)
+        if (t := health.terminated(s)) is not None and health.exited_with_error(t)
     ]
     first = exits[0] if exits else None
     how = f"container {first['container']} exited {first['reason'] or 'Error'} (exit code {first['exit_code']})" if first else ""

@@ -33,6 +33,7 @@ from kubesteward.findings.catalogue.storage import (
 )
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
+from kubesteward.model.semantics import lifecycle
 
 # Both annotations are still honoured by the DefaultStorageClass admission plugin
 # and the PV controller (the beta one survives in older installers' manifests).
@@ -81,7 +82,7 @@ class _Claim:
     @property
     def consumers(self) -> list[o.Pod]:
         """Pods that still want the volume (completed ones do not)."""
-        return [p for p in self.pods if p.status.phase not in ("Succeeded", "Failed")]
+        return [p for p in self.pods if not lifecycle.finished(p)]
 
     @property
     def related(self) -> list[ObjectKey]:

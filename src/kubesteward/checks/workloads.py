@@ -55,122 +55,22 @@ from kubesteward.findings.catalogue.workloads import (
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of, parse_time
 from kubesteward.model.objects import condition
-from kubesteward.model.selectors import format_selector
+from kubesteward.model.semantics import health, lifecycle, rollout
+from kubesteward.model.semantics.ownership import controlled_by
+from kubesteward.model.semantics.selectors import format_selector
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- pod health
 
-# Waiting reasons that mean "this will not fix itself soon"; others
-# (ContainerCreating, PodInitializing) are normal start-up.
-FAILING_WAITING = frozenset(
-    {
-        "CrashLoopBackOff",
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-        "StartError",
-        "PreStartHookError",
-        "PostStartHookError",
-    }
-)
-_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
-
-
-@dataclass(frozen=True)
-class PodProblem:
-    """Why one pod is not serving, in a few words (``CrashLoopBackOff (OOMKilled)``)."""
-
-    pod: o.Pod
-    summary: str
-    failing: bool  # clearly broken now, no grace period needed
-    pending: bool
-    since: str | None  # when it stopped being Ready (or was created)
-
-
-def pod_problem(pod: o.Pod) -> PodProblem | None:
-    """The problem of a pod that should serve but does not; None when it is Ready or done."""
-    if pod.metadata.deletionTimestamp or pod.status.phase == "Succeeded":
-        return None  # terminating (rollouts) and completed pods are not unhealthy
-    ready = condition(pod.status.conditions, "Ready")
-    if ready is not None and ready.status == "True":
-        return None
-    statuses = pod.status.containerStatuses or []
-    if ready is None and statuses and all(s.ready for s in statuses):
-        return None  # hand-written status without conditions: the containers say it
-    since = (ready.lastTransitionTime if ready is not None else None) or pod.metadata.creationTimestamp
-    if pod.status.phase == "Failed":
-        why = pod.status.reason or _last_termination(pod) or "Failed"
-        return PodProblem(pod, f"Failed ({why})", True, False, since)
-    container = _container_problem(pod)
-    if container is not None:
-        text, failing = container
-        return PodProblem(pod, text, failing, pod.status.phase == "Pending", since)
-    if pod.status.phase == "Pending" or not pod.status.phase:
-        scheduled = condition(pod.status.conditions, "PodScheduled")
-        # Unschedulable is not "failing" at once: a cluster autoscaler may be adding a node, a
-        # claim may be provisioning. Like the pod checks, give it pod_pending_seconds.
-        if scheduled is not None and scheduled.status == "False":
-            return PodProblem(pod, f"Pending ({scheduled.reason or 'Unschedulable'})", False, True, since)
-        return PodProblem(pod, "Pending", False, True, since)
-    return PodProblem(pod, "Running, not ready", False, False, since)
-
-
-def _container_problem(pod: o.Pod) -> tuple[str, bool] | None:
-    statuses = list(pod.status.initContainerStatuses or []) + list(pod.status.containerStatuses or [])
-    for status in statuses:
-        state = status.state
-        waiting = state.waiting if state is not None else None
-        if waiting is not None and waiting.reason and waiting.reason not in _STARTING:
-            detail = _termination_text(status.lastState.terminated if status.lastState else None)
-            text = f"{waiting.reason} ({detail})" if detail else waiting.reason
-            return text, waiting.reason in FAILING_WAITING
-        terminated = state.terminated if state is not None else None
-        if terminated is not None and terminated.exitCode != 0:
-            return f"Terminated ({_termination_text(terminated)})", True
-    return None
-
-
-def _termination_text(terminated: o.ContainerStateTerminated | None) -> str:
-    if terminated is None:
-        return ""
-    if terminated.reason == "OOMKilled":
-        return "OOMKilled"
-    if terminated.reason and terminated.reason not in ("Error", "Completed"):
-        return f"{terminated.reason}, exit {terminated.exitCode}"
-    return f"exit {terminated.exitCode}"
-
-
-def _last_termination(pod: o.Pod) -> str:
-    for status in pod.status.containerStatuses or ():
-        terminated = status.state.terminated if status.state else None
-        if terminated is not None and terminated.exitCode != 0:
-            return _termination_text(terminated)
-    return ""
-
-
-def live_pods(pods: Iterable[o.Pod]) -> list[o.Pod]:
-    """Pods that are meant to be running: not terminating, not completed."""
-    return [p for p in pods if not p.metadata.deletionTimestamp and p.status.phase != "Succeeded"]
-
-
-def pod_problems(pods: Iterable[o.Pod]) -> list[PodProblem]:
-    return [p for p in (pod_problem(pod) for pod in pods) if p is not None]
-
-
-def describe_pods(problems: Sequence[PodProblem], total: int) -> str:
+def describe_pods(problems: Sequence[health.PodProblem], total: int) -> str:
     """``3/3 pods CrashLoopBackOff (OOMKilled); 1/3 pods Pending (Unschedulable)``."""
     counts = Counter(p.summary for p in problems)
     return "; ".join(f"{n}/{total} pods {summary}" for summary, n in counts.most_common())
 
 
-def overdue(model: ClusterModel, settings: CheckSettings, problems: Iterable[PodProblem]) -> bool:
+def overdue(model: ClusterModel, settings: CheckSettings, problems: Iterable[health.PodProblem]) -> bool:
     """Is any pod clearly failing (or waiting on a claim that cannot bind), or unready/pending
     longer than the grace thresholds?"""
     for problem in problems:
@@ -183,7 +83,7 @@ def overdue(model: ClusterModel, settings: CheckSettings, problems: Iterable[Pod
     return False
 
 
-def shared_cause(model: ClusterModel, problems: Sequence[PodProblem]) -> ObjectKey | None:
+def shared_cause(model: ClusterModel, problems: Sequence[health.PodProblem]) -> ObjectKey | None:
     """The one object every unhealthy pod waits on (a NotReady node, an unbound PVC), if any."""
     causes = {_pod_cause(model, p) for p in problems}
     if len(causes) != 1:
@@ -191,7 +91,7 @@ def shared_cause(model: ClusterModel, problems: Sequence[PodProblem]) -> ObjectK
     return causes.pop()
 
 
-def _pod_cause(model: ClusterModel, problem: PodProblem) -> ObjectKey | None:
+def _pod_cause(model: ClusterModel, problem: health.PodProblem) -> ObjectKey | None:
     pod = problem.pod
     node = model.node(pod.spec.nodeName) if pod.spec.nodeName else None
     if node is not None:
@@ -231,7 +131,7 @@ def _blocked_claim(model: ClusterModel, pod: o.Pod) -> str | None:
     return None
 
 
-def workload_fill(workload: Any, problems: Sequence[PodProblem] = ()) -> dict[str, str]:
+def workload_fill(workload: Any, problems: Sequence[health.PodProblem] = ()) -> dict[str, str]:
     """What a workload finding's remediation can name: the workload's selector and its first
     pod in trouble (the object's own name and namespace are filled by ``finding``)."""
     fill: dict[str, str] = {}
@@ -264,15 +164,8 @@ def owned(model: ClusterModel, owner: Any, kind: str) -> list[Any]:
     found = [c for c in model.children(owner) if c.kind == kind]
     if found or owner.metadata.uid:
         return found
-    ns, name = owner.metadata.namespace, owner.metadata.name
-    return [
-        c
-        for c in model.objects(kind)
-        if c.metadata.namespace == ns
-        and (ref := c.metadata.controller()) is not None
-        and ref.kind == owner.kind
-        and ref.name == name
-    ]
+    ns = owner.metadata.namespace
+    return [c for c in model.objects(kind) if c.metadata.namespace == ns and controlled_by(c, owner)]
 
 
 def workload_pods(model: ClusterModel, workload: Any) -> list[o.Pod]:
@@ -313,26 +206,12 @@ def _condition_lines(conditions: list[o.Condition] | None, *types: str) -> list[
     return out
 
 
-def _stale(meta: o.ObjectMeta, observed: int) -> bool:
-    """The controller has not yet acted on the latest spec, so status describes an older one."""
-    return bool(meta.generation) and bool(observed) and observed < meta.generation
-
-
-def _desired(replicas: int | None) -> int:
-    return 1 if replicas is None else replicas
-
-
 # --------------------------------------------------------------------------- deployments
-
-
-def _revision(rs: o.ReplicaSet) -> tuple[int, str]:
-    raw = (rs.metadata.annotations or {}).get(REVISION_ANNOTATION, "")
-    return (int(raw) if raw.isdigit() else 0, rs.metadata.creationTimestamp or "")
 
 
 def _replica_failure(dep: o.Deployment, replicasets: Sequence[o.ReplicaSet]) -> tuple[o.ReplicaSet | None, o.Condition] | None:
     """A ReplicaFailure=True condition on one of the Deployment's ReplicaSets (or copied onto it)."""
-    for rs in sorted(replicasets, key=_revision, reverse=True):
+    for rs in sorted(replicasets, key=rollout.revision_order, reverse=True):
         cond = condition(rs.status.conditions, "ReplicaFailure")
         if cond is not None and cond.status == "True":
             return rs, cond
@@ -351,17 +230,17 @@ class _DeploymentView:
     newest: o.ReplicaSet | None
     replicasets: list[o.ReplicaSet]
     pods: list[o.Pod]
-    problems: list[PodProblem]
+    problems: list[health.PodProblem]
     evidence: dict[str, Any]
 
 
 def _deployment_view(model: ClusterModel, settings: CheckSettings, dep: o.Deployment) -> _DeploymentView:
     replicasets = owned(model, dep, "ReplicaSet")
-    newest = max(replicasets, key=_revision, default=None)
-    pods = live_pods(workload_pods(model, dep))
-    problems = pod_problems(pods)
+    newest = rollout.new_replicaset(dep, replicasets)
+    pods = lifecycle.live_pods(workload_pods(model, dep))
+    problems = health.pod_problems(pods)
     st = dep.status
-    desired = _desired(dep.spec.replicas)
+    desired = rollout.desired_replicas(dep.spec.replicas)
     evidence: dict[str, Any] = {
         "desired": desired,
         "ready": st.readyReplicas,
@@ -380,7 +259,7 @@ def deployments(model: ClusterModel, settings: CheckSettings) -> Iterable[Findin
     """At most one finding per Deployment: the most specific of create failure,
     paused, stuck rollout, unavailable, partly ready (the others are evidence)."""
     for dep in in_service(model, model.deployments):
-        if _desired(dep.spec.replicas) == 0 or _stale(dep.metadata, dep.status.observedGeneration):
+        if rollout.desired_replicas(dep.spec.replicas) == 0 or rollout.status_outdated(dep.metadata, dep.status.observedGeneration):
             continue  # scaled to zero on purpose, or status not yet about this spec
         if _quiet(model, dep):
             continue
@@ -396,24 +275,14 @@ def deployments(model: ClusterModel, settings: CheckSettings) -> Iterable[Findin
             yield found
 
 
-def _rollout_complete(dep: o.Deployment) -> bool:
-    desired = _desired(dep.spec.replicas)
-    return dep.status.updatedReplicas >= desired and dep.status.availableReplicas >= desired
-
-
-def _deadline_exceeded(dep: o.Deployment) -> bool:
-    progressing = condition(dep.status.conditions, "Progressing")
-    return progressing is not None and progressing.status == "False" and progressing.reason == "ProgressDeadlineExceeded"
-
-
 def _quiet(model: ClusterModel, dep: o.Deployment) -> bool:
     """None of the five checks below can fire: their preconditions, from the
     Deployment's own status. Most Deployments of a cluster are quiet, and this
     spares building their view (pods, pod problems, events): half the cost of
     this analyzer on 10k pods."""
-    if _is_unavailable(dep) or dep.status.readyReplicas < _desired(dep.spec.replicas):
+    if rollout.deployment_unavailable(dep) or dep.status.readyReplicas < rollout.desired_replicas(dep.spec.replicas):
         return False
-    if not _rollout_complete(dep) and (dep.spec.paused or _deadline_exceeded(dep)):
+    if not rollout.deployment_complete(dep) and (dep.spec.paused or rollout.progress_deadline_exceeded(dep)):
         return False
     return _replica_failure(dep, owned(model, dep, "ReplicaSet")) is None
 
@@ -443,7 +312,7 @@ def _paused(view: _DeploymentView) -> Finding | None:
     if not dep.spec.paused:
         return None
     st = dep.status
-    if _rollout_complete(dep):
+    if rollout.deployment_complete(dep):
         return None  # paused after a complete rollout: nothing pending
     return finding(
         KS205,
@@ -456,24 +325,19 @@ def _paused(view: _DeploymentView) -> Finding | None:
     )
 
 
-def _is_unavailable(dep: o.Deployment) -> bool:
-    available = condition(dep.status.conditions, "Available")
-    return (available is not None and available.status == "False") or dep.status.availableReplicas == 0
-
-
 def _rollout_stuck(model: ClusterModel, view: _DeploymentView) -> Finding | None:
     dep = view.dep
-    if not _deadline_exceeded(dep):
+    if not rollout.progress_deadline_exceeded(dep):
         return None
     st = dep.status
-    if _rollout_complete(dep):
+    if rollout.deployment_complete(dep):
         return None  # the condition lags a rollout that has in fact completed
-    unavailable = _is_unavailable(dep)
+    unavailable = rollout.deployment_unavailable(dep)
     new_pods = [p for p in view.pods if view.newest is not None and model.owner(p) is view.newest]
     new_ids = {id(p) for p in new_pods}
     new_problems = [p for p in view.problems if id(p.pod) in new_ids] or view.problems
     summary = describe_pods(new_problems, len(new_pods) or len(view.pods))
-    deadline = dep.spec.progressDeadlineSeconds or 600
+    deadline = dep.spec.progressDeadlineSeconds or rollout.DEFAULT_PROGRESS_DEADLINE_SECONDS
     message = (
         f"rollout of ReplicaSet {view.evidence.get('replica_set') or '?'} made no progress for {deadline}s; "
         f"{st.updatedReplicas}/{view.desired} updated, {st.availableReplicas}/{view.desired} available"
@@ -492,7 +356,7 @@ def _rollout_stuck(model: ClusterModel, view: _DeploymentView) -> Finding | None
 
 def _unavailable(model: ClusterModel, settings: CheckSettings, view: _DeploymentView) -> Finding | None:
     dep = view.dep
-    if not _is_unavailable(dep):
+    if not rollout.deployment_unavailable(dep):
         return None
     available = condition(dep.status.conditions, "Available")
     age = model.age_seconds(available.lastTransitionTime) if available is not None else None
@@ -540,13 +404,13 @@ def replicasets(model: ClusterModel, settings: CheckSettings) -> Iterable[Findin
         ref = rs.metadata.controller()
         if ref is not None and ref.kind == "Deployment" and model.has("Deployment", rs.metadata.namespace):
             continue  # the Deployment analyzer reports it on the Deployment
-        pods = live_pods(owned(model, rs, "Pod"))
+        pods = lifecycle.live_pods(owned(model, rs, "Pod"))
         yield finding(
             KS204,
             key_of(rs),
-            f"cannot create pods ({rs.status.readyReplicas}/{_desired(rs.spec.replicas)} ready): {cond.reason}: {cond.message}",
+            f"cannot create pods ({rs.status.readyReplicas}/{rollout.desired_replicas(rs.spec.replicas)} ready): {cond.reason}: {cond.message}",
             evidence={
-                "desired": _desired(rs.spec.replicas),
+                "desired": rollout.desired_replicas(rs.spec.replicas),
                 "ready": rs.status.readyReplicas,
                 "reason": cond.reason,
                 "message": cond.message,
@@ -563,12 +427,12 @@ def replicasets(model: ClusterModel, settings: CheckSettings) -> Iterable[Findin
 @analyzer(codes=[KS206], requires=["StatefulSet"])
 def statefulsets(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
     for sts in in_service(model, model.statefulsets):
-        desired = _desired(sts.spec.replicas)
+        desired = rollout.desired_replicas(sts.spec.replicas)
         st = sts.status
-        if desired == 0 or st.readyReplicas >= desired or _stale(sts.metadata, st.observedGeneration):
+        if desired == 0 or st.readyReplicas >= desired or rollout.status_outdated(sts.metadata, st.observedGeneration):
             continue
-        pods = live_pods(workload_pods(model, sts))
-        problems = pod_problems(pods)
+        pods = lifecycle.live_pods(workload_pods(model, sts))
+        problems = health.pod_problems(pods)
         events = _events(model, settings, sts)
         # Missing pods have no pod to be overdue: the controller's FailedCreate events say it.
         if not (overdue(model, settings, problems) or _failed_create(model, sts)):
@@ -598,7 +462,7 @@ def statefulsets(model: ClusterModel, settings: CheckSettings) -> Iterable[Findi
 def _lowest_unready(sts: o.StatefulSet, desired: int, pods: Sequence[o.Pod]) -> str:
     """The pod of the lowest ordinal that is missing or not ready: with OrderedReady, the one
     holding up every higher ordinal."""
-    ready = {p.metadata.name for p in pods if pod_problem(p) is None}
+    ready = {p.metadata.name for p in pods if health.pod_problem(p) is None}
     name = sts.metadata.name
     return next((f"{name}-{i}" for i in range(desired) if f"{name}-{i}" not in ready), f"{name}-0")
 
@@ -625,9 +489,9 @@ def statefulset_services(model: ClusterModel, settings: CheckSettings) -> Iterab
 @analyzer(codes=[KS207, KS208], requires=["DaemonSet"])
 def daemonsets(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
     for ds in in_service(model, model.daemonsets):
-        if _stale(ds.metadata, ds.status.observedGeneration):
+        if rollout.status_outdated(ds.metadata, ds.status.observedGeneration):
             continue
-        pods = live_pods(workload_pods(model, ds))
+        pods = lifecycle.live_pods(workload_pods(model, ds))
         yield from _daemonset_not_ready(model, settings, ds, pods)
         if ds.status.numberMisscheduled > 0:
             yield _daemonset_misscheduled(model, ds, pods)
@@ -640,7 +504,7 @@ def _daemonset_not_ready(
     desired = st.desiredNumberScheduled
     if desired == 0 or (st.numberReady >= desired and st.numberUnavailable == 0):
         return
-    problems = pod_problems(pods)
+    problems = health.pod_problems(pods)
     events = _events(model, settings, ds)
     if not (overdue(model, settings, problems) or _failed_create(model, ds)):
         return
@@ -690,25 +554,8 @@ def _daemonset_misscheduled(model: ClusterModel, ds: o.DaemonSet, pods: list[o.P
 # --------------------------------------------------------------------------- jobs
 
 
-def job_outcome(job: o.Job) -> str:
-    """``succeeded``, ``failed`` or ``running`` (suspended and pending Jobs count as running)."""
-    for type_, outcome in (("Failed", "failed"), ("FailureTarget", "failed"), ("Complete", "succeeded"), ("SuccessCriteriaMet", "succeeded")):
-        cond = condition(job.status.conditions, type_)
-        if cond is not None and cond.status == "True":
-            return outcome
-    return "running"
-
-
 def _job_started(job: o.Job) -> str:
     return job.status.startTime or job.metadata.creationTimestamp or ""
-
-
-def _failure_condition(job: o.Job) -> o.Condition | None:
-    for type_ in ("Failed", "FailureTarget"):
-        cond = condition(job.status.conditions, type_)
-        if cond is not None and cond.status == "True":
-            return cond
-    return None
 
 
 def _last_failed_pod(pods: Sequence[o.Pod]) -> tuple[o.Pod, str, o.ContainerStateTerminated | None] | None:
@@ -734,7 +581,7 @@ def _superseded(job: o.Job, siblings: dict[ObjectKey, list[o.Job]]) -> bool:
         return False
     started = _job_started(job)
     group = siblings.get(ObjectKey("CronJob", job.metadata.namespace, ref.name), [])
-    return any(_job_started(other) > started and job_outcome(other) == "succeeded" for other in group)
+    return any(_job_started(other) > started and lifecycle.job_outcome(other) == "succeeded" for other in group)
 
 
 def _jobs_by_cronjob(model: ClusterModel) -> dict[ObjectKey, list[o.Job]]:
@@ -750,7 +597,7 @@ def _jobs_by_cronjob(model: ClusterModel) -> dict[ObjectKey, list[o.Job]]:
 def jobs(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
     siblings = _jobs_by_cronjob(model)
     for job in in_service(model, model.jobs):
-        cond = _failure_condition(job)
+        cond = lifecycle.job_failure(job)
         if cond is None:
             continue  # running, suspended or completed: silent
         pods = workload_pods(model, job)
@@ -811,16 +658,16 @@ def cronjobs(model: ClusterModel, settings: CheckSettings) -> Iterable[Finding]:
 
 
 def _cronjob_failing(model: ClusterModel, cj: o.CronJob, jobs_: list[o.Job]) -> Iterable[Finding]:
-    finished = [j for j in jobs_ if job_outcome(j) != "running"]
+    finished = [j for j in jobs_ if lifecycle.job_outcome(j) != "running"]
     failed: list[o.Job] = []
     for job in reversed(finished):
-        if job_outcome(job) != "failed":
+        if lifecycle.job_outcome(job) != "failed":
             break
         failed.append(job)
     if not failed:
         return
     newest = failed[0]
-    cond = _failure_condition(newest)
+    cond = lifecycle.job_failure(newest)
     pods = [p for job in failed for p in workload_pods(model, job)]
     runs = "its last finished run" if len(failed) == 1 else f"its last {len(failed)} finished runs"
     yield finding(
