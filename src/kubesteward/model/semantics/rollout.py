@@ -149,22 +149,20 @@ def deployment_rollout(dep: o.Deployment) -> Rollout:
     st = dep.status
     desired = desired_replicas(dep.spec.replicas)
     state = deployment_state(dep)
-    if state is RolloutState.UNOBSERVED:
-        message = f"waiting for the controller to observe generation {dep.metadata.generation}"
-    elif state is RolloutState.COMPLETE:
-        message = f"rolled out: {st.updatedReplicas} updated replicas available"
-    elif state is RolloutState.DEADLINE_EXCEEDED:
+    if state is RolloutState.DEADLINE_EXCEEDED:
         progressing = o.condition(st.conditions, "Progressing")
         deadline = dep.spec.progressDeadlineSeconds or DEFAULT_PROGRESS_DEADLINE_SECONDS
-        message = f"no progress for {deadline}s" + (f": {progressing.message}" if progressing and progressing.message else "")
+        progress = f"no progress for {deadline}s" + (f": {progressing.message}" if progressing and progressing.message else "")
     elif st.updatedReplicas < desired:
-        message = f"{st.updatedReplicas} of {desired} new replicas updated"
+        progress = f"{st.updatedReplicas} of {desired} new replicas updated"
     elif st.replicas > st.updatedReplicas:
-        message = f"{st.replicas - st.updatedReplicas} old replicas pending termination"
+        progress = f"{st.replicas - st.updatedReplicas} old replicas pending termination"
     else:
-        message = f"{st.availableReplicas} of {st.updatedReplicas} updated replicas available"
+        progress = f"{st.availableReplicas} of {st.updatedReplicas} updated replicas available"
     if state is RolloutState.PAUSED:
-        message = f"paused: {message}"
+        progress = f"paused: {progress}"
+    message = _message(state, dep.metadata, progress, complete=f"rolled out: {st.updatedReplicas} updated replicas available",
+                       updated=st.updatedReplicas, wanted=desired)
     return Rollout(
         "Deployment", dep.metadata.namespace, dep.metadata.name, state, desired, st.updatedReplicas,
         st.readyReplicas, st.availableReplicas, st.replicas, str(deployment_revision(dep) or ""), message,
@@ -218,35 +216,51 @@ def _partition(sts: o.StatefulSet) -> int:
     return rolling.partition if rolling is not None else 0
 
 
-def statefulset_state(sts: o.StatefulSet) -> RolloutState:
-    st = sts.status
-    if not status_current(sts.metadata, st.observedGeneration):
+def _pod_by_pod_state(
+    meta: o.ObjectMeta, observed: int, strategy: o.UpdateStrategy | None, *, updated: int, wanted: int, serving: int, desired: int
+) -> RolloutState:
+    """StatefulSets and DaemonSets replace their pods one by one: complete once the ``wanted``
+    pods run the current template and the ``desired`` ones serve."""
+    if not status_current(meta, observed):
         return RolloutState.UNOBSERVED
-    desired = desired_replicas(sts.spec.replicas)
-    # The ordinals below the partition keep the current revision on purpose (a staged rollout).
-    updated = st.updatedReplicas >= desired - _partition(sts)
-    if updated and st.readyReplicas >= desired:
+    if updated >= wanted and serving >= desired:
         return RolloutState.COMPLETE
-    if not updated and _on_delete(sts.spec.updateStrategy):
+    if updated < wanted and _on_delete(strategy):
         return RolloutState.ON_DELETE
     return RolloutState.PROGRESSING
+
+
+def _message(state: RolloutState, meta: o.ObjectMeta, progress: str, *, complete: str, updated: int, wanted: int) -> str:
+    """What the rollout waits for (``progress`` while it progresses), in kubectl's terms."""
+    if state is RolloutState.UNOBSERVED:
+        return f"waiting for the controller to observe generation {meta.generation}"
+    if state is RolloutState.COMPLETE:
+        return complete
+    if state is RolloutState.ON_DELETE:
+        return f"{updated} of {wanted} pods updated: OnDelete replaces a pod only once it is deleted"
+    return progress
+
+
+def statefulset_state(sts: o.StatefulSet) -> RolloutState:
+    st = sts.status
+    desired = desired_replicas(sts.spec.replicas)
+    # The ordinals below the partition keep the current revision on purpose (a staged rollout).
+    return _pod_by_pod_state(sts.metadata, st.observedGeneration, sts.spec.updateStrategy, updated=st.updatedReplicas,
+                             wanted=desired - _partition(sts), serving=st.readyReplicas, desired=desired)
 
 
 def statefulset_rollout(sts: o.StatefulSet) -> Rollout:
     st = sts.status
     desired = desired_replicas(sts.spec.replicas)
-    state = statefulset_state(sts)
     wanted = desired - _partition(sts)
-    if state is RolloutState.UNOBSERVED:
-        message = f"waiting for the controller to observe generation {sts.metadata.generation}"
-    elif state is RolloutState.COMPLETE:
-        message = f"rolled out: {st.updatedReplicas} pods at revision {st.updateRevision or '?'}"
-    elif state is RolloutState.ON_DELETE:
-        message = f"{st.updatedReplicas} of {wanted} pods updated: OnDelete replaces a pod only once it is deleted"
-    elif st.readyReplicas < desired:
-        message = f"{st.readyReplicas} of {desired} pods ready"
+    revision = st.updateRevision or "?"
+    if st.readyReplicas < desired:
+        progress = f"{st.readyReplicas} of {desired} pods ready"
     else:
-        message = f"{st.updatedReplicas} of {wanted} pods updated to revision {st.updateRevision or '?'}"
+        progress = f"{st.updatedReplicas} of {wanted} pods updated to revision {revision}"
+    state = statefulset_state(sts)
+    message = _message(state, sts.metadata, progress, complete=f"rolled out: {st.updatedReplicas} pods at revision {revision}",
+                       updated=st.updatedReplicas, wanted=wanted)
     return Rollout(
         "StatefulSet", sts.metadata.namespace, sts.metadata.name, state, desired, st.updatedReplicas,
         st.readyReplicas, st.availableReplicas, st.replicas, st.updateRevision, message,
@@ -258,31 +272,21 @@ def statefulset_rollout(sts: o.StatefulSet) -> Rollout:
 
 def daemonset_state(ds: o.DaemonSet) -> RolloutState:
     st = ds.status
-    if not status_current(ds.metadata, st.observedGeneration):
-        return RolloutState.UNOBSERVED
     desired = st.desiredNumberScheduled
-    updated = st.updatedNumberScheduled >= desired
-    if updated and st.numberAvailable >= desired:
-        return RolloutState.COMPLETE
-    if not updated and _on_delete(ds.spec.updateStrategy):
-        return RolloutState.ON_DELETE
-    return RolloutState.PROGRESSING
+    return _pod_by_pod_state(ds.metadata, st.observedGeneration, ds.spec.updateStrategy, updated=st.updatedNumberScheduled,
+                             wanted=desired, serving=st.numberAvailable, desired=desired)
 
 
 def daemonset_rollout(ds: o.DaemonSet) -> Rollout:
     st = ds.status
     desired = st.desiredNumberScheduled
-    state = daemonset_state(ds)
-    if state is RolloutState.UNOBSERVED:
-        message = f"waiting for the controller to observe generation {ds.metadata.generation}"
-    elif state is RolloutState.COMPLETE:
-        message = f"rolled out: {st.updatedNumberScheduled} updated pods available"
-    elif state is RolloutState.ON_DELETE:
-        message = f"{st.updatedNumberScheduled} of {desired} pods updated: OnDelete replaces a pod only once it is deleted"
-    elif st.updatedNumberScheduled < desired:
-        message = f"{st.updatedNumberScheduled} of {desired} new pods updated"
+    if st.updatedNumberScheduled < desired:
+        progress = f"{st.updatedNumberScheduled} of {desired} new pods updated"
     else:
-        message = f"{st.numberAvailable} of {desired} updated pods available"
+        progress = f"{st.numberAvailable} of {desired} updated pods available"
+    state = daemonset_state(ds)
+    message = _message(state, ds.metadata, progress, complete=f"rolled out: {st.updatedNumberScheduled} updated pods available",
+                       updated=st.updatedNumberScheduled, wanted=desired)
     return Rollout(
         "DaemonSet", ds.metadata.namespace, ds.metadata.name, state, desired, st.updatedNumberScheduled,
         st.numberReady, st.numberAvailable, st.currentNumberScheduled, "", message,
