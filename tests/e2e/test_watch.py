@@ -28,11 +28,13 @@ from kubesteward.alerts.sinks import build_sinks
 from kubesteward.alerts.sinks.webhook import verify_signature
 from kubesteward.cluster import KubeClient, load_config, resources
 from kubesteward.metrics import serve_metrics
+from kubesteward.model.cluster import ObjectKey
 from kubesteward.sandbox.faults import FAULT_LABEL, RESTART_INTERVAL_ANNOTATION
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import WatchSettings
 from kubesteward.watch.service import WatchService
 from tests.conftest import FAST_RETRY
+from tests.support.diagnosis import diagnose
 from tests.support.nodes import MakeNode
 from tests.support.postgres import fresh_database
 from tests.support.receiver import ReceivedRequest, Receiver
@@ -226,6 +228,22 @@ async def test_a_fault_fires_within_its_threshold_and_resolves_when_removed(
     resolved = done[-1].alerts[0]
     assert resolved["fingerprint"] == alert["fingerprint"] and resolved["durationSeconds"] > 0
     assert len({d.key for d in done}) == len(done)
+
+
+async def test_a_diagnosis_names_the_alert_of_the_same_incident(
+    kube: KubeClient, namespace: str, hook: Receiver, start_watch: Any, state_url: str
+) -> None:
+    # One fingerprint (findings.fingerprint): the id a diagnosis gives an incident is its alert's.
+    await start_watch(namespace, state_url)
+    await kube.create(deployment("web", namespace, fault="crashloop-error"))
+    await broken_since(kube, namespace, "web")
+    firing = await wait_delivered(hook, in_namespace(namespace), lambda d: len(d) >= 1, "a firing notification")
+    alert = firing[0].alerts[0]
+    assert (alert["labels"]["kind"], alert["labels"]["name"]) == ("Deployment", "web")
+
+    report = await diagnose(kube, namespace)
+    [incident] = [i for i in report.incidents if i.root == ObjectKey("Deployment", namespace, "web")]
+    assert incident.id == alert["fingerprint"]
 
 
 async def test_two_hundred_failing_pods_of_one_deployment_are_one_notification(

@@ -15,16 +15,15 @@ import functools
 import re
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubesteward.model.cluster import ObjectKey
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One thing to do: ``text`` is a sentence without final punctuation ("Raise the memory
-    limit"); ``command``, when there is one, carries it out as it stands."""
+    limit"); ``command``, when there is one, carries it out as it stands. (A tuple: a finding
+    builds a few, on the hot path only for broken objects, and a tuple is the cheapest to build.)"""
 
     text: str
     command: str | None = None
@@ -37,56 +36,82 @@ class Step:
         return {"text": self.text, "command": self.command}
 
 
-@dataclass(frozen=True)
 class Remediation:
-    """The steps of a remediation, most useful first (the table view shows only the first)."""
+    """The steps of a remediation, most useful first (the table view shows only the first).
 
-    steps: tuple[Step, ...]
+    Immutable. A personalised remediation fills its placeholders when its steps are first read,
+    not when its finding is made: analyzers make findings on the hot path, and most outputs read
+    the steps of a few (the table, those of the incidents' headlines)."""
 
-    def __post_init__(self) -> None:
-        if not self.steps:
+    __slots__ = ("_steps", "_pending", "_text", "_placeholders")
+
+    def __init__(self, steps: tuple[Step, ...]) -> None:
+        if not steps:
             raise ValueError("a remediation has at least one step")
+        self._steps = steps
+        self._pending: tuple[ObjectKey, Mapping[str, Any], Mapping[str, str] | None] | None = None
+        self._text: str | None = None
+        self._placeholders: tuple[str, ...] | None = None
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        pending = self._pending
+        if pending is not None:
+            # Filled before the pending mark is dropped: a concurrent reader fills them again, the same.
+            names = self._placeholders if self._placeholders is not None else _all_placeholders(self._steps)
+            self._steps = _filled(self._steps, names, *pending)
+            self._pending = None
+            self._placeholders = None
+        return self._steps
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Remediation) and other.steps == self.steps
+
+    def __hash__(self) -> int:
+        return hash(self.steps)
+
+    def __repr__(self) -> str:
+        return f"Remediation({self.steps!r})"
 
     @property
     def first(self) -> Step:
         return self.steps[0]
 
-    @functools.cached_property
+    @property
     def text(self) -> str:
         """Every step as a line of a Markdown-style list (the ``remediation`` text of every format)."""
-        return "\n".join(f"- {step.rendered()}" for step in self.steps)
+        if self._text is None:
+            self._text = "\n".join(f"- {step.rendered()}" for step in self.steps)
+        return self._text
 
     def documents(self) -> list[dict[str, str | None]]:
         return [step.document() for step in self.steps]
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """The ``<placeholders>`` its steps (filled, if personalised) still hold; found once per
+        remediation (most findings share a catalogue one: :func:`define` finds its placeholders)."""
+        if self._placeholders is None or self._pending is not None:
+            self._placeholders = _all_placeholders(self.steps)
+        return self._placeholders
 
     def led_by(self, step: Step, *, replacing_first: bool = False) -> Remediation:
         """These steps led by ``step``, one naming the finding's own objects (the table view shows
         only the first step, so it must be the concrete one). ``replacing_first``: ``step`` is the
         first step made concrete, which it replaces (filled, both would say the same)."""
-        rest = self.steps[1:] if replacing_first else self.steps
-        return Remediation((step, *rest))
-
-    @functools.cached_property
-    def placeholders(self) -> tuple[str, ...]:
-        """The ``<placeholders>`` of every step, once (most findings share a catalogue remediation)."""
-        names: dict[str, None] = {}
-        for step in self.steps:
-            names.update(dict.fromkeys(_placeholders(step.text)))
-            if step.command:
-                names.update(dict.fromkeys(_placeholders(step.command)))
-        return tuple(names)
+        return Remediation((step, *(self.steps[1:] if replacing_first else self.steps)))
 
     def personalised(
         self, obj: ObjectKey, evidence: Mapping[str, Any], fill: Mapping[str, str] | None = None
     ) -> Remediation:
-        """These steps with the placeholders a finding knows filled in (:func:`placeholder_values`)."""
-        names = self.placeholders
-        if not names:
-            return self
-        values = placeholder_values(names, obj, evidence, fill)
-        if not values:
-            return self
-        return Remediation(tuple(_filled_step(step, values) for step in self.steps))
+        """These steps with the placeholders a finding knows filled in (:func:`placeholder_values`),
+        when they are first read."""
+        if self._pending is None and self._placeholders == ():
+            return self  # known to need nothing filled
+        out = Remediation(self.steps)
+        out._placeholders = self._placeholders
+        out._pending = (obj, evidence, fill)
+        return out
 
 
 def steps(*items: Step) -> Remediation:
@@ -128,21 +153,49 @@ def placeholder_values(
 def personalise(text: str, obj: ObjectKey, evidence: Mapping[str, Any], fill: Mapping[str, str] | None = None) -> str:
     """``text`` with the placeholders a finding knows filled in (:func:`placeholder_values`)."""
     names = _placeholders(text)
-    return _substitute(text, placeholder_values(names, obj, evidence, fill)) if names else text
+    if not names:
+        return text
+    return _substitute(text, {f"<{name}>": value for name, value in placeholder_values(names, obj, evidence, fill).items()})
 
 
-def _filled_step(step: Step, values: Mapping[str, str]) -> Step:
-    text = _substitute(step.text, values)
-    command = _substitute(step.command, values) if step.command else step.command
-    return step if text is step.text and command is step.command else Step(text, command)
+def _filled(
+    steps: tuple[Step, ...], names: tuple[str, ...], obj: ObjectKey, evidence: Mapping[str, Any],
+    fill: Mapping[str, str] | None,
+) -> tuple[Step, ...]:
+    values = placeholder_values(names, obj, evidence, fill) if names else None
+    if not values:
+        return steps
+    tokens = {f"<{name}>": value for name, value in values.items()}
+    return tuple(_filled_step(step, tokens) for step in steps)
 
 
-def _substitute(text: str, values: Mapping[str, str]) -> str:
+def _filled_step(step: Step, tokens: Mapping[str, str]) -> Step:
+    text, command = step
+    if "<" not in text and (command is None or "<" not in command):
+        return step
+    return Step(_substitute(text, tokens), _substitute(command, tokens) if command else command)
+
+
+def _step_placeholders(step: Step) -> tuple[str, ...]:
+    text, command = step
+    names = _placeholders(text) if "<" in text else ()
+    return names + _placeholders(command) if command and "<" in command else names
+
+
+def _all_placeholders(steps: Iterable[Step]) -> tuple[str, ...]:
+    names: dict[str, None] = {}
+    for step in steps:
+        names.update(dict.fromkeys(_step_placeholders(step)))
+    return tuple(names)
+
+
+def _substitute(text: str, tokens: Mapping[str, str]) -> str:
+    """``text`` with each ``<token>`` of ``tokens`` replaced by its value."""
     if "<" not in text:
         return text
-    for name in _placeholders(text):
-        if name in values:
-            text = text.replace(f"<{name}>", values[name])
+    for token, value in tokens.items():
+        if token in text:
+            text = text.replace(token, value)
     return text
 
 
