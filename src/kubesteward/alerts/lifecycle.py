@@ -32,6 +32,7 @@ from kubesteward.findings import CODES, Severity
 from kubesteward.findings.fingerprint import incident_id
 from kubesteward.findings.incidents import Incident
 from kubesteward.model.cluster import ClusterModel, ObjectKey
+from kubesteward.model.semantics.health import pod_restarts
 from kubesteward.notifications.silences import Silence, silenced_by
 from kubesteward.notifications.types import Alert, AlertStatus, Notification, iso, parse_iso
 from kubesteward.state.store import AlertRecord, GroupRecord, StateStore
@@ -393,7 +394,7 @@ def _blast(model: ClusterModel, incident: Incident) -> tuple[int, int, list[str]
             pod = model.get(*key)
             if pod is None:
                 continue
-            restarts += sum(s.restartCount for s in pod.status.containerStatuses or ())
+            restarts += pod_restarts(pod)
             if pod.spec.nodeName:
                 depends.add(str(ObjectKey("Node", "", pod.spec.nodeName)))
             for volume in pod.spec.volumes or ():

@@ -526,8 +526,7 @@ def _missing_finding(
         if (w := health.waiting(s)) is not None and w.reason in health.CREATE_REASONS | {"ContainerCreating"}
     ]
     # A Ready pod started before the object/key went away: latent, it breaks on the next restart.
-    ready = condition(pod.status.conditions, "Ready")
-    latent = ready is not None and ready.status == "True"
+    latent = health.pod_ready(pod)
     return finding(
         KS104,
         key_of(pod),

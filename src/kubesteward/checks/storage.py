@@ -113,9 +113,10 @@ def _pod_names(pods: list[o.Pod]) -> list[str]:
 
 @analyzer(codes=[PVC_CLASS_MISSING, PVC_NO_DEFAULT_CLASS, PVC_PENDING, PVC_LOST], requires=["PersistentVolumeClaim"])
 def claims(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
+    leaving = lifecycle.terminating_namespaces(model.every("Namespace"))
     for claim in _claims(model):
-        # A claim being deleted is on its way out; a stuck deletion is a different problem.
-        if claim.pvc.metadata.deletionTimestamp:
+        # A claim going away is on its way out; a stuck deletion is a different problem.
+        if lifecycle.going_away(claim.pvc.metadata, leaving):
             continue
         if claim.pvc.status.phase == "Lost":
             yield _lost(claim)
@@ -293,7 +294,7 @@ def _claim_ref(pv: o.PersistentVolume) -> ObjectKey | None:
 @analyzer(codes=[PV_FAILED, PV_RELEASED], requires=["PersistentVolume"])
 def volumes(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
     for pv in model.pvs:
-        if pv.metadata.deletionTimestamp:
+        if lifecycle.terminating(pv.metadata):
             continue
         if pv.status.phase == "Failed":
             yield _failed(model, pv, settings)

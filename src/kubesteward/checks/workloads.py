@@ -563,9 +563,8 @@ def _last_failed_pod(pods: Sequence[o.Pod]) -> tuple[o.Pod, str, o.ContainerStat
     best: tuple[str, o.Pod, str, o.ContainerStateTerminated | None] | None = None
     for pod in pods:
         for status in pod.status.containerStatuses or ():
-            for state in (status.state, status.lastState):
-                terminated = state.terminated if state is not None else None
-                if terminated is not None and terminated.exitCode != 0:
+            for terminated in (health.terminated(status), health.last_terminated(status)):
+                if terminated is not None and health.exited_with_error(terminated):
                     when = terminated.finishedAt or pod.metadata.creationTimestamp or ""
                     if best is None or when > best[0]:
                         best = (when, pod, status.name, terminated)
