@@ -10,7 +10,7 @@ import pytest
 from kubesteward.checks.engine import run_checks
 from kubesteward.checks.pods import parse_scheduler_message, references
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.findings import Finding, Severity
+from kubesteward.findings import Finding, Severity, Step
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.files import model_from_objects
 
@@ -214,7 +214,9 @@ def test_crashloop_reports_last_termination_and_events() -> None:
     assert item.evidence["finished_at"] == ago(45)
     assert item.evidence["events"] == ["BackOff: Back-off restarting failed container app (x9)"]
     assert "exit code 1" in item.message and item.cause is None
-    assert first_step(item) == "`kubectl logs -n shop web -c app --previous`: the output of the run that crashed (application error)"
+    assert item.remediation.first == Step(
+        "Read the output of the run that crashed (application error)", "kubectl logs -n shop web -c app --previous"
+    )
 
 
 @pytest.mark.parametrize(("limits", "expected"), [({"memory": "256Mi"}, "256Mi"), (None, "no memory limit set")])
@@ -332,7 +334,8 @@ def test_create_container_config_error_for_missing_configmap_is_ks104_with_cause
     assert item.evidence["missing"] == "object"
     assert item.evidence["references"] == ["env MODE of container app"]
     assert item.evidence["waiting"] == ['app: CreateContainerConfigError: configmap "settings" not found']
-    assert first_step(item).startswith("Create it (`kubectl create configmap settings -n shop --from-literal=...`)")
+    assert item.remediation.first.text.startswith("Create it")
+    assert item.remediation.first.command == "kubectl create configmap settings -n shop --from-literal=..."
 
 
 def test_missing_secret_key_names_keys_never_values() -> None:
@@ -449,7 +452,7 @@ def test_unschedulable_on_unbound_pvc_points_at_the_claim() -> None:
                   "spec": {"storageClassName": "fast"}, "status": {"phase": "Pending"}}
     item = one(check([db, claim, node()]), "KS106")
     assert item.cause == ObjectKey("PersistentVolumeClaim", NS, "data-db-0")
-    assert first_step(item).startswith("`kubectl describe pvc -n shop data-db-0`")
+    assert item.remediation.first.command == "kubectl describe pvc -n shop data-db-0"
     assert item.evidence["reasons"] == [{"reason": "unbound PVC", "nodes": 3, "detail": "pod has unbound immediate PersistentVolumeClaims"}]
 
 
@@ -574,8 +577,10 @@ def test_stuck_terminating_with_finalizers_and_dead_node() -> None:
     assert item.object.name == "stuck"
     assert item.evidence["finalizers"] == ["example.com/cleanup"]
     assert item.cause == ObjectKey("Node", "", "node-2")
-    assert first_step(item) == ("Once node node-2 is confirmed gone: `kubectl delete pod -n shop stuck --grace-period=0 --force`, "
-                                "then fix the owner of finalizer example.com/cleanup")
+    assert item.remediation.first == Step(
+        "Once node node-2 is confirmed gone, force the deletion, then fix the owner of finalizer example.com/cleanup",
+        "kubectl delete pod -n shop stuck --grace-period=0 --force",
+    )
 
 
 def test_failing_init_container_keeps_pod_in_init() -> None:

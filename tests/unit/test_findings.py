@@ -84,10 +84,19 @@ def test_a_finding_leads_with_its_concrete_step() -> None:
     code = CODES["KS101"]
     led = fix(code, Step("Read why web-1 crashed", "kubectl logs web-1 -n shop --previous"), instead_of_first=True)
     assert led.steps == (Step("Read why web-1 crashed", "kubectl logs web-1 -n shop --previous"), *code.remediation.steps[1:])
-    kept = fix(code, "Look at it first")
+    kept = fix(code, Step("Look at it first"))
     assert kept.steps == (Step("Look at it first"), *code.remediation.steps)
     item = finding(code, POD, "crash", evidence={"container": "app"}, remediation=kept)
     assert item.remediation.steps[1].command == "kubectl logs web-1 -n shop -c app --previous"
+
+
+def test_an_analyzer_writes_the_command_only_it_can_know() -> None:
+    # The OOM-killed container of a Deployment: its limit raised in the workload's template, not in the pod.
+    [oom] = [f for f in run_checks(shop()).findings if f.code == "KS102" and f.object.name == "web-1-0"]
+    assert oom.remediation.first == Step(
+        "Raise `resources.limits.memory` of container app above 64Mi (its real peak plus headroom), or bound its memory use",
+        "kubectl set resources deployment/web -n shop -c app --limits=memory=128Mi",
+    )
 
 
 def test_every_code_has_steps_and_says_what_it_runs_as_a_command() -> None:
@@ -146,7 +155,8 @@ def test_explain_numbers_the_steps_with_each_command_on_its_own_line(capsys: pyt
     lines = out.splitlines()
     first = lines.index("1. Create the headless Service it names, selecting its pods")
     assert lines[first + 1].startswith("   kubectl create service clusterip <service> -n <ns> --clusterip=None")
-    assert "2. Or, if the Service exists under another name, point `spec.serviceName` at it" in " ".join(lines)
+    assert "2. Or, if the Service exists under another name, point `spec.serviceName` at it" in " ".join(out.split())
+    assert "   kubectl delete statefulset <name> -n <ns> --cascade=orphan" in lines
 
 
 def test_an_alert_carries_the_text_of_its_steps(store: StateStore) -> None:

@@ -25,7 +25,7 @@ from kubesteward.checks.base import analyzer
 from kubesteward.checks.evidence import container_spec, event_lines, human_duration, limit_of, request_of
 from kubesteward.checks.nodes import CONDITION_TAINTS, node_down
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.findings import Finding, Severity, finding, fix
+from kubesteward.findings import Finding, Severity, Step, finding, fix
 from kubesteward.findings.catalogue.pods import (
     KS101,
     KS102,
@@ -196,8 +196,9 @@ def _crashloop(
     how = f"last exit {last.reason or 'unknown'} (exit code {last.exitCode})" if last else "last exit unknown"
     waiting = health.waiting(status)
     meaning = _exit_meaning(last.exitCode) if last else None
-    step = f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: the output of the run that crashed" + (
-        f" ({meaning})" if meaning else ""
+    step = Step(
+        "Read the output of the run that crashed" + (f" ({meaning})" if meaning else ""),
+        f"kubectl logs {_pod_ref(pod)} -c {status.name} --previous",
     )
     return finding(
         KS101,
@@ -230,12 +231,13 @@ def _oom(
     limit_text = f"memory limit {limit}" if limit else "no memory limit set (the node ran out of memory)"
     cause = node_cause(model, pod)
     if limit:
-        step = (
+        step = Step(
             f"Raise `resources.limits.memory` of container {status.name} above {limit} "
-            "(its real peak plus headroom), or bound its memory use"
+            "(its real peak plus headroom), or bound its memory use",
+            _raise_memory_limit(model, pod, status.name, limit),
         )
     else:
-        step = (
+        step = Step(
             f"Set `resources.requests.memory` and `limits.memory` on container {status.name}: "
             "without a limit, the node itself ran out of memory"
         )
@@ -259,6 +261,23 @@ def _oom(
     )
 
 
+# The kinds ``kubectl set resources`` changes the pod template of (a pod's own resources are immutable).
+_TEMPLATED = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
+
+
+def _raise_memory_limit(model: ClusterModel, pod: o.Pod, container: str, limit: str) -> str | None:
+    """The command doubling a container's memory limit in its workload's template (a start: its real peak
+    plus headroom is the goal), or None for a pod no workload templates."""
+    root = model.root_key(pod)
+    bytes_ = parse_quantity(limit)
+    if root.kind not in _TEMPLATED or not bytes_:
+        return None
+    return (
+        f"kubectl set resources {root.kind.lower()}/{root.name} -n {root.namespace} -c {container} "
+        f"--limits=memory={format_bytes(2 * bytes_)}"
+    )
+
+
 def _init_failure(
     model: ClusterModel, settings: CheckSettings, pod: o.Pod, status: o.ContainerStatus, term: o.ContainerStateTerminated | None
 ) -> Finding:
@@ -274,7 +293,8 @@ def _init_failure(
         f"the pod is stuck in Init{_on_node_suffix(cause)}",
         evidence={**evidence, **_node_evidence(model, pod), "events": event_lines(model, pod, settings.evidence_events)},
         remediation=fix(
-            KS113, f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: why the init container fails", instead_of_first=True
+            KS113, Step(f"Read why init container {status.name} fails", f"kubectl logs {_pod_ref(pod)} -c {status.name} --previous"),
+            instead_of_first=True,
         ),
         cause=cause,
     )
@@ -345,12 +365,11 @@ def _image_pull(
     ]
     what = "init container" if init else "container"
     cause = node_cause(model, pod)
+    unlisted = f" (imagePullSecrets lists {', '.join(missing_secrets)}, which does not exist)" if missing_secrets else ""
     if hint is not None:
-        step = hint.step.format(image=image, node=pod.spec.nodeName or "?")
+        step = Step(hint.step.format(image=image, node=pod.spec.nodeName or "?") + unlisted)
     else:
-        step = f"`kubectl describe pod {_pod_ref(pod)}`: the Failed event with the registry's full error"
-    if missing_secrets:
-        step += f" (imagePullSecrets lists {', '.join(missing_secrets)}, which does not exist)"
+        step = Step(f"Read the Failed event with the registry's full error{unlisted}", f"kubectl describe pod {_pod_ref(pod)}")
     return finding(
         KS103,
         key_of(pod),
@@ -383,7 +402,8 @@ def _create_error(
         key_of(pod),
         f"container {status.name} cannot be created ({waiting.reason}){detail}{_on_node_suffix(cause)}",
         remediation=fix(
-            KS105, f"`kubectl describe pod {_pod_ref(pod)}`: the kubelet's error for container {status.name}", instead_of_first=True
+            KS105, Step(f"Read the kubelet's error for container {status.name}", f"kubectl describe pod {_pod_ref(pod)}"),
+            instead_of_first=True,
         ),
         evidence={
             "container": status.name,
@@ -515,11 +535,13 @@ def _missing_finding(
     uses = sorted({f"{r.where} of container {r.container}" if r.container else r.where for r in refs})
     if exists:
         what = f"key(s) {', '.join(keys)} that {kind} {name} does not have"
-        step = f"Add key(s) {', '.join(keys)} to {kind} {name} in namespace {ns}, or mark the reference `optional: true`"
+        step = Step(f"Add key(s) {', '.join(keys)} to {kind} {name} in namespace {ns}, or mark the reference `optional: true`")
     else:
         what = f"{kind} {name}, which does not exist in namespace {ns}"
         create = "configmap" if kind == "ConfigMap" else "secret generic"
-        step = f"Create it (`kubectl create {create} {name} -n {ns} --from-literal=...`), or fix the reference / mark it `optional: true`"
+        step = Step(
+            "Create it, or fix the reference / mark it `optional: true`", f"kubectl create {create} {name} -n {ns} --from-literal=..."
+        )
     waiting = [
         f"{s.name}: {w.reason}: {w.message}" if w.message else f"{s.name}: {w.reason}"
         for s, _ in health.container_statuses(pod)
@@ -712,28 +734,31 @@ def _taint_cause(model: ClusterModel, reasons: list[SchedulingReason]) -> Object
     return ObjectKey("Node", "", down[0]) if down else None
 
 
-def _scheduling_step(pod: o.Pod, reason: SchedulingReason, resources: dict[str, Any], claim: str) -> str | None:
+def _scheduling_step(pod: o.Pod, reason: SchedulingReason, resources: dict[str, Any], claim: str) -> Step | None:
     """The concrete first fix for the scheduler's main reason (None: the catalogue's steps)."""
     category = reason.category
     resource = category.removeprefix("insufficient ")
     if resource in resources["requests"]:
         largest = resources["largest_node_allocatable"].get(resource)
         bound = f": the largest node has {largest} allocatable" if largest else ""
-        return f"Lower the pod's {resource} request ({resources['requests'][resource]}) or add capacity{bound}"
+        return Step(f"Lower the pod's {resource} request ({resources['requests'][resource]}) or add capacity{bound}")
     if category == "untolerated taint" and reason.taint:
         if reason.taint.split("=")[0] in CONDITION_TAINTS:
             # The node controller's taint for a sick node: tolerating it would only hide the node problem.
-            return f"Fix the nodes carrying {reason.taint} (their node findings say why); do not tolerate this taint"
-        return f"Add a toleration for taint {reason.taint} to the pod template, or run it on nodes without that taint"
+            return Step(f"Fix the nodes carrying {reason.taint} (their node findings say why); do not tolerate this taint")
+        return Step(f"Add a toleration for taint {reason.taint} to the pod template, or run it on nodes without that taint")
     if category == "node selector/affinity mismatch":
         if pod.spec.nodeSelector:
             labels = format_selector(pod.spec.nodeSelector)
-            return f"No node has labels {labels}: fix `nodeSelector` or label a node (`kubectl label node <node> key=value`)"
-        return "No node matches the pod's node affinity: compare `spec.affinity` with `kubectl get nodes --show-labels`"
+            pairs = " ".join(f"{key}={value}" for key, value in sorted(pod.spec.nodeSelector.items()))
+            return Step(f"No node has labels {labels}: fix `nodeSelector`, or label a node", f"kubectl label node <node> {pairs}")
+        return Step("No node matches the pod's node affinity: compare `spec.affinity` with the nodes' labels",
+                    "kubectl get nodes --show-labels")
     if reason.pvc is not None or category == "unbound PVC":
-        return f"`kubectl describe pvc -n {pod.metadata.namespace} {claim}`: the pod waits for this claim to be bound (or created)"
+        return Step("The pod waits for this claim to be bound (or created)", f"kubectl describe pvc -n {pod.metadata.namespace} {claim}")
     if category == "nodes cordoned":
-        return "`kubectl uncordon <node>` once maintenance is over, or add nodes: the schedulable ones are full or cordoned"
+        return Step("Uncordon a node once maintenance is over, or add nodes: the schedulable ones are full or cordoned",
+                    "kubectl uncordon <node>")
     return None
 
 
@@ -816,7 +841,9 @@ def _stuck_pending(model: ClusterModel, settings: CheckSettings, pod: o.Pod, age
         KS107,
         key_of(pod),
         f"Pending for {human_duration(age)}: {what}{_on_node_suffix(cause)}",
-        remediation=fix(KS107, f"`kubectl describe pod {_pod_ref(pod)}`: its events name the step that is stuck", instead_of_first=True),
+        remediation=fix(
+            KS107, Step("Read its events: they name the step that is stuck", f"kubectl describe pod {_pod_ref(pod)}"), instead_of_first=True
+        ),
         fill={"claim": claims[0]} if (claims := _claims(pod)) else None,
         evidence={
             "waiting": waiting,
@@ -868,8 +895,11 @@ def _not_ready(model: ClusterModel, settings: CheckSettings, pod: o.Pod, ready: 
         f"Running but not Ready for {human_duration(since)}{detail}{why}{_on_node_suffix(cause)}",
         remediation=fix(
             KS108,
-            f"`kubectl describe pod {_pod_ref(pod)}`: compare the readiness probe of {', '.join(unready) or 'its containers'} "
-            "with what the app serves (Unhealthy events quote the error)",
+            Step(
+                f"Compare the readiness probe of {', '.join(unready) or 'its containers'} with what the app serves "
+                "(its Unhealthy events quote the error)",
+                f"kubectl describe pod {_pod_ref(pod)}",
+            ),
             instead_of_first=True,
         ),
         evidence={
@@ -921,7 +951,9 @@ def _restarts(
         key_of(pod),
         f"container {status.name} restarted {status.restartCount} times, last {human_duration(age)} ago "
         f"({last.reason or 'unknown'}, exit code {last.exitCode}){_on_node_suffix(cause)}",
-        remediation=fix(KS109, f"`kubectl logs {_pod_ref(pod)} -c {status.name} --previous`: why the last run ended", instead_of_first=True),
+        remediation=fix(
+            KS109, Step("Read why the last run ended", f"kubectl logs {_pod_ref(pod)} -c {status.name} --previous"), instead_of_first=True
+        ),
         evidence={
             "container": status.name,
             "restarts": status.restartCount,
@@ -996,7 +1028,7 @@ def _failed(model: ClusterModel, settings: CheckSettings, pod: o.Pod) -> Finding
         KS111,
         key_of(pod),
         f"Failed: {text}{_on_node_suffix(cause)}",
-        remediation=fix(KS111, f"`kubectl logs {_pod_ref(pod)}{container_flag}`: what the failed run printed"),
+        remediation=fix(KS111, Step("Read what the failed run printed", f"kubectl logs {_pod_ref(pod)}{container_flag}")),
         evidence={
             "reason": pod.status.reason,
             "message": pod.status.message,
@@ -1037,14 +1069,19 @@ def _terminating(model: ClusterModel, settings: CheckSettings, pod: o.Pod, age: 
     elif node_missing:
         reasons.append(f"node {node} no longer exists")
     if cause is not None or node_missing:
-        step = f"Once node {node} is confirmed gone: `kubectl delete pod {_pod_ref(pod)} --grace-period=0 --force`"
-        if finalizers:  # a forced delete still waits for finalizers
-            step += f", then fix the owner of finalizer {finalizers[0]}"
+        # A forced delete still waits for finalizers.
+        then = f", then fix the owner of finalizer {finalizers[0]}" if finalizers else ""
+        step = Step(
+            f"Once node {node} is confirmed gone, force the deletion{then}", f"kubectl delete pod {_pod_ref(pod)} --grace-period=0 --force"
+        )
     elif finalizers:
         patch = """'{"metadata":{"finalizers":null}}'"""
-        step = f"Fix the controller that owns finalizer {finalizers[0]}; last resort: `kubectl patch pod {_pod_ref(pod)} -p {patch}`"
+        step = Step(
+            f"Fix the controller that owns finalizer {finalizers[0]}; as a last resort, remove the finalizers",
+            f"kubectl patch pod {_pod_ref(pod)} -p {patch}",
+        )
     else:
-        step = f"`kubectl describe pod {_pod_ref(pod)}` and the kubelet log on node {node or '?'}"
+        step = Step(f"Read its events, then the kubelet log on node {node or '?'}", f"kubectl describe pod {_pod_ref(pod)}")
     return finding(
         KS112,
         key_of(pod),

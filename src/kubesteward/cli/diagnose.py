@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -339,10 +340,14 @@ def explain(code: Annotated[str | None, typer.Argument(help="A finding code such
     STATE.out.print(escape(reflow(found.explanation)) + "\n")
     STATE.out.print("[green]Fix:[/]", highlight=False)
     for number, step in enumerate(found.remediation.steps, 1):
-        STATE.out.print(f"{number}. {escape(step.text)}", highlight=False)
+        lead = f"{number}. "
+        # A wrapped sentence stays indented under its number.
+        lines = textwrap.wrap(step.text, max(STATE.out.width - len(lead), 20)) or [""]
+        indent = "\n" + " " * len(lead)
+        STATE.out.print(lead + indent.join(escape(line) for line in lines), highlight=False, soft_wrap=True)
         if step.command:
             # A line of its own, as it stands: copied and pasted whole, whatever the width.
-            STATE.out.print(f"   [bold]{escape(step.command)}[/]", highlight=False, soft_wrap=True)
+            STATE.out.print(f"{' ' * len(lead)}[bold]{escape(step.command)}[/]", highlight=False, soft_wrap=True)
 
 
 def reflow(text: str) -> str:

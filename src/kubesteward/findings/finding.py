@@ -57,9 +57,7 @@ def finding(
     )
 
 
-def fix(code: Code, step: Step | str, *, instead_of_first: bool = False) -> Remediation:
-    """The code's remediation led by a step naming this finding's own objects (a bare sentence
-    is a step without command). ``instead_of_first``: the step is the catalogue's first one made
-    concrete, which it replaces."""
-    lead = step if isinstance(step, Step) else Step(step)
-    return code.remediation.led_by(lead, replacing_first=instead_of_first)
+def fix(code: Code, step: Step, *, instead_of_first: bool = False) -> Remediation:
+    """The code's remediation led by a step naming this finding's own objects. ``instead_of_first``:
+    the step is the catalogue's first one made concrete, which it replaces."""
+    return code.remediation.led_by(step, replacing_first=instead_of_first)
