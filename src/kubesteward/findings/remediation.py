@@ -155,7 +155,8 @@ def personalise(text: str, obj: ObjectKey, evidence: Mapping[str, Any], fill: Ma
     names = _placeholders(text)
     if not names:
         return text
-    return _substitute(text, {f"<{name}>": value for name, value in placeholder_values(names, obj, evidence, fill).items()})
+    values = placeholder_values(names, obj, evidence, fill)
+    return _substitute(text, {f"<{name}>": value for name, value in values.items()})
 
 
 def _filled(

@@ -59,11 +59,13 @@ status is exactly True.
         Step("Find the heaviest pods (metrics-server)", "kubectl top pods -A --sort-by=memory | head"),
         Step("See the pods on the node", "kubectl get pods -A --field-selector spec.nodeName=<node>"),
         Step(
-            "Set memory requests close to real usage (and limits) so the scheduler does not overcommit the node; move or "
+            "Set memory requests close to real usage (and limits) so the scheduler does not "
+            "overcommit the node; move or "
             "scale down memory-hungry workloads"
         ),
         Step(
-            "Check system daemons outside pods on the node (`free -m`) and the kubelet's `systemReserved`/`kubeReserved`",
+            "Check system daemons outside pods on the node (`free -m`) and the kubelet's "
+            "`systemReserved`/`kubeReserved`",
             "ps aux --sort=-rss | head",
         ),
     ),
@@ -90,7 +92,8 @@ containers, then evicts pods by ephemeral-storage use; new pods are not admitted
             "du -sh /var/log/pods/* | sort -h | tail",
         ),
         Step(
-            "Find pods writing large logs or emptyDir data; set `resources.limits.ephemeral-storage` and `sizeLimit` on "
+            "Find pods writing large logs or emptyDir data; set `resources.limits.ephemeral-storage` "
+            "and `sizeLimit` on "
             "emptyDir volumes; rotate logs (`containerLogMaxSize`)"
         ),
         Step("Grow the disk or prune images", "crictl rmi --prune"),
@@ -117,7 +120,8 @@ processes can fail with "resource temporarily unavailable".
             "ps -e -o pid,nlwp,comm --sort=-nlwp | head",
         ),
         Step(
-            "Set the kubelet's `podPidsLimit` so one pod cannot exhaust the node; fix the leak in the offending workload "
+            "Set the kubelet's `podPidsLimit` so one pod cannot exhaust the node; fix the leak in "
+            "the offending workload "
             "(reap children: use `tini` or `shareProcessNamespace`)"
         ),
     ),

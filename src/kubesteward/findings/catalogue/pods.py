@@ -29,7 +29,8 @@ lastState.terminated. OOM kills are reported as KS102 instead.
         ),
         Step(
             "Exit code 1: fix the error in the log (missing env, unreachable dependency, bad config); 127/126: fix "
-            "`command`/`args` or the image's entrypoint; 137 without OOMKilled: a liveness probe kills it, so give it a "
+            "`command`/`args` or the image's entrypoint; 137 without OOMKilled: a liveness probe "
+            "kills it, so give it a "
             "startupProbe or a longer initialDelaySeconds"
         ),
     ),
@@ -85,7 +86,8 @@ reach the registry, or the reference is malformed.
         Step("Read the Failed event with the registry's full error", "kubectl describe pod <pod> -n <ns>"),
         Step("Not found / manifest unknown: fix the image name or tag", "docker manifest inspect <image>"),
         Step(
-            "Unauthorized / denied: create the pull secret and list it in `imagePullSecrets` (or on the ServiceAccount)",
+            "Unauthorized / denied: create the pull secret and list it in `imagePullSecrets` (or on "
+            "the ServiceAccount)",
             "kubectl create secret docker-registry ...",
         ),
         Step("Timeouts / no such host: check the node's DNS, proxy and egress to the registry"),
@@ -112,7 +114,8 @@ the object or key went away: that is a warning (it breaks on its next restart).
 """,
     remediation=steps(
         Step(
-            "Create the object or key (`kubectl create secret generic` for a Secret), or apply the manifest that should "
+            "Create the object or key (`kubectl create secret generic` for a Secret), or apply the "
+            "manifest that should "
             "have created it (check its namespace and name spelling)",
             "kubectl create configmap <configmap> -n <ns> --from-literal=<key>=...",
         ),

@@ -156,7 +156,8 @@ The volume is unusable, and the backing storage may still exist and cost money.
     remediation=steps(
         Step("Read why reclaiming failed (status.message and events)", "kubectl describe pv <volume>"),
         Step(
-            "Fix the cause (driver, credentials), then delete the volume in the storage backend if needed, and the object",
+            "Fix the cause (driver, credentials), then delete the volume in the storage backend if "
+            "needed, and the object",
             "kubectl delete pv <volume>",
         ),
     ),
