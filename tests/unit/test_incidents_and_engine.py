@@ -12,7 +12,7 @@ import pytest
 
 from kubesteward.checks import base
 from kubesteward.checks.base import analyzer
-from kubesteward.checks.engine import run_checks
+from kubesteward.checks.engine import load_analyzers, run_checks
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.errors import InputError
 from kubesteward.findings import CODES, Code, Finding, Severity, Step, define, finding, steps
@@ -50,6 +50,9 @@ def cluster_objects() -> list[dict[str, Any]]:
 @pytest.fixture
 def test_codes() -> Iterator[dict[str, Code]]:
     """Codes and analyzers that exist only for this test (removed afterwards)."""
+    # The real analyzers registered first: modules register on import, once, so a snapshot taken before
+    # that would, when restored, leave later tests without them.
+    load_analyzers()
     before_codes, before_analyzers = dict(CODES), dict(base.ANALYZERS)
     codes = {
         "node": define("KT901", "Node down", area="test", severity=Severity.ERROR, explanation="x", remediation=steps(Step("fix node")), rank=10),
