@@ -126,9 +126,8 @@ async def evaluate_with_events(
     event recorders put them) and those objects and their owners are
     evaluated again. The API server
     keeps no cache of Events: each Event LIST reads every event of its scope
-    from etcd, which was 0.15 s of a 10k-pod diagnosis whose problems sat in
-    one namespace of ten. ``namespace``: the one namespace loaded, whose
-    events alone are read.
+    from etcd, though a cluster's problems usually sit in a few namespaces.
+    ``namespace``: the one namespace loaded, whose events alone are read.
     """
     options: dict[str, Any] = {"settings": settings, "ignore": ignore, "only": only, "keep": keep}
     model.events_asked = set()
@@ -191,7 +190,7 @@ async def _import_between_reads(modules: list[str]) -> None:
     """Import ``modules`` one per event-loop turn, while the LISTs are in flight.
 
     A first diagnosis in a process (every CLI run) would otherwise import the
-    analyzers (~30 ms) after the load, on the critical path; here they fill
+    analyzers after the load, on the critical path; here they fill
     the waits for the API server, and each import holds the loop for a few
     milliseconds at most.
     """

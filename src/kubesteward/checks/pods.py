@@ -138,8 +138,7 @@ def container_failures(model: ClusterModel, settings: CheckSettings) -> Iterable
 
 def _uneventful(status: o.ContainerStatus) -> bool:
     """Neither waiting nor terminated, now or before: :func:`_container_finding` has
-    nothing to say. The state of nearly every container, so it is tested first
-    (this check took 24 ms on 10k pods reaching that answer the long way, 16 now)."""
+    nothing to say. The state of nearly every container, so it is tested first."""
     state, last = status.state, status.lastState
     return (state is None or (state.waiting is None and state.terminated is None)) and (
         last is None or last.terminated is None

@@ -20,9 +20,9 @@ from kubesteward.cli.state import STATE
 from kubesteward.errors import EXIT_CODES, KubestewardError
 
 # Each command's module is imported only when that command runs (or for the
-# root help). Importing them all cost ~0.5 s at every start (SQLAlchemy for
-# `watch`, the analyzers and reports for `diagnose`), time `diagnose` now
-# spends listing instead. Values: (module, attribute: a function or a Typer).
+# root help): every start would otherwise pay for all of them (SQLAlchemy for
+# `watch`, the analyzers and reports for `diagnose`), time `diagnose` spends
+# listing instead. Values: (module, attribute: a function or a Typer).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("kubesteward.cli.diagnose", "diagnose"),
     "snapshot": ("kubesteward.cli.diagnose", "snapshot"),
@@ -39,8 +39,8 @@ def _system_ca_bundle_unread() -> Iterator[None]:
     """While importing a command: OpenSSL's default CA file is an empty file.
 
     aiohttp builds two default TLS contexts when it is imported, and each reads
-    the system CA bundle (~35 ms apiece with OpenSSL 3, 70 of the ~350 ms a
-    command took to send its first request). kubesteward never uses them:
+    the system CA bundle, a visible share of the time before a command's first
+    request (docs/performance.md). kubesteward never uses them:
     every cluster connection gets its own context from the kubeconfig
     (``cluster.transport.ssl_context``), every alert sink its own from the
     system store when it first sends, both built later, with the
@@ -190,8 +190,8 @@ def main() -> NoReturn:
     """The process entry (console scripts, ``python -m kubesteward``): :func:`run`, then a quick exit.
 
     Exit hooks run and output is flushed, but the interpreter is not torn
-    down object by object: after a 10k-pod diagnosis that teardown took
-    ~0.15 s of the command's wall time and served nothing.
+    down object by object: after a big diagnosis that teardown is a
+    noticeable part of the command's wall time and serves nothing.
     """
     try:
         run()

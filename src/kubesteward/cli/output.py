@@ -38,7 +38,7 @@ def to_plain(value: Any) -> Any:
 
 def pretty_json(document: Any) -> str:
     """Indented JSON, key order kept. msgspec's encoder is C; ``json.dumps``
-    with ``indent`` falls back to pure Python (~0.1 s on a 10k-pod report)."""
+    with ``indent`` falls back to pure Python, slow on a big report."""
     return msgspec.json.format(msgspec.json.encode(document), indent=2).decode()
 
 

@@ -12,9 +12,9 @@ T = TypeVar("T")
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Like ``asyncio.run``, on a plain event loop.
 
-    Measured on a 10k-pod cluster, ``asyncio.run`` (its ``Runner``) raised
-    the process's peak RSS by ~70 MB as the main task finished, while a
-    plain loop did not (Python 3.11); the CLI's memory budget is tight.
+    ``asyncio.run`` (its ``Runner``) raised the process's peak RSS sharply as
+    the main task finished on a big cluster, while a plain loop did not
+    (Python 3.11); the CLI's memory budget is tight.
     """
     loop = asyncio.new_event_loop()
     try:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from rich.logging import RichHandler
 
 # rich is imported when something is first printed or logged, not at every
-# start: its import was ~25 ms of the time before a command's first request,
-# and `-o json` runs that log nothing never need it.
+# start: its import delays a command's first request, and `-o json` runs that
+# log nothing never need it.
 
 
 class Status(Protocol):
@@ -55,8 +55,8 @@ class _RichOnFirstRecord(logging.Handler):
 class CliState:
     verbosity: int = 0  # -1 quiet, 0 normal, 1 -v, 2 -vv
     # Results kept until the process exits: the CLI ends with os._exit, so
-    # freeing a 10k-pod cluster model object by object when a command
-    # returns (0.06-0.15 s, measured) would be time spent on nothing.
+    # freeing a big cluster model object by object when a command returns
+    # would be time spent on nothing.
     retained: list[Any] = field(default_factory=list)
     _consoles: dict[bool, Console] = field(default_factory=dict, repr=False)
 

@@ -51,7 +51,7 @@ def list_contexts(kubeconfig: str | None = None) -> tuple[list[str], str | None]
 
 
 def _loader() -> Any:
-    # Imported lazily (it costs ~0.3 s) and typed as Any: its functions are unannotated.
+    # Imported lazily (its import is slow: see plain_config) and typed as Any: its functions are unannotated.
     return importlib.import_module("kubernetes.config")
 
 

@@ -1,8 +1,8 @@
 """Contexts whose credentials are plain data, read without the official loader.
 
-Importing the official ``kubernetes`` config loader costs ~0.25 s and ~16 MB
-at every start (it pulls in the generated client, requests-oauthlib and
-pydantic models): a tenth of a 10k-pod ``diagnose``, and most of a small
+Importing the official ``kubernetes`` config loader is slow and heavy at every
+start (it pulls in the generated client, requests-oauthlib and pydantic
+models): a real share of a big cluster's ``diagnose``, and most of a small
 cluster's. A context that only holds data (the server, its CA, a client
 certificate and key, a bearer token or basic auth) needs none of the
 loader's logic, so :func:`plain_context` reads those straight from the file.

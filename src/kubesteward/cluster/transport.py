@@ -82,9 +82,8 @@ class Transport:
         connect_timeout: float = 5.0,
         max_connections: int = 16,
     ) -> None:
-        # 16 connections, not 32: a cold 10k-pod diagnose was 0.13-0.2 s faster
-        # (median of 14 interleaved runs, twice; 8 was slower again): half the
-        # TLS handshakes, and the API server's two cores serve fewer LISTs at once.
+        # 16 connections: fewer TLS handshakes than 32, and an API server with
+        # few cores serves fewer LISTs at once (8 was slower again).
         self.config = config
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
@@ -291,11 +290,9 @@ class Transport:
         """The pool watches stream on: its own and unbounded, because each
         watch holds its connection for minutes and must not starve requests.
 
-        The transport is aiohttp for both: it parses HTTP in C (llhttp).
-        httpx's pure-Python HTTP/1.1 reader cost over half of the watch
-        engine's CPU per event (~125 us), and reading a 10k-pod cluster's
-        51 MB of LISTs through it took 0.70 CPU-s against aiohttp's 0.30
-        (its wall time 1.75 s against 1.38 s, on the same API server).
+        The transport is aiohttp for both: it parses HTTP in C (llhttp),
+        where a pure-Python HTTP reader cost more CPU than the rest of the
+        watch engine per event (docs/ARCHITECTURE.md, dependencies).
         """
         if self._stream_session is None:
             self._stream_session = self._new_session(0)

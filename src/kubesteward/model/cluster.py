@@ -180,8 +180,8 @@ class ClusterModel:
 
         A live load calls this first: the indexes then grow page by page while
         it waits for the API server, instead of in one pass over the whole model
-        when the first analyzer asks, after the last response (10k pods: ~30 ms
-        of a diagnosis's critical path). An offline model builds them on first use.
+        when the first analyzer asks, on the critical path after the last
+        response. An offline model builds them on first use.
         """
         self.__dict__.update(
             _by_key={}, _by_uid={}, _children=defaultdict(list), _pods_by_node=defaultdict(list),
@@ -361,7 +361,7 @@ class ClusterModel:
         self,
     ) -> tuple[dict[tuple[str, str, str], Any], dict[str, Any], dict[str, list[Any]]]:
         """The by-key, by-uid and owner (children) indexes, built together in one
-        pass over every object but events: three passes cost 1.6x as much (10k pods).
+        pass over every object but events (three passes cost much more).
         Whichever of the three was asked for, the other two are then built too."""
         self.__dict__.update(_by_key={}, _by_uid={}, _children=defaultdict(list))
         for kind, attr in KIND_ATTRS.items():

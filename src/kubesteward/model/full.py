@@ -2,7 +2,7 @@
 
 The slim model (:mod:`kubesteward.model.cluster`) holds the few fields analyzers read. Features that need
 every field (policy, drift, deploy) hold the kinds they ask for here instead: each object as its JSON,
-decoded only when asked (a 10k-pod cluster's pods are ~50 MB of JSON and several times that as dicts).
+decoded only when asked (a big cluster's objects as dicts take several times the memory of their JSON).
 
 Secrets never enter whole: every object passes through :func:`kubesteward.redaction.redact_manifest` on its
 way in, so a Secret's ``data``/``stringData`` values are held as their digest (whether a value changed,

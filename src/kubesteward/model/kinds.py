@@ -35,8 +35,8 @@ FIELD_SELECTORS: dict[str, tuple[str, ...]] = {
 # running. They are listed only where a claim is unbound (``load_cluster``):
 # the API server keeps no watch cache of Events, so every Event LIST with a
 # field selector reads all the events of its scope from etcd, whatever it
-# returns. Listing them everywhere doubled the API server's CPU for a
-# diagnosis of 10k pods (2.0 against 0.96 CPU-s, 22k events).
+# returns: listing them everywhere would make the API server read every event
+# once more per diagnosis (see docs/performance.md).
 CLAIM_NOTES_SELECTOR = "type=Normal,involvedObject.kind=PersistentVolumeClaim"
 
 
@@ -66,11 +66,9 @@ def strip_values(obj: Any) -> Any:
     secrets are redacted (:func:`kubesteward.redaction.redact_annotations`:
     every object the model holds comes through here); events are compacted.
 
-    Pods stay as decoded. Interning their repeated strings and dropping the
-    service-account token volume saved 24 MB at 10k pods, but cost ~0.1
-    CPU-s during the load, on the same two cores as the API server serving
-    it: a cold `diagnose -A` took 1.70 s with it and 1.46 s without (median
-    of 12 interleaved runs; peak RSS 94 MB and 118 MB, the budget is 150).
+    Pods stay as decoded: interning their repeated strings would save memory
+    but costs CPU during the load, on the cores the API server needs to serve
+    it, and the memory budget is met without it (docs/performance.md).
     """
     if isinstance(obj, o.Event):  # (their metadata holds no annotations)
         _compact_event(obj)

@@ -35,10 +35,9 @@ ClaimNotes = Literal["unbound", "all"]  # where claims' Normal events are listed
 # Pods and Events, the biggest kinds, are listed one namespace at a time
 # (four LISTs at once per kind) instead of as one cluster-wide paged LIST. A
 # paged LIST is a chain: page n+1 needs page n's continue token, so the API
-# server prepares 10k pods 500 at a time on one core; per-namespace LISTs run
-# side by side (measured on 10k pods in 10 namespaces: 0.75 s instead of
-# 1.2 s), and the server-side filter of the Event field selectors is split
-# the same way. Past SHARD_MAX_NAMESPACES, per-request overhead would outweigh
+# server prepares a big namespace 500 pods at a time on one core; per-namespace
+# LISTs run side by side, and the server-side filter of the Event field
+# selectors is split the same way. Past SHARD_MAX_NAMESPACES, per-request overhead would outweigh
 # the gain, so one cluster-wide LIST is made as before.
 SHARDED_KINDS = frozenset({"Pod", "Event"})
 SHARD_MAX_NAMESPACES = 100
@@ -134,7 +133,7 @@ async def load_cluster(
     # cycles and page bytes are freed by reference counting, so the collector
     # is paused during the load and everything is frozen after it (moved out
     # of the collector's sight; reference counting still frees it), instead
-    # of a collection that scanned the whole model (0.05-0.25 s on 10k pods).
+    # of a collection that would scan the whole model.
     # What the load leaves in cycles (first-use import leftovers, a few
     # hundred objects) stays for the process's life.
     was_enabled = gc.isenabled()
@@ -143,8 +142,8 @@ async def load_cluster(
         rest = specs
         if shard & SHARDED_KINDS and namespace is None and any(spec.kind == "Namespace" for spec in specs):
             # The namespace list first, alone: started with the twenty other
-            # LISTs it came back 150-250 ms later (the API server busy with
-            # them), and the pod shards, the longest chain, need it.
+            # LISTs it comes back late (the API server busy with them), and
+            # the pod shards, the longest chain, need it.
             await one(BY_KIND["Namespace"])
             rest = [spec for spec in specs if spec.kind != "Namespace"]
             complete = "Namespace" in model.loaded and not any(s.kind == "Namespace" for s in model.skipped)
@@ -154,10 +153,8 @@ async def load_cluster(
                 # Every other LIST is asked to be at least as recent as this
                 # one, not the newest: the model is then the cluster as of the
                 # start of the run or later, and the API server answers from
-                # its watch cache instead of first proving the cache current.
-                # 10k pods while the controllers were busy: 0.77 s against
-                # 1.09 s, 1.29 API-server CPU-s against 1.82 (medians of 6
-                # interleaved runs of the same plan); the same when quiet.
+                # its watch cache instead of first proving the cache current
+                # (which costs most while the controllers are busy).
                 since = _listed_since(model)
         await asyncio.gather(*(one(spec) for spec in rest))
     finally:

@@ -1,8 +1,8 @@
 """Slim msgspec projections of Kubernetes objects.
 
 Each struct holds only the fields the engine reads; msgspec skips the rest
-of the JSON without building it (about 20x faster and 1/30th of the memory
-of full objects for 10k pods). ``gc=False`` keeps these records out of the
+of the JSON without building it (far faster, and a small fraction of the
+memory of full objects). ``gc=False`` keeps these records out of the
 cyclic garbage collector's scans (they never form cycles). A feature that
 needs every field holds full objects instead (:mod:`kubesteward.model.full`).
 Which kinds the model holds is declared on ``ClusterModel`` (``holds``).

@@ -135,9 +135,9 @@ class Sandbox:
     ) -> None:
         """``extra_args`` adds flags per component, e.g. ``{"kube-controller-manager":
         {"kube-api-qps": "500"}}`` for a large benchmark cluster. ``metrics=False``
-        runs no metrics-server: its scrape of simulated pods costs the KWOK
-        controller ~2.4 CPU-s every 10 s at 10k pods, noise a benchmark of
-        something else does not want on two cores."""
+        runs no metrics-server: its scrape of every simulated pod keeps the
+        KWOK controller busy, noise a benchmark of something else does not
+        want on the same cores."""
         if not _NAME_RE.match(name):
             raise SandboxError(f"invalid sandbox name {name!r}: use 1-40 lowercase letters, digits and '-'")
         if nodes < 0:
