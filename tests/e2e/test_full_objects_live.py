@@ -135,7 +135,7 @@ async def test_builtins_are_held_whole_with_secret_values_and_env_values_redacte
     assert container["securityContext"] == DEPLOYMENT_POD["containers"][0]["securityContext"]  # type: ignore[index]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz" and container["livenessProbe"]["periodSeconds"] == 5
     assert container["readinessProbe"]["tcpSocket"] == {"port": 8080}
-    assert container["env"] == [{"name": "PASSWORD", "value": REDACTED}]
+    assert container["env"] == [{"name": "PASSWORD", "value": f"{REDACTED} {digest(SECRET_VALUE)}"}]
     live = redact_manifest(await kube.get(DEPLOYMENTS, "api", namespace))
     assert manifest["spec"] == live["spec"]  # every field, server defaults included
 

@@ -40,7 +40,7 @@ import yaml
 
 from kubesteward.errors import SandboxFailure
 from kubesteward.sandbox import build, ports, supervise, versions
-from kubesteward.sandbox.components import COMPONENTS, Layout, Spec, last_line
+from kubesteward.sandbox.components import COMPONENTS, Layout, Spec, last_line, terminate
 from kubesteward.sandbox.paths import file_lock, state_root
 
 Progress = Callable[[str], None]
@@ -811,7 +811,9 @@ class Sandbox:
         for proc in psutil.process_iter():
             if proc.pid not in found and self._is_ours(proc):
                 found[proc.pid] = proc
-        _terminate(list(found.values()), self._is_ours)
+        # A short grace: the state is deleted right after, and a kube-apiserver whose clients and
+        # etcd go away at the same time can take a long while to finish a graceful shutdown.
+        terminate(list(found.values()), self._is_ours, grace=3.0)
 
     def _teardown(self) -> None:
         self._stop_processes()
@@ -825,29 +827,6 @@ class Sandbox:
         # Outside state_dir, which down() deletes.
         with file_lock(self.state_dir.parent / f".{self.state_dir.name}.lock"):
             yield
-
-
-def _terminate(procs: list[psutil.Process], still_ours: Callable[[psutil.Process], bool]) -> None:
-    """SIGTERM, then SIGKILL after a short grace; re-checking identity before each signal.
-
-    The grace is short on purpose: the state is deleted right after, and a
-    kube-apiserver whose clients and etcd go away at the same time can take
-    10s+ to finish its graceful shutdown.
-    """
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
-        targets = [p for p in procs if still_ours(p)]
-        if not targets:
-            return
-        for proc in targets:
-            try:
-                proc.send_signal(sig)
-            except psutil.Error:
-                pass
-        # Not our children, so we cannot wait(); and without a reaping init
-        # they linger as zombies, which count as gone.
-        end = time.monotonic() + grace
-        while time.monotonic() < end and any(still_ours(p) for p in targets):
-            time.sleep(0.1)
 
 
 def _exited(proc: psutil.Process) -> bool:

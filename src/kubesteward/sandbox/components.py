@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,3 +299,24 @@ def _write_json(path: Path, data: Any, mode: int = 0o644) -> None:
         json.dump(data, handle, indent=2)
         handle.write("\n")
     tmp.replace(path)
+
+
+def terminate(
+    procs: list[psutil.Process], still_ours: Callable[[psutil.Process], bool], *, grace: float
+) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; identity re-checked (``still_ours``) before each
+    signal, so a pid reused by another process is never signalled."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        targets = [p for p in procs if still_ours(p)]
+        if not targets:
+            return
+        for proc in targets:
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass
+        # Not our children, so we cannot wait(); and without a reaping init
+        # they linger as zombies, which count as gone.
+        end = time.monotonic() + wait
+        while time.monotonic() < end and any(still_ours(p) for p in targets):
+            time.sleep(0.05)

@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from kubesteward.sandbox.components import COMPONENTS, Layout, Spec, last_line
+from kubesteward.sandbox.components import COMPONENTS, Layout, Spec, last_line, terminate
 
 MODULE = "kubesteward.sandbox.supervise"
 INTERVAL = 1.0
@@ -291,18 +291,7 @@ def start(layout: Layout) -> subprocess.Popen[bytes]:
 def stop(layout: Layout, grace: float = 10.0) -> None:
     """Stop the supervisor and wait until it is gone (SIGKILL after ``grace``)."""
     targets = [p for p in psutil.process_iter() if is_supervisor(layout, p)]
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        targets = [p for p in targets if is_supervisor(layout, p)]
-        if not targets:
-            return
-        for proc in targets:
-            try:
-                proc.send_signal(sig)
-            except psutil.Error:
-                pass
-        end = time.monotonic() + wait
-        while time.monotonic() < end and any(is_supervisor(layout, p) for p in targets):
-            time.sleep(0.05)
+    terminate(targets, lambda proc: is_supervisor(layout, proc), grace=grace)
 
 
 def main(argv: list[str] | None = None) -> int:
