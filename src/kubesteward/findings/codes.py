@@ -1,7 +1,8 @@
 """Stable finding codes and their registry.
 
 Codes are stable forever: ``KS`` + three digits, grouped by area (1xx pods, 2xx workloads,
-3xx networking, 4xx storage, 5xx nodes, 6xx autoscaling and disruption, 9xx kubesteward
+3xx networking, 4xx storage, 5xx nodes, 6xx autoscaling and disruption, 7xx policy on
+containers and pod security, 8xx policy on workloads, RBAC, NetworkPolicy and API versions, 9xx kubesteward
 itself). A retired code is never reused. The catalogue (:mod:`kubesteward.findings.catalogue`)
 defines every one; importing it fills :data:`CODES`.
 """

@@ -6,9 +6,26 @@ analyzers import their codes from here, ``explain`` and the output formats read 
 
 from __future__ import annotations
 
-from kubesteward.findings.catalogue import autoscaling, kubesteward, networking, nodes, pods, storage, workloads
+from kubesteward.findings.catalogue import (
+    autoscaling,
+    kubesteward,
+    networking,
+    nodes,
+    pods,
+    policy_apis,
+    policy_containers,
+    policy_network,
+    policy_rbac,
+    policy_security,
+    policy_workloads,
+    storage,
+    workloads,
+)
 from kubesteward.findings.codes import CODES
 
-AREAS = (pods, workloads, networking, storage, nodes, autoscaling, kubesteward)
+AREAS = (
+    pods, workloads, networking, storage, nodes, autoscaling, kubesteward,
+    policy_containers, policy_security, policy_workloads, policy_rbac, policy_network, policy_apis,
+)
 
 __all__ = ["AREAS", "CODES"]

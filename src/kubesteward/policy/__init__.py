@@ -1,0 +1,1 @@
+"""Policy: one rule engine for manifests in CI (`lint`), live clusters (`audit`) and admission (`webhook`)."""

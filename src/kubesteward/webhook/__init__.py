@@ -1,0 +1,1 @@
+"""The admission webhook server: the policy engine at admission time (validating and mutating)."""
