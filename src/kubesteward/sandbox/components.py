@@ -220,18 +220,7 @@ class Layout:
     def start(self, component: str, spec: Spec) -> subprocess.Popen[bytes]:
         """Start ``component`` detached, its output appended to its log, and record it. Hold ``record_lock``."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log(component), "ab") as log:
-            proc = subprocess.Popen(
-                list(spec.command),
-                cwd=spec.cwd,
-                env=spec.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own session, as kwokctl does: a Ctrl-C in the terminal that ran
-                # `up` must not reach the control plane.
-                start_new_session=True,
-            )
+        proc = spawn_detached(list(spec.command), self.log(component), cwd=spec.cwd, env=spec.env)
         try:
             create_time = psutil.Process(proc.pid).create_time()
         except psutil.Error:
@@ -320,3 +309,15 @@ def terminate(
         end = time.monotonic() + wait
         while time.monotonic() < end and any(still_ours(p) for p in targets):
             time.sleep(0.05)
+
+
+def spawn_detached(
+    command: list[str], log: Path, *, cwd: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a session of its own, its output appended to ``log``: a Ctrl-C in the
+    terminal that ran `up` must not reach the control plane (kwokctl starts its processes so too)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

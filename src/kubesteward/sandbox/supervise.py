@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 
-from kubesteward.sandbox.components import COMPONENTS, Layout, Spec, last_line, terminate
+from kubesteward.sandbox.components import COMPONENTS, Layout, Spec, last_line, spawn_detached, terminate
 
 MODULE = "kubesteward.sandbox.supervise"
 INTERVAL = 1.0
@@ -270,14 +270,7 @@ def lock_held(layout: Layout) -> bool:
 
 def start(layout: Layout) -> subprocess.Popen[bytes]:
     """Start the supervisor (the caller made sure none runs) and record it."""
-    with open(layout.supervisor_log, "ab") as log:
-        child = subprocess.Popen(
-            command(layout),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    child = spawn_detached(command(layout), layout.supervisor_log)
     try:
         create_time = psutil.Process(child.pid).create_time()
     except psutil.Error:
