@@ -5,6 +5,8 @@ ignore: [KS105, "KS3*"]          # codes or globs never reported
 failOn: error                     # default for --fail-on
 thresholds:                       # see checks.settings.CheckSettings
   pod_not_ready_seconds: 600
+policy:                           # lint, audit, webhook: see kubesteward.policy.config
+  profile: production
 ```
 
 Found as ``--config PATH``, else ``$KUBESTEWARD_CONFIG``, else the first
@@ -33,6 +35,7 @@ class ProjectConfig:
     ignore: tuple[str, ...] = ()
     fail_on: str | None = None
     settings: CheckSettings = field(default_factory=CheckSettings)
+    policy: Any = None  # the `policy:` mapping, as read: ``kubesteward.policy.config`` parses it
 
 
 def find_config(explicit: str | None = None, start: Path | None = None) -> Path | None:
@@ -62,7 +65,7 @@ def load_project_config(explicit: str | None = None, start: Path | None = None) 
         raise InputError(f"{path}: nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping at the top level")
-    unknown = set(data) - {"ignore", "failOn", "thresholds"}
+    unknown = set(data) - {"ignore", "failOn", "thresholds", "policy"}
     if unknown:
         raise InputError(f"{path}: unknown keys: {', '.join(sorted(unknown))}")
     ignore = data.get("ignore") or []
@@ -72,4 +75,5 @@ def load_project_config(explicit: str | None = None, start: Path | None = None) 
         settings = CheckSettings.from_mapping(data.get("thresholds"))
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
-    return ProjectConfig(path=path, ignore=tuple(str(i).strip() for i in ignore), fail_on=data.get("failOn"), settings=settings)
+    return ProjectConfig(path=path, ignore=tuple(str(i).strip() for i in ignore), fail_on=data.get("failOn"), settings=settings,
+                         policy=data.get("policy"))

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
+
+import msgspec
 
 from kubesteward.model.objects import LabelSelector, LabelSelectorRequirement
 
@@ -43,6 +46,17 @@ def selector_matches(selector: LabelSelector | None, labels: Mapping[str, str] |
         if labels.get(key) != value:
             return False
     return all(requirement_matches(req, labels) for req in selector.matchExpressions or ())
+
+
+def selector_from(data: Any) -> LabelSelector | None:
+    """A ``LabelSelector`` of a full object (plain data) as the slim struct the matchers take;
+    None when absent or malformed (matching nothing, as the API server would never admit it)."""
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return msgspec.convert(data, LabelSelector, strict=False)
+    except msgspec.ValidationError:
+        return None
 
 
 def map_selector_matches(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:

@@ -1,0 +1,154 @@
+"""The engine: rules over a set of objects, made findings once, with the configuration applied.
+
+Every entry point (``lint`` on files, ``audit`` on clusters, the admission webhook on one object)
+calls :func:`evaluate`; only the set of objects differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesteward.findings import Finding, Severity, finding
+from kubesteward.model.cluster import ObjectKey
+from kubesteward.model.semantics.pod_templates import dotted
+from kubesteward.policy.config import IGNORE_ANNOTATION, PolicyConfig
+from kubesteward.policy.context import PolicyContext, annotations_of, key_of, labels_of
+from kubesteward.policy.registry import RULES, Manifest, Rule, Violation
+
+
+def load_rules() -> dict[str, Rule]:
+    """Every rule (importing the rule modules registers them)."""
+    import kubesteward.policy.rules  # noqa: F401  (registers on import)
+
+    return RULES
+
+
+@dataclass(frozen=True)
+class Located:
+    """A finding with the object it is about (as judged) and the field, for locations in files."""
+
+    finding: Finding
+    subject: Manifest
+    field: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    finding: Finding
+    reason: str
+    by: str  # "config" or "annotation"
+
+
+@dataclass
+class Score:
+    """How a namespace fares: checks made (a rule on an object) and how many found something."""
+
+    checks: int = 0
+    failed: int = 0
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.checks else round(100 * (self.checks - self.failed) / self.checks)
+
+
+@dataclass
+class PolicyResult:
+    located: list[Located] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
+    scores: dict[str, Score] = field(default_factory=dict)  # by namespace ("" for cluster-scoped objects)
+    objects: int = 0  # objects judged
+    rules: list[str] = field(default_factory=list)  # codes of the rules that ran
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [item.finding for item in self.located]
+
+
+def evaluate(ctx: PolicyContext, config: PolicyConfig | None = None, *, admission: bool = False) -> PolicyResult:
+    """Every active rule over ``ctx``; ``admission``: only the rules that judge one object alone."""
+    config = config or PolicyConfig()
+    rules = [r for r in load_rules().values() if config.active(r) and (r.admission or not admission)]
+    result = PolicyResult(rules=sorted(r.code.code for r in rules))
+    judged: set[int] = set()
+    for rule in rules:
+        if rule.target == "pod":
+            for template in ctx.judged_templates:
+                if _in_scope(config, template.owner, rule, judged):
+                    _record(result, config, rule, template.owner, rule.check(template, ctx))
+        elif rule.target == "object":
+            candidates = ctx.of_kind(*rule.kinds) if rule.kinds else ctx.objects
+            for obj in candidates:
+                if _in_scope(config, obj, rule, judged):
+                    _record(result, config, rule, obj, rule.check(obj, ctx))
+        else:
+            for violation in rule.check(ctx):
+                subject = violation.subject
+                if subject is None or not _in_scope(config, subject, rule, judged, count=False):
+                    continue
+                score = result.scores.setdefault(key_of(subject).namespace, Score())
+                score.checks += 1
+                score.failed += 1
+                _add(result, config, rule, subject, violation)
+    result.objects = len(judged)
+    result.located.sort(key=lambda item: (-item.finding.severity, str(item.finding.object), item.finding.code))
+    return result
+
+
+def _in_scope(config: PolicyConfig, obj: Manifest, rule: Rule, judged: set[int], *, count: bool = True) -> bool:
+    if not config.judged(key_of(obj), labels_of(obj), rule.code.code):
+        return False
+    if count:
+        judged.add(id(obj))
+    return True
+
+
+def _record(result: PolicyResult, config: PolicyConfig, rule: Rule, obj: Manifest, found: Iterable[Violation]) -> None:
+    violations = list(found)
+    score = result.scores.setdefault(key_of(obj).namespace, Score())
+    score.checks += 1
+    if violations:
+        score.failed += 1
+    for violation in violations:
+        _add(result, config, rule, violation.subject or obj, violation)
+
+
+def _add(result: PolicyResult, config: PolicyConfig, rule: Rule, subject: Manifest, violation: Violation) -> None:
+    key: ObjectKey = key_of(subject)
+    evidence: dict[str, Any] = dict(violation.evidence or {})
+    if violation.field:
+        evidence.setdefault("field", dotted(violation.field))
+    made = finding(rule.code, key, violation.message, evidence=evidence, severity=config.severity(rule))
+    code = rule.code.code
+    reason = config.suppression(code, key, labels_of(subject))
+    if reason is not None:
+        result.suppressed.append(Suppressed(made, reason, "config"))
+        return
+    noted = annotations_of(subject).get(IGNORE_ANNOTATION + code, "").strip()
+    if noted:
+        result.suppressed.append(Suppressed(made, noted, "annotation"))
+        return
+    result.located.append(Located(made, subject, violation.field))
+
+
+@dataclass(frozen=True)
+class AdmissionVerdict:
+    """What admission answers: denied by the error-level findings, warned by the rest."""
+
+    denials: list[Finding]
+    warnings: list[Finding]
+    suppressed: list[Suppressed]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.denials
+
+
+def evaluate_admission(manifest: Mapping[str, Any], config: PolicyConfig | None = None) -> AdmissionVerdict:
+    """One object as an admission request carries it, judged by the rules that need nothing else."""
+    config = config or PolicyConfig()
+    result = evaluate(PolicyContext([manifest], config.settings), config, admission=True)
+    denials = [f for f in result.findings if f.severity >= Severity.ERROR]
+    warnings = [f for f in result.findings if f.severity < Severity.ERROR]
+    return AdmissionVerdict(denials, warnings, result.suppressed)

@@ -1,0 +1,3 @@
+"""Policy rules: apis (codes and prose in ``findings/catalogue/policy_apis.py``)."""
+
+from __future__ import annotations
