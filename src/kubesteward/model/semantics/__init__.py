@@ -11,6 +11,8 @@
 - :mod:`.ownership`: the controlling owner, what a workload controls, the walk to the root owner.
 - :mod:`.quantity`: resource quantities (``250m``, ``1.5Gi``) as numbers.
 - :mod:`.selectors`: label selectors, matched and parsed as the API server does.
+- :mod:`.rbac`: RBAC as the API server's authorizer evaluates it (rules, subresources, resourceNames,
+  non-resource URLs, aggregated ClusterRoles, subjects and their groups): who can, what a user may.
 
 These modules import only :mod:`kubesteward.model.objects` and each other: the rest of the model
 (the cluster model's indexes) builds on them, never the reverse. Nothing is re-exported here, so
