@@ -227,7 +227,7 @@ def _scope(data: Any, where: str, *, codes_allowed: bool) -> Scope:
         text = labels if isinstance(labels, str) else ",".join(f"{k}={v}" for k, v in dict(labels).items())
         try:
             selector = parse_selector(text)
-        except UsageError as exc:
+        except ValueError as exc:
             raise InputError(f"{where}: labels: {exc}") from None
     codes = _strings(data.get("codes"), where)
     _check_codes(where, codes, InputError)
