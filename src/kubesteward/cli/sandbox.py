@@ -35,6 +35,14 @@ def up(
     recreate: Annotated[
         bool, typer.Option("--recreate", help="Wipe the sandbox's data and start an empty cluster.")
     ] = False,
+    audit_log: Annotated[
+        bool,
+        typer.Option(
+            "--audit-log",
+            help="kube-apiserver writes an audit log (every request, Metadata level) for `rbac minimize`; "
+            "decided when the sandbox is created.",
+        ),
+    ] = False,
 ) -> None:
     """Build the binaries if missing, start the control plane, wait until it is Ready (idempotent).
 
@@ -43,7 +51,7 @@ def up(
     from kubesteward.sandbox.build import BuildError
     from kubesteward.sandbox.cluster import Sandbox, SandboxError
 
-    sandbox = Sandbox(name=name, nodes=nodes)
+    sandbox = Sandbox(name=name, nodes=nodes, audit_log=audit_log)
     if dry_run:
         print(sandbox.dry_run())
         return
@@ -61,6 +69,7 @@ def up(
     STATE.note(
         f"sandbox {status.name!r} ready in {time.monotonic() - started:.1f}s: {status.server}, {status.nodes} nodes\n"
         f"  export KUBECONFIG={status.kubeconfig}"
+        + (f"\n  audit log: {sandbox.audit_log_path}" if audit_log else "")
     )
     if demo:
         seed_demo_workload(status.kubeconfig)

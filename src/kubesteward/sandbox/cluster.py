@@ -90,6 +90,17 @@ spec:
 """
 
 
+# Every request at the Metadata level (who, what, where, the answer's code; never a body, so no Secret
+# value), once, when its response is complete (RequestReceived would double every line).
+_AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+"""
+
+
 @dataclass(frozen=True)
 class ComponentStatus:
     """One component as ``sandbox status`` shows it."""
@@ -132,12 +143,15 @@ class Sandbox:
         state_dir: Path | None = None,
         extra_args: Mapping[str, Mapping[str, str]] | None = None,
         metrics: bool = True,
+        audit_log: bool = False,
     ) -> None:
         """``extra_args`` adds flags per component, e.g. ``{"kube-controller-manager":
         {"kube-api-qps": "500"}}`` for a large benchmark cluster. ``metrics=False``
         runs no metrics-server: its scrape of every simulated pod keeps the
         KWOK controller busy, noise a benchmark of something else does not
-        want on the same cores."""
+        want on the same cores. ``audit_log=True`` makes kube-apiserver write its
+        audit log (every request at the Metadata level, JSON lines) to :attr:`audit_log_path`;
+        it is decided when the sandbox is created."""
         if not _NAME_RE.match(name):
             raise SandboxError(f"invalid sandbox name {name!r}: use 1-40 lowercase letters, digits and '-'")
         if nodes < 0:
@@ -147,6 +161,7 @@ class Sandbox:
         self.state_dir = (state_dir if state_dir is not None else state_root() / name).absolute()
         self.extra_args = {component: dict(flags) for component, flags in (extra_args or {}).items()}
         self.metrics = metrics
+        self.audit_log = audit_log
         self._up_started = 0.0  # wall-clock start of the current up(), for the freshness of leases
 
     # -- layout ----------------------------------------------------------
@@ -176,6 +191,15 @@ class Sandbox:
     def logs_dir(self) -> Path:
         return self.layout.logs_dir
 
+    @property
+    def audit_log_path(self) -> Path:
+        """Where kube-apiserver writes its audit log (a sandbox made with ``audit_log=True``)."""
+        return self.state_dir / "audit" / "audit.log"
+
+    @property
+    def _audit_policy(self) -> Path:
+        return self.state_dir / "audit" / "policy.yaml"
+
     def node_names(self) -> list[str]:
         return [f"kwok-node-{i}" for i in range(self.nodes)]
 
@@ -195,6 +219,10 @@ class Sandbox:
         """
         with self._lock():
             self._up_started = time.time()
+            if self.audit_log and not recreate and self._holds_data() and not self._audit_policy.is_file():
+                raise SandboxError(
+                    f"sandbox {self.name} was created without an audit log; {self._recreate_hint()} with one"
+                )
             if recreate and self.state_dir.exists():
                 progress(f"sandbox {self.name}: wiping it (recreate)")
                 self._teardown()
@@ -252,7 +280,7 @@ class Sandbox:
             raise SandboxError(f"kwokctl is not built yet ({kwokctl}); run `kubesteward sandbox up` first")
         paths = {b: build.binary_path(b) for comp in build.components() for b in comp.packages}
         with tempfile.TemporaryDirectory(prefix="kubesteward-dry-run-") as tmp:
-            scratch = Sandbox(self.name, self.nodes, Path(tmp))
+            scratch = Sandbox(self.name, self.nodes, Path(tmp), audit_log=self.audit_log)
             config = scratch._write_config(paths)
             proc = subprocess.run(
                 [str(kwokctl), "--dry-run", *scratch._create_args(config)],
@@ -380,7 +408,7 @@ class Sandbox:
                     # Appended: kwokctl's "override" only replaces flags it already sets.
                     "extraArgs": [{"key": k, "value": v} for k, v in flags.items()],
                 }
-                for component, flags in self.extra_args.items()
+                for component, flags in self._component_flags().items()
             ],
         }
         documents = [yaml.safe_dump(kwokctl_config, sort_keys=False)]
@@ -388,6 +416,22 @@ class Sandbox:
         path = self.state_dir / "kwokctl.yaml"
         path.write_text("\n---\n".join(documents))
         return path
+
+    def _component_flags(self) -> dict[str, dict[str, str]]:
+        """``extra_args``, plus kube-apiserver's audit flags when the sandbox keeps an audit log."""
+        flags = {component: dict(values) for component, values in self.extra_args.items()}
+        if self.audit_log:
+            self._audit_policy.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._audit_policy.write_text(_AUDIT_POLICY)
+            flags.setdefault("kube-apiserver", {}).update({
+                "audit-policy-file": str(self._audit_policy),
+                "audit-log-path": str(self.audit_log_path),
+                "audit-log-format": "json",
+                # Rotated by size: the controllers' requests alone fill it steadily.
+                "audit-log-maxsize": "100",
+                "audit-log-maxbackup": "1",
+            })
+        return flags
 
     def _write_kubeconfig(self) -> None:
         """Our own self-contained kubeconfig (certificates embedded)."""
