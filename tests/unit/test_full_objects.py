@@ -106,7 +106,7 @@ def test_a_manifest_round_trips_through_the_file_loader_with_every_field(tmp_pat
     # ... and the slim model beside it is the one diagnose reads, from the same files.
     assert [d.metadata.name for d in loaded.model.deployments] == ["api"]
     assert loaded.model.loaded == {"Deployment"} and loaded.ignored == {"Widget": 1}
-    assert loaded.objects.origins[held.key] == str(tmp_path / "manifests.yaml")
+    assert loaded.objects.origins[held.key].file == str(tmp_path / "manifests.yaml")
 
 
 def test_objects_of_kinds_the_model_does_not_hold_are_held_whole(tmp_path: Path) -> None:

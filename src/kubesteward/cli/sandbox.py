@@ -89,7 +89,10 @@ def seed_demo_workload(kubeconfig: Path) -> None:
 
 @app.command()
 def build() -> None:
-    """Build (or reuse from the cache) the pinned control-plane binaries, showing progress."""
+    """Build (or reuse from the cache) the pinned control-plane binaries and the renderers lint uses
+    (kustomize, helm), showing progress."""
+    from kubesteward.gotools import tools
+    from kubesteward.gotools.build import ensure_built
     from kubesteward.sandbox.build import BuildError, ensure_binaries
 
     started = time.monotonic()
@@ -99,6 +102,8 @@ def build() -> None:
 
     try:
         paths = ensure_binaries(progress)
+        ensure_built(tools.components(), progress)  # the pinned versions, even where PATH has others
+        paths.update({comp.name: tools.ensure_tool(comp.name).path for comp in tools.components()})
     except BuildError as exc:
         raise SandboxFailure(str(exc).splitlines()[0]) from exc
     for binary, path in sorted(paths.items()):

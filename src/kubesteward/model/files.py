@@ -1,6 +1,8 @@
 """Load the same cluster model offline: ``kubectl get -o json|yaml`` output, a
 multi-document YAML, a directory of such files, or a kubesteward snapshot;
-with :func:`load_manifests`, every object whole beside it (:mod:`kubesteward.model.full`).
+with :func:`load_manifests`, every object whole beside it (:mod:`kubesteward.model.full`), each with its
+:class:`~kubesteward.model.origin.Origin` (file, document, first line) and a
+:class:`~kubesteward.model.lines.LineFinder` for the lines of its fields.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,8 +20,10 @@ import yaml
 
 from kubesteward.errors import InputError
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, Skipped, key_of, parse_time
-from kubesteward.model.full import FullObjects
+from kubesteward.model.full import FullKey, FullObjects
 from kubesteward.model.kinds import BY_KIND, strip_values
+from kubesteward.model.lines import LineFinder
+from kubesteward.model.origin import Origin, Step
 
 SNAPSHOT_KEY = "kubesteward"  # top-level key of our snapshot List: {snapshotTime, context, skipped}
 _SUFFIXES = (".json", ".yaml", ".yml")
@@ -35,18 +39,19 @@ def iter_documents(path: Path) -> Iterator[tuple[Path, Any]]:
     Whatever the file holds, the answer is documents or one :class:`InputError` naming the file:
     binary or non-UTF-8 content, a document nested deeper than the parser's stack, invalid syntax.
     """
+    for file in input_files(path):
+        for document in _documents(file, read_text_input(file)):
+            yield file, document.data
+
+
+def input_files(path: Path) -> list[Path]:
+    """``path`` itself, or the .json/.yaml/.yml files under a directory (recursively, sorted)."""
     if str(path) != "-" and path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
         if not files:
             raise InputError(f"{path}: no .json/.yaml/.yml files found")
-        for file in files:
-            yield from iter_documents(file)
-        return
-    text = read_text_input(path)
-    try:
-        yield from _parse(path, text)
-    except RecursionError:
-        raise InputError(f"{path}: nested too deeply to be a Kubernetes object") from None
+        return files
+    return [path]
 
 
 def read_text_input(path: Path) -> str:
@@ -80,36 +85,86 @@ def _read_limited(handle: BinaryIO, path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(path: Path, text: str) -> Iterator[tuple[Path, Any]]:
+@dataclass(frozen=True, slots=True)
+class _Document:
+    index: int  # in the file, empty documents counted (as the YAML parser counts them)
+    data: Any
+    node: yaml.Node | None  # the YAML node tree, while the document is being read; None for JSON
+
+    @property
+    def span(self) -> tuple[int, int]:
+        if self.node is None:
+            return (0, 0)
+        return (self.node.start_mark.line + 1, self.node.end_mark.line + 1)
+
+    def line_of(self, within: tuple[Step, ...]) -> int:
+        """The first line of the value at ``within`` (0 for JSON: found lazily, by the LineFinder)."""
+        node = self.node
+        for step in within:
+            if isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                node = node.value[step]
+            elif isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == step), None)
+            else:
+                node = None
+            if node is None:
+                return 0
+        return node.start_mark.line + 1 if node is not None else 0
+
+
+_Loader = yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
+
+
+def _documents(path: Path, text: str) -> Iterator[_Document]:
+    try:
+        yield from _parse(path, text)
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a Kubernetes object") from None
+
+
+def _parse(path: Path, text: str) -> Iterator[_Document]:
     if path.suffix == ".json" or text.lstrip().startswith(("{", "[")):
         try:
-            yield path, json.loads(text)
+            yield _Document(0, json.loads(text), None)
             return
         except json.JSONDecodeError as exc:
             if path.suffix == ".json":
                 raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    # Node by node rather than yaml.load_all: the same parse, and each document's lines come with it.
+    loader = _Loader(text)
     try:
-        for doc in yaml.load_all(text, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            doc = loader.construct_document(node)
             if doc is not None:
-                yield path, doc
+                yield _Document(index, doc, node)
+            index += 1
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}{where}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
 
 
 def flatten(doc: Any) -> Iterator[dict[str, Any]]:
     """Objects of a document: a v1 List (or FooList) is unpacked, recursively."""
+    for _within, obj in _flatten_at(doc, ()):
+        yield obj
+
+
+def _flatten_at(doc: Any, within: tuple[Step, ...]) -> Iterator[tuple[tuple[Step, ...], dict[str, Any]]]:
     if isinstance(doc, list):
-        for item in doc:
-            yield from flatten(item)
+        for index, item in enumerate(doc):
+            yield from _flatten_at(item, (*within, index))
     elif isinstance(doc, dict):
         if isinstance(doc.get("items"), list) and str(doc.get("kind", "List")).endswith("List"):
-            for item in doc["items"]:
-                yield from flatten(item)
+            for index, item in enumerate(doc["items"]):
+                yield from _flatten_at(item, (*within, "items", index))
         elif "kind" in doc:
-            yield doc
+            yield within, doc
 
 
 def model_from_objects(
@@ -145,11 +200,16 @@ def model_from_objects(
 
 @dataclass(frozen=True)
 class Manifests:
-    """What files hold: the slim model analyzers read, and every object whole (redacted as it entered)."""
+    """What files hold: the slim model analyzers read, and every object whole (redacted as it entered),
+    each with its origin (``objects.origins``, ``objects.duplicates``); ``lines`` finds the line of any field."""
 
     model: ClusterModel
     objects: FullObjects
     ignored: dict[str, int]  # how many objects of each kind the slim model does not hold
+    lines: LineFinder = field(default_factory=LineFinder)
+
+    def origin(self, key: FullKey) -> Origin | None:
+        return self.objects.origins.get(key)
 
 
 def _name_of(obj: dict[str, Any]) -> Any:
@@ -161,70 +221,88 @@ def load_files(paths: Iterable[Path]) -> tuple[ClusterModel, dict[str, int]]:
     """Load files into one model. Only kinds present in the files count as loaded:
     a check needing a kind the files lack is skipped, never run on "nothing".
     The slim model only (a diagnosis's path); :func:`load_manifests` keeps every field too."""
-    read = _read_all(paths)
-    return _slim_model(read)
+    reader = Reader()
+    for path in paths:
+        reader.read_path(path)
+    return reader.slim_model()
 
 
 def load_manifests(paths: Iterable[Path]) -> Manifests:
     """Load files as :func:`load_files` does, and keep every object of every kind whole (CRDs' objects
-    included) in a :class:`~kubesteward.model.full.FullObjects` beside the slim model."""
-    read = _read_all(paths)
-    model, ignored = _slim_model(read)
-    objects = FullObjects()
-    for obj in read.documents:
-        origin = read.origins.get(id(obj))
-        try:
-            objects.add_manifest(obj, origin=origin)
-        except TypeError as exc:  # YAML allows keys JSON has no form for (null, true, lists)
-            raise InputError(f"{origin}: {obj.get('kind')} {_name_of(obj)!r} cannot be held as JSON: {exc}") from None
-        except RecursionError:
-            raise InputError(f"{origin}: {obj.get('kind')} {_name_of(obj)!r} is nested too deeply to hold") from None
-    return Manifests(model, objects, ignored)
+    included) in a :class:`~kubesteward.model.full.FullObjects` beside the slim model, with its origin.
 
-
-@dataclass(frozen=True)
-class _Read:
-    documents: list[dict[str, Any]]
-    origins: dict[int, str]  # id(object) -> the file it came from
-    meta: dict[str, Any]  # a snapshot's own record (SNAPSHOT_KEY), if one was read
-    names: list[str]
-
-
-def _read_all(paths: Iterable[Path]) -> _Read:
-    documents: list[dict[str, Any]] = []
-    origins: dict[int, str] = {}
-    meta: dict[str, Any] = {}
-    names = []
+    Kustomizations and Helm charts are rendered by ``model.render.load_inputs``, which reads the rest here."""
+    reader = Reader()
     for path in paths:
-        names.append(str(path))
-        for file, doc in iter_documents(path):
-            if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
-                meta = doc[SNAPSHOT_KEY]
-            try:
-                for obj in flatten(doc):
-                    documents.append(obj)
-                    origins[id(obj)] = str(file)
-            except RecursionError:
-                raise InputError(f"{file}: lists nested too deeply to hold Kubernetes objects") from None
-    if not documents:
-        raise InputError(f"{', '.join(names)}: no Kubernetes objects found")
-    return _Read(documents, origins, meta, names)
+        reader.read_path(path)
+    return reader.manifests()
 
 
-def _slim_model(read: _Read) -> tuple[ClusterModel, dict[str, int]]:
-    meta = read.meta
-    now = parse_time(meta.get("snapshotTime")) if meta else None
-    model, ignored = model_from_objects(
-        read.documents, source=", ".join(read.names), context=str(meta.get("context", "")), now=now,
-        origins=read.origins,
-    )
-    if meta:
-        # A snapshot records which kinds were listed, so an empty kind is "none exist", not "unknown",
-        # and what could not be listed, so the same checks are skipped offline as live.
-        model.loaded.update(meta.get("loadedKinds", []))
-        model.partial.update({k: set(v) for k, v in (meta.get("partial") or {}).items()})
-        model.skipped.extend(
-            Skipped(s["kind"], s["reason"], tuple(s.get("namespaces", ())), bool(s.get("unread", True)))
-            for s in meta.get("skipped", [])
+class Reader:
+    """Gathers the objects of several inputs (files, and what renderers made) for one model."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+        self.origins: dict[int, Origin] = {}  # id(object) -> where it came from
+        self.meta: dict[str, Any] = {}  # a snapshot's own record (SNAPSHOT_KEY), if one was read
+        self.names: list[str] = []
+        self.texts: dict[str, str] = {}  # stdin's text, for line look-ups after it is gone
+
+    def read_path(self, path: Path) -> None:
+        """Every object of a file, ``-`` (stdin) or a directory of files."""
+        self.names.append(str(path))
+        for file in input_files(path):
+            text = read_text_input(file)
+            if str(file) == "-":
+                self.texts["-"] = text
+            for document in _documents(file, text):
+                doc = document.data
+                if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
+                    self.meta = doc[SNAPSHOT_KEY]
+                try:
+                    for within, obj in _flatten_at(doc, ()):
+                        origin = Origin(str(file), document.index, within, document.line_of(within), document.span)
+                        self.add(obj, origin)
+                except RecursionError:
+                    raise InputError(f"{file}: lists nested too deeply to hold Kubernetes objects") from None
+
+    def add(self, obj: dict[str, Any], origin: Origin) -> None:
+        """One object from elsewhere (a renderer's output), with where it came from."""
+        self.documents.append(obj)
+        self.origins[id(obj)] = origin
+
+    def slim_model(self) -> tuple[ClusterModel, dict[str, int]]:
+        if not self.documents:
+            raise InputError(f"{', '.join(self.names)}: no Kubernetes objects found")
+        meta = self.meta
+        now = parse_time(meta.get("snapshotTime")) if meta else None
+        model, ignored = model_from_objects(
+            self.documents, source=", ".join(self.names), context=str(meta.get("context", "")), now=now,
+            origins={ident: origin.file for ident, origin in self.origins.items()},
         )
-    return model, ignored
+        if meta:
+            # A snapshot records which kinds were listed, so an empty kind is "none exist", not "unknown",
+            # and what could not be listed, so the same checks are skipped offline as live.
+            model.loaded.update(meta.get("loadedKinds", []))
+            model.partial.update({k: set(v) for k, v in (meta.get("partial") or {}).items()})
+            model.skipped.extend(
+                Skipped(s["kind"], s["reason"], tuple(s.get("namespaces", ())), bool(s.get("unread", True)))
+                for s in meta.get("skipped", [])
+            )
+        return model, ignored
+
+    def manifests(self) -> Manifests:
+        model, ignored = self.slim_model()
+        objects = FullObjects()
+        for obj in self.documents:
+            origin = self.origins.get(id(obj))
+            where = origin.file if origin is not None else "input"
+            try:
+                objects.add_manifest(obj, origin=origin)
+            except TypeError as exc:  # YAML allows keys JSON has no form for (null, true, lists)
+                raise InputError(
+                    f"{where}: {obj.get('kind')} {_name_of(obj)!r} cannot be held as JSON: {exc}"
+                ) from None
+            except RecursionError:
+                raise InputError(f"{where}: {obj.get('kind')} {_name_of(obj)!r} is nested too deeply to hold") from None
+        return Manifests(model, objects, ignored, LineFinder(self.texts))

@@ -25,6 +25,7 @@ from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.errors import Forbidden, InputError, NotFound, UsageError
 from kubesteward.model.cluster import Skipped
+from kubesteward.model.origin import Origin
 from kubesteward.redaction import redact_manifest
 
 T = TypeVar("T")
@@ -89,17 +90,22 @@ class FullObjects:
         self._kinds: dict[GroupKind, dict[tuple[str, str], FullObject]] = {}
         self.loaded: set[GroupKind] = set()  # kinds listed (wholly, or in the namespace asked for)
         self.skipped: list[Skipped] = []  # kinds that could not be listed, and why
-        self.origins: dict[FullKey, str] = {}  # from files: the file each object came from
+        self.origins: dict[FullKey, Origin] = {}  # from files: where each object came from (the last, if twice)
+        # from files: every origin of an object given more than once (the last one is the object held)
+        self.duplicates: dict[FullKey, list[Origin]] = {}
 
     def add(self, obj: FullObject) -> None:
         """Hold ``obj`` (already redacted), replacing an object of the same key."""
         self._kinds.setdefault(GroupKind(obj.group, obj.kind), {})[(obj.namespace, obj.name)] = obj
 
-    def add_manifest(self, manifest: Mapping[str, Any], *, origin: str | None = None) -> FullObject:
+    def add_manifest(self, manifest: Mapping[str, Any], *, origin: Origin | None = None) -> FullObject:
         """Hold a manifest (plain data, as a file holds it), redacted; every other field is kept as it is."""
         obj = admit(manifest)
         self.add(obj)
         if origin is not None:
+            earlier = self.origins.get(obj.key)
+            if earlier is not None:
+                self.duplicates.setdefault(obj.key, [earlier]).append(origin)
             self.origins[obj.key] = origin
         return obj
 
@@ -177,17 +183,22 @@ async def load_full(
     namespace: str | None = None,
     page_size: int = 500,
     into: FullObjects | None = None,
+    fall_back: bool = False,
 ) -> FullObjects:
     """List ``kinds`` whole (in ``namespace``, if given): one concurrent paged LIST per kind, each page
     redacted as it arrives (no Secret value outlives its page). A kind that may not be listed, or whose
-    API is not served, is recorded in ``skipped``; anything else fails the load."""
+    API is not served, is recorded in ``skipped``; anything else fails the load. ``fall_back``: a
+    namespaced kind refused cluster-wide is listed in the context's namespace instead, as the slim
+    model's load does (``skipped`` then names the namespace it was read in)."""
     store = into if into is not None else FullObjects()
     types = [await resolve_kind(client, ref) for ref in kinds]
-    await asyncio.gather(*(_load_kind(client, rt, namespace, page_size, store) for rt in types))
+    await asyncio.gather(*(_load_kind(client, rt, namespace, page_size, store, fall_back) for rt in types))
     return store
 
 
-async def _load_kind(client: KubeClient, rt: ResourceType, namespace: str | None, page_size: int, store: FullObjects) -> None:
+async def _load_kind(
+    client: KubeClient, rt: ResourceType, namespace: str | None, page_size: int, store: FullObjects, fall_back: bool,
+) -> None:
     head = {"apiVersion": rt.api_version, "kind": rt.kind}  # list items of built-ins come without them
 
     scope = namespace if rt.namespaced else None
@@ -205,8 +216,18 @@ async def _load_kind(client: KubeClient, rt: ResourceType, namespace: str | None
         store.skipped.append(Skipped(rt.kind, f"the API {rt.api_version} is not served by this cluster", unread=False))
         return
     except Forbidden as exc:
-        store.skipped.append(Skipped(rt.kind, f"forbidden: {str(exc).split(': ', 1)[-1]}"))
-        return
+        fallback = client.config.namespace if fall_back and rt.namespaced and scope is None else None
+        if not fallback:
+            store.skipped.append(Skipped(rt.kind, f"forbidden: {str(exc).split(': ', 1)[-1]}"))
+            return
+        try:
+            listed = await client.list(rt, namespace=fallback, type=msgspec.Raw, each=redacted, limit=page_size)
+        except (Forbidden, NotFound):
+            store.skipped.append(Skipped(rt.kind, f"forbidden: cannot list {rt.plural} cluster-wide or in {fallback!r}"))
+            return
+        store.skipped.append(Skipped(
+            rt.kind, f"cluster-wide list forbidden; loaded namespace {fallback!r} only", namespaces=(fallback,)
+        ))
     for item in listed.items:
         meta = msgspec.json.decode(item, type=_Head).metadata
         store.add(FullObject(rt.api_version, rt.kind, meta.namespace, meta.name, bytes(item)))
