@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kubesteward.errors import InputError
+from kubesteward.model.semantics.api_versions import parse_version
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class PolicySettings:
             if name is None:
                 raise InputError(f"{where}: unknown policy setting {key!r} (known: {', '.join(sorted(camel))})")
             values[name] = _coerce(name, value, getattr(cls(), name), where)
+        if "target_version" in values:
+            try:
+                parse_version(values["target_version"])
+            except ValueError as exc:
+                raise InputError(f"{where}: policy setting targetVersion: {exc}") from None
         return cls(**values)
 
 
