@@ -17,11 +17,11 @@ from typing import Any
 
 from kubesteward.checks.engine import Evaluation, Report, analyzer_modules, evaluate, report, run_checks
 from kubesteward.checks.settings import CheckSettings
-from kubesteward.cluster import KubeClient, resources
-from kubesteward.errors import Forbidden, NotFound, UsageError
+from kubesteward.cluster import KubeClient
+from kubesteward.errors import UsageError
 from kubesteward.findings import Finding
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
-from kubesteward.model.coverage import require_something_read
+from kubesteward.model.coverage import require_namespace_exists, require_something_read
 from kubesteward.model.files import load_files
 from kubesteward.model.kinds import MODEL_KINDS
 from kubesteward.model.load import Progress, load_cluster, load_events
@@ -151,18 +151,8 @@ async def require_namespace(client: KubeClient, model: ClusterModel, namespace: 
     """:class:`UsageError` when the namespace asked for does not exist: its LISTs answer empty, which
     would read as a healthy namespace. Told by the model's namespace list, or by one GET when that list
     was refused (a refused GET cannot tell, and the run's coverage already says what it missed)."""
-    if "Namespace" in model.loaded and "Namespace" not in model.partial:
-        exists = any(ns.metadata.name == namespace for ns in model.namespaces)
-    else:
-        try:
-            await client.get(resources.NAMESPACE, namespace)
-            exists = True
-        except NotFound:
-            exists = False
-        except Forbidden:
-            return
-    if not exists:
-        raise UsageError(f"namespace {namespace!r} does not exist", context=client.context)
+    listed = "Namespace" in model.loaded and "Namespace" not in model.partial
+    await require_namespace_exists(client, namespace, [ns.metadata.name for ns in model.namespaces] if listed else None)
 
 
 KINDS_BUT_EVENTS = tuple(spec.kind for spec in MODEL_KINDS if spec.kind != "Event")

@@ -57,6 +57,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("v1", "LimitRange", "limitranges"),
     _rt("apps/v1", "Deployment", "deployments"),
     _rt("apps/v1", "ReplicaSet", "replicasets"),
+    _rt("v1", "ReplicationController", "replicationcontrollers"),
     _rt("apps/v1", "StatefulSet", "statefulsets"),
     _rt("apps/v1", "DaemonSet", "daemonsets"),
     _rt("batch/v1", "Job", "jobs"),

@@ -7,9 +7,11 @@ which every output format shows, and refuses a model that read nothing it was as
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from kubesteward.errors import Forbidden
+from kubesteward.cluster import KubeClient, resources
+from kubesteward.errors import Forbidden, NotFound, UsageError
 from kubesteward.model.cluster import ClusterModel, Skipped
 from kubesteward.model.kinds import BY_KIND, STAND_INS
 
@@ -44,38 +46,71 @@ class Coverage:
 
 
 def coverage_of(model: ClusterModel) -> Coverage:
+    return coverage_from(model.skipped, model.loaded, model.namespace_scope)
+
+
+def coverage_from(skipped: Sequence[Skipped], loaded: Collection[str], namespace: str | None) -> Coverage:
+    """The coverage of any load that records what it listed (kind names) and what it skipped: the slim
+    model's, or full objects' (:class:`~kubesteward.model.full.FullObjects`)."""
     # A kind read in place of a refused one (Endpoints for EndpointSlices) closes that gap.
-    covered = {kind for kind, spec in STAND_INS.items() if spec.kind in model.loaded and not _gap(model, spec.kind)}
-    gaps = tuple(s for s in model.skipped if s.unread and s.kind not in covered)
-    not_served = tuple(sorted({s.kind for s in model.skipped if not s.unread}))
-    return Coverage(namespace=model.namespace_scope, gaps=gaps, not_served=not_served)
+    covered = {kind for kind, spec in STAND_INS.items() if spec.kind in loaded and not _gap(skipped, spec.kind)}
+    gaps = tuple(s for s in skipped if s.unread and s.kind not in covered)
+    not_served = tuple(sorted({s.kind for s in skipped if not s.unread}))
+    return Coverage(namespace=namespace, gaps=gaps, not_served=not_served)
 
 
 def require_something_read(model: ClusterModel) -> None:
     """Raise :class:`Forbidden` when the model holds no namespaced kind at all because every LIST of one
     was refused: the identity can read nothing (or nothing in the namespace asked for), and any verdict
     would be about nothing."""
-    namespaced = [s for s in model.skipped if s.unread and _namespaced(s.kind)]
-    read_any = any(_namespaced(kind) for kind in model.loaded)
+    require_read(model.skipped, model.loaded, model.namespace_scope, model.context)
+
+
+def require_read(skipped: Sequence[Skipped], loaded: Collection[str], namespace: str | None, context: str) -> None:
+    """:func:`require_something_read` for any load (kind names listed, kinds skipped)."""
+    namespaced = [s for s in skipped if s.unread and _namespaced(s.kind)]
+    read_any = any(_namespaced(kind) for kind in loaded)
     if read_any or not namespaced:
         return
-    where = f"namespace {model.namespace_scope!r}" if model.namespace_scope else "any namespace"
+    where = f"namespace {namespace!r}" if namespace else "any namespace"
     first = namespaced[0].reason.removeprefix("forbidden: ")
     raise Forbidden(
         f"forbidden (403): this identity may read nothing in {where} "
         f"({len(namespaced)} kinds refused; first: {namespaced[0].kind}: {first})",
-        context=model.context or None,
+        context=context or None,
         status=403,
     )
 
 
-def _gap(model: ClusterModel, kind: str) -> bool:
-    return any(s.unread and s.kind == kind for s in model.skipped)
+async def require_namespace_exists(client: KubeClient, namespace: str, listed: Iterable[str] | None) -> None:
+    """:class:`UsageError` when the namespace asked for does not exist: its LISTs answer empty, which
+    would read as a healthy namespace. Told by the namespaces ``listed`` (every one), or by one GET when
+    they could not be listed (None; a refused GET cannot tell, and the run's coverage says what it missed)."""
+    if listed is not None:
+        exists = namespace in set(listed)
+    else:
+        try:
+            await client.get(resources.NAMESPACE, namespace)
+            exists = True
+        except NotFound:
+            exists = False
+        except Forbidden:
+            return
+    if not exists:
+        raise UsageError(f"namespace {namespace!r} does not exist", context=client.context)
+
+
+def _gap(skipped: Sequence[Skipped], kind: str) -> bool:
+    return any(s.unread and s.kind == kind for s in skipped)
 
 
 def _namespaced(kind: str) -> bool:
+    # The model's kinds, then any other built-in (full objects list RBAC kinds, PDBs...)
     spec = BY_KIND.get(kind)
-    return spec is not None and spec.resource.namespaced
+    if spec is not None:
+        return spec.resource.namespaced
+    rt = resources.by_name(kind)
+    return rt is not None and rt.kind == kind and rt.namespaced
 
 
 def _gap_phrase(gap: Skipped) -> str:

@@ -155,6 +155,30 @@ def _strings(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
+def schema_has_pod_template(schema: Any) -> bool:
+    """Whether a CRD version's ``openAPIV3Schema`` gives its objects a pod template: a ``template``
+    whose ``spec`` has ``containers``, under ``spec``, as deep as :func:`pod_template_of` looks in
+    objects. A template the schema leaves open (``x-kubernetes-preserve-unknown-fields``) cannot tell."""
+    spec = _properties(schema).get("spec")
+    return isinstance(spec, Mapping) and _schema_search(spec, _SEARCH_DEPTH)
+
+
+def _properties(node: Any) -> Mapping[str, Any]:
+    found = node.get("properties") if isinstance(node, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def _schema_search(node: Mapping[str, Any], depth: int) -> bool:
+    fields = _properties(node)
+    template_spec = _properties(fields.get("template")).get("spec")
+    if "containers" in _properties(template_spec):
+        return True
+    return depth > 0 and any(
+        isinstance(child, Mapping) and key not in ("metadata", "status", "selector") and _schema_search(child, depth - 1)
+        for key, child in fields.items()
+    )
+
+
 def controlled(obj: Mapping[str, Any]) -> bool:
     """Whether a controller owns ``obj`` (a Deployment's ReplicaSet, a Job's pod, a Rollout's
     ReplicaSet): its pods are then judged on the controller's template, once."""
