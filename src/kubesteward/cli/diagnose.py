@@ -15,7 +15,7 @@ import yaml
 from kubesteward.checks.engine import Report, fails, matches_code, summary_counts
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.output import check_format, escape, pretty_json
+from kubesteward.cli.output import SEVERITY_COLOURS, SEVERITY_ICONS, check_format, escape, pretty_json
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.config_file import load_project_config
@@ -35,8 +35,8 @@ from kubesteward.reporting.sarif import sarif_document
 from kubesteward.reporting.schema import cluster_doc, error_doc, report_document
 
 FORMATS = ("table", "json", "yaml", "sarif", "markdown")
-_COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-_ICONS = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "ℹ"}
+_COLOURS = {severity: SEVERITY_COLOURS[severity.label] for severity in Severity}
+_ICONS = {severity: SEVERITY_ICONS[severity.label] for severity in Severity}
 MAX_SYMPTOMS = 6
 
 FromFile = Annotated[

@@ -12,6 +12,9 @@ from kubesteward.errors import UsageError
 from kubesteward.terminal import markup_safe
 
 MACHINE_FORMATS = ("json", "yaml")
+# How a severity looks in the human views, by its label (no import of findings at every start).
+SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan"}
+SEVERITY_ICONS = {"error": "✖", "warning": "▲", "info": "ℹ"}
 
 
 def escape(text: str, *, one_line: bool = False) -> str:
