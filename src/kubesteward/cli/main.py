@@ -25,12 +25,15 @@ from kubesteward.errors import EXIT_CODES, KubestewardError
 # listing instead. Values: (module, attribute: a function or a Typer).
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("kubesteward.cli.diagnose", "diagnose"),
+    "audit": ("kubesteward.cli.audit", "audit"),
     "snapshot": ("kubesteward.cli.diagnose", "snapshot"),
     "explain": ("kubesteward.cli.diagnose", "explain"),
     "status": ("kubesteward.cli.status", "status"),
     "watch": ("kubesteward.cli.watch", "watch"),
     "sandbox": ("kubesteward.cli.sandbox", "app"),
     "silence": ("kubesteward.cli.silence", "app"),
+    "webhook": ("kubesteward.cli.webhook", "app"),
+    "rbac": ("kubesteward.cli.rbac", "app"),
 }
 
 
@@ -90,8 +93,8 @@ app = typer.Typer(
     name="kubesteward",
     cls=LazyGroup,
     # Names the commands that exist, every one (tests/unit/test_cli_help.py): add a command here when it lands.
-    help="Kubernetes operations engine, across many clusters: diagnose, snapshot, explain, status, watch, silence,"
-    " sandbox, exit-codes.",
+    help="Kubernetes operations engine, across many clusters: diagnose, audit, snapshot, explain, status, watch, silence,"
+    " rbac, webhook, sandbox, exit-codes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
