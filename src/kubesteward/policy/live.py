@@ -66,7 +66,7 @@ async def audit_cluster(
     since it was asked for by name. Pods a controller owns are judged on their controller's template.
     """
     config = config or PolicyConfig()
-    selector = _selector(label_selector)
+    selector = parse_label_selector(label_selector)
     store = FullObjects()
     crd_kinds = await _pod_template_kinds(client, store.skipped)
     kinds = _dedupe([*_rule_kinds(config), *POD_OWNER_KINDS, "Namespace"], crd_kinds)
@@ -87,7 +87,8 @@ async def audit_cluster(
     )
 
 
-def _selector(text: str | None) -> LabelSelector | None:
+def parse_label_selector(text: str | None) -> LabelSelector | None:
+    """``-l``'s selector (kubectl's syntax), None for none; :class:`UsageError` before any request."""
     if text is None or not text.strip():
         return None
     try:
