@@ -1,0 +1,108 @@
+"""``kubesteward lint PATH…``: the policy rules over manifests, for CI (docs/lint.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kubesteward.cli.output import check_format, escape
+from kubesteward.cli.policy_output import FORMATS, Location, PolicyRun, emit_policy, fails
+from kubesteward.cli.state import STATE
+from kubesteward.config_file import load_project_config
+from kubesteward.errors import UsageError
+from kubesteward.findings import Severity
+from kubesteward.model.semantics.api_versions import parse_version
+from kubesteward.policy import Located, PolicyConfig, parse_policy_config
+from kubesteward.policy.files import FileLint, lint_files
+
+DEFAULT_FAIL_ON = "error"
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def lint(
+    paths: Annotated[list[str], typer.Argument(
+        help="Files, directories (recursively), - for stdin; multi-document YAML, JSON, kind: List.",
+        show_default=False)],
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json, yaml, sarif, junit or markdown.")] = "table",
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="pss-baseline, pss-restricted, production (default) or all.")] = None,
+    config: Annotated[str | None, typer.Option(
+        "--config", help="Config file (default: .kubesteward.yaml in . or a parent).")] = None,
+    fail_on: Annotated[str | None, typer.Option(
+        "--fail-on", help="Exit 1 when a finding is at least this severe: error (default), warning, info, none.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only these codes (or globs like KS7*).")] = None,
+    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Codes (or globs) not to run.")] = None,
+    target_version: Annotated[str | None, typer.Option(
+        "--target-version", help="Kubernetes version the manifests are for (deprecated and removed APIs).")] = None,
+    scores: Annotated[bool, typer.Option("--scores", help="Table: add each namespace's score.")] = False,
+) -> int:
+    """Check manifests against the policy rules: exit 1 on findings at or above --fail-on."""
+    fmt = check_format(output, FORMATS)
+    project = load_project_config(config)
+    threshold = _threshold(fail_on or project.fail_on or DEFAULT_FAIL_ON)
+    policy = _policy_config(project.policy, str(project.path or "defaults"), profile, only, ignore, target_version)
+    checked = lint_files([Path(p) for p in paths], policy)
+    STATE.retain(checked)
+    _say_what_was_read(checked)
+    run = lint_run(checked, policy)
+    emit_policy(fmt, [run], scores=scores)
+    return 1 if fails([run], threshold) else 0
+
+
+def lint_run(checked: FileLint, policy: PolicyConfig) -> PolicyRun:
+    """The files' evaluation as the outputs show it: each finding's file and line found when shown."""
+
+    def locate(item: Located) -> Location | None:
+        where = checked.where(item)
+        return Location(where.origin.file, where.line, where.object_line) if where is not None else None
+
+    return PolicyRun(source=checked.manifests.model.source, result=checked.result, locate=locate,
+                     profile=policy.profile)
+
+
+def _threshold(name: str) -> Severity | None:
+    if name == "none":
+        return None
+    try:
+        return Severity.parse(name)
+    except KeyError:
+        raise UsageError(f"--fail-on must be error, warning, info or none, not {name!r}") from None
+
+
+def _policy_config(
+    data: object, where: str, profile: str | None, only: list[str] | None, ignore: list[str] | None,
+    target_version: str | None,
+) -> PolicyConfig:
+    policy = parse_policy_config(data, where, profile=profile, only=_split(only), ignore=_split(ignore))
+    if target_version is None:
+        return policy
+    try:
+        parse_version(target_version)
+    except ValueError as exc:
+        raise UsageError(f"--target-version: {exc}") from None
+    return dataclasses.replace(policy, settings=dataclasses.replace(policy.settings, target_version=target_version))
+
+
+def _say_what_was_read(checked: FileLint) -> None:
+    """At -v: what was read, so a run that judged nothing it meant to is not taken for a clean one."""
+    if STATE.verbosity < 1:
+        return
+    kinds = checked.kinds()
+    files = {origin.file for origin in checked.manifests.objects.origins.values()}
+    STATE.err.print(
+        f"read {sum(kinds.values())} objects from {len(files)} file(s): "
+        + escape(", ".join(f"{kind} ({count})" for kind, count in kinds.items())),
+        highlight=False, soft_wrap=True,
+    )
+    result = checked.result
+    STATE.err.print(f"judged {result.objects} objects with {len(result.rules)} rules: {', '.join(result.rules)}",
+                    highlight=False, soft_wrap=True)
+    for key, origins in checked.manifests.objects.duplicates.items():
+        STATE.err.print(f"[yellow]duplicate[/]: {escape(str(key))} in {escape(', '.join(map(str, origins)))} "
+                        "(the last one is judged)", highlight=False, soft_wrap=True)
