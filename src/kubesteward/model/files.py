@@ -26,28 +26,28 @@ from kubesteward.model.lines import LineFinder
 from kubesteward.model.origin import Origin, Step
 
 SNAPSHOT_KEY = "kubesteward"  # top-level key of our snapshot List: {snapshotTime, context, skipped}
-_SUFFIXES = (".json", ".yaml", ".yml")
+MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 MAX_INPUT_BYTES = 1 << 30  # beyond this a "manifest" is not one (or is /dev/zero)
 _CHUNK = 1 << 20
 
 
-def iter_documents(path: Path) -> Iterator[tuple[Path, Any]]:
+def iterparse_documents(path: Path) -> Iterator[tuple[Path, Any]]:
     """Every parsed document under ``path`` (a file, ``-`` for stdin, or a directory, recursively).
 
     Whatever the file holds, the answer is documents or one :class:`InputError` naming the file:
     binary or non-UTF-8 content, a document nested deeper than the parser's stack, invalid syntax.
     """
     for file in input_files(path):
-        for document in _documents(file, read_text_input(file)):
+        for document in parse_documents(file, read_text_input(file)):
             yield file, document.data
 
 
 def input_files(path: Path) -> list[Path]:
     """``path`` itself, or the .json/.yaml/.yml files under a directory (recursively, sorted)."""
     if str(path) != "-" and path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file())
         if not files:
             raise InputError(f"{path}: no .json/.yaml/.yml files found")
         return files
@@ -86,7 +86,9 @@ def _read_limited(handle: BinaryIO, path: Path) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class _Document:
+class Document:
+    """One parsed document of a file, and where its lines are."""
+
     index: int  # in the file, empty documents counted (as the YAML parser counts them)
     data: Any
     node: yaml.Node | None  # the YAML node tree, while the document is being read; None for JSON
@@ -95,7 +97,8 @@ class _Document:
     def span(self) -> tuple[int, int]:
         if self.node is None:
             return (0, 0)
-        return (self.node.start_mark.line + 1, self.node.end_mark.line + 1)
+        end = self.node.end_mark  # where the next token starts: column 0 of the line after a block's end
+        return (self.node.start_mark.line + 1, end.line if end.column == 0 else end.line + 1)
 
     def line_of(self, within: tuple[Step, ...]) -> int:
         """The first line of the value at ``within`` (0 for JSON: found lazily, by the LineFinder)."""
@@ -115,17 +118,17 @@ class _Document:
 _Loader = yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
 
 
-def _documents(path: Path, text: str) -> Iterator[_Document]:
+def parse_documents(path: Path, text: str) -> Iterator[Document]:
     try:
         yield from _parse(path, text)
     except RecursionError:
         raise InputError(f"{path}: nested too deeply to be a Kubernetes object") from None
 
 
-def _parse(path: Path, text: str) -> Iterator[_Document]:
+def _parse(path: Path, text: str) -> Iterator[Document]:
     if path.suffix == ".json" or text.lstrip().startswith(("{", "[")):
         try:
-            yield _Document(0, json.loads(text), None)
+            yield Document(0, json.loads(text), None)
             return
         except json.JSONDecodeError as exc:
             if path.suffix == ".json":
@@ -138,7 +141,7 @@ def _parse(path: Path, text: str) -> Iterator[_Document]:
             node = loader.get_node()
             doc = loader.construct_document(node)
             if doc is not None:
-                yield _Document(index, doc, node)
+                yield Document(index, doc, node)
             index += 1
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -151,18 +154,19 @@ def _parse(path: Path, text: str) -> Iterator[_Document]:
 
 def flatten(doc: Any) -> Iterator[dict[str, Any]]:
     """Objects of a document: a v1 List (or FooList) is unpacked, recursively."""
-    for _within, obj in _flatten_at(doc, ()):
+    for _within, obj in flatten_at(doc, ()):
         yield obj
 
 
-def _flatten_at(doc: Any, within: tuple[Step, ...]) -> Iterator[tuple[tuple[Step, ...], dict[str, Any]]]:
+def flatten_at(doc: Any, within: tuple[Step, ...]) -> Iterator[tuple[tuple[Step, ...], dict[str, Any]]]:
+    """:func:`flatten`, each object with its path inside the document (``("items", 3)``)."""
     if isinstance(doc, list):
         for index, item in enumerate(doc):
-            yield from _flatten_at(item, (*within, index))
+            yield from flatten_at(item, (*within, index))
     elif isinstance(doc, dict):
         if isinstance(doc.get("items"), list) and str(doc.get("kind", "List")).endswith("List"):
             for index, item in enumerate(doc["items"]):
-                yield from _flatten_at(item, (*within, "items", index))
+                yield from flatten_at(item, (*within, "items", index))
         elif "kind" in doc:
             yield within, doc
 
@@ -252,19 +256,22 @@ class Reader:
         """Every object of a file, ``-`` (stdin) or a directory of files."""
         self.names.append(str(path))
         for file in input_files(path):
-            text = read_text_input(file)
-            if str(file) == "-":
-                self.texts["-"] = text
-            for document in _documents(file, text):
-                doc = document.data
-                if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
-                    self.meta = doc[SNAPSHOT_KEY]
-                try:
-                    for within, obj in _flatten_at(doc, ()):
-                        origin = Origin(str(file), document.index, within, document.line_of(within), document.span)
-                        self.add(obj, origin)
-                except RecursionError:
-                    raise InputError(f"{file}: lists nested too deeply to hold Kubernetes objects") from None
+            self.read_file(file)
+
+    def read_file(self, file: Path) -> None:
+        """Every object of one file (or ``-``, stdin)."""
+        text = read_text_input(file)
+        if str(file) == "-":
+            self.texts["-"] = text
+        for document in parse_documents(file, text):
+            doc = document.data
+            if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
+                self.meta = doc[SNAPSHOT_KEY]
+            try:
+                for within, obj in flatten_at(doc, ()):
+                    self.add(obj, Origin(str(file), document.index, within, document.line_of(within), document.span))
+            except RecursionError:
+                raise InputError(f"{file}: lists nested too deeply to hold Kubernetes objects") from None
 
     def add(self, obj: dict[str, Any], origin: Origin) -> None:
         """One object from elsewhere (a renderer's output), with where it came from."""
