@@ -35,18 +35,19 @@ def private_directory(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str, *, scrubbed: bool = True) -> None:
     """Write ``text`` (scrubbed of credentials) to ``path``, created or truncated owner-only.
 
     Written to a temporary file beside it and renamed into place, so an interrupted write
-    never leaves half a file under the name.
+    never leaves half a file under the name. ``scrubbed=False`` writes key material as it is:
+    it is the secret the file exists to hold, and masking anything in it would corrupt it.
     """
     check_writable(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(scrub(text))
+            handle.write(scrub(text) if scrubbed else text)
         os.chmod(temporary, FILE_MODE)
         os.replace(temporary, path)
     except OSError as exc:

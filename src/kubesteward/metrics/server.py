@@ -30,26 +30,27 @@ DEFAULT_METRICS_ADDR = "127.0.0.1:9808"
 TEXT = "text/plain; charset=utf-8"
 
 
-def parse_addr(addr: str, *, allow_remote: bool = False) -> tuple[str, int]:
-    """``HOST:PORT``, ``:PORT`` (127.0.0.1) or ``[IPV6]:PORT`` -> (host, port); port 0 picks a free one."""
+def parse_addr(addr: str, *, allow_remote: bool = False, what: str = "metrics") -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (127.0.0.1) or ``[IPV6]:PORT`` -> (host, port); port 0 picks a free one.
+    ``what``: the endpoint, as error messages name it."""
     text = addr.strip()
     if text.startswith("["):
         host, sep, port_text = text[1:].partition("]:")
         if not sep:
-            raise UsageError(f"metrics address {addr!r}: expected [IPV6]:PORT")
+            raise UsageError(f"{what} address {addr!r}: expected [IPV6]:PORT")
     else:
         host, sep, port_text = text.rpartition(":")
         if not sep:
-            raise UsageError(f"metrics address {addr!r}: expected HOST:PORT or :PORT")
+            raise UsageError(f"{what} address {addr!r}: expected HOST:PORT or :PORT")
         if ":" in host:
-            raise UsageError(f"metrics address {addr!r}: put an IPv6 host in brackets, e.g. [::1]:9808")
+            raise UsageError(f"{what} address {addr!r}: put an IPv6 host in brackets, e.g. [::1]:9808")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise UsageError(f"metrics address {addr!r}: port must be a number from 0 to 65535")
+        raise UsageError(f"{what} address {addr!r}: port must be a number from 0 to 65535")
     # "localhost" may resolve to ::1 first, which an IPv4 socket cannot bind.
     host = "127.0.0.1" if host in ("", "localhost") else host
     if not allow_remote and not _is_loopback(host):
         raise UsageError(
-            f"metrics address {addr!r} is not a loopback address; serving metrics beyond this host "
+            f"{what} address {addr!r} is not a loopback address; serving {what} beyond this host "
             "must be allowed explicitly"
         )
     return host, int(port_text)
