@@ -28,6 +28,7 @@ from kubesteward.findings.catalogue.autoscaling import KS601, KS602, KS603, KS60
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, ObjectKey, key_of
 from kubesteward.model.objects import condition
+from kubesteward.model.semantics.autoscaling import utilization_resources
 from kubesteward.model.semantics.health import pod_problems
 from kubesteward.model.semantics.lifecycle import live_pods
 from kubesteward.model.semantics.selectors import format_selector
@@ -150,18 +151,6 @@ def _metric_names(hpa: o.HorizontalPodAutoscaler) -> list[str]:
     return out
 
 
-def _utilization_resources(hpa: o.HorizontalPodAutoscaler) -> list[tuple[str, str]]:
-    """(resource, container or "") of every metric that divides usage by requests."""
-    if hpa.spec.metrics is None:
-        return [("cpu", "")]  # the API's default: 80% average CPU utilization
-    out = []
-    for metric in hpa.spec.metrics:
-        source = metric.resource if metric.type == "Resource" else metric.containerResource if metric.type == "ContainerResource" else None
-        if source is not None and source.target is not None and source.target.type == "Utilization":
-            out.append((source.name, source.container if metric.type == "ContainerResource" else ""))
-    return out
-
-
 def _target_containers(target: Any, pods: Sequence[o.Pod]) -> tuple[str, list[o.Container]]:
     """Containers whose requests the HPA will read: a live pod's (LimitRange defaults
     included), else the pod template's. Pods of one revision share requests, so one pod
@@ -189,7 +178,7 @@ def _missing_requests(
     source, containers = _target_containers(target, pods)
     missing: list[str] = []
     resources: list[str] = []
-    for resource, only in _utilization_resources(hpa):
+    for resource, only in utilization_resources(hpa):
         for container in containers:
             if only and container.name != only:
                 continue

@@ -38,6 +38,7 @@ from kubesteward.findings.catalogue.networking import (
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ENDPOINT_KINDS, ClusterModel, ObjectKey, key_of
 from kubesteward.model.semantics import health, lifecycle
+from kubesteward.model.semantics.ingress import BackendUse, backend_uses, port_label, service_has_port
 from kubesteward.model.semantics.selectors import format_selector, map_selector_matches, selector_matches
 
 # Legacy (pre-IngressClass) way of choosing a controller; still honoured by
@@ -452,53 +453,16 @@ def _port_findings(svc: o.Service, pods: list[o.Pod]) -> Iterator[Finding]:
 # --------------------------------------------------------------------------- ingress
 
 
-@dataclass
-class _BackendUse:
-    """Every place in one Ingress that routes to one Service."""
-
-    service: str
-    ports: list[o.ServiceBackendPort] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-
-
-def _backend_uses(ingress: o.Ingress) -> dict[str, _BackendUse]:
-    uses: dict[str, _BackendUse] = {}
-
-    def add(backend: o.IngressBackend | None, where: str) -> None:
-        if backend is None or backend.service is None:
-            return  # resource backends (e.g. a storage bucket CRD) are the controller's business
-        use = uses.setdefault(backend.service.name, _BackendUse(backend.service.name))
-        if backend.service.port not in use.ports:
-            use.ports.append(backend.service.port)
-        use.paths.append(where)
-
-    add(ingress.spec.defaultBackend, "(default backend)")
-    for rule in ingress.spec.rules or ():
-        for path in rule.http.paths if rule.http else ():
-            add(path.backend, f"{rule.host or '*'}{path.path or '/'}")
-    return uses
-
-
-def _port_label(port: o.ServiceBackendPort) -> str:
-    return port.name or str(port.number)
-
-
-def _service_has_port(svc: o.Service, port: o.ServiceBackendPort) -> bool:
-    if port.name:
-        return any(p.name == port.name for p in svc.spec.ports or ())
-    return any(p.port == port.number for p in svc.spec.ports or ())
-
-
 @analyzer(codes=[INGRESS_SERVICE_MISSING, INGRESS_PORT_MISSING], requires=["Ingress", "Service"])
 def ingress_backends(model: ClusterModel, settings: CheckSettings) -> Iterator[Finding]:
     for ingress in in_service(model, model.ingresses):
         if not model.has("Service", ingress.metadata.namespace):
             continue
-        for use in _backend_uses(ingress).values():
+        for use in backend_uses(ingress).values():
             yield from _backend_findings(model, ingress, use)
 
 
-def _backend_findings(model: ClusterModel, ingress: o.Ingress, use: _BackendUse) -> Iterator[Finding]:
+def _backend_findings(model: ClusterModel, ingress: o.Ingress, use: BackendUse) -> Iterator[Finding]:
     key = key_of(ingress)
     ns = key.namespace
     fill = {"namespace": ns, "ingress": key.name, "service": use.service}
@@ -512,19 +476,19 @@ def _backend_findings(model: ClusterModel, ingress: o.Ingress, use: _BackendUse)
         )
         return
     if svc.spec.type != "ExternalName":  # ExternalName Services need not declare ports
-        missing = [p for p in use.ports if not _service_has_port(svc, p)]
+        missing = [p for p in use.ports if not service_has_port(svc, p)]
         if missing:
             offered = [f"{p.name}:{p.port}" if p.name else str(p.port) for p in svc.spec.ports or ()]
             yield finding(
                 INGRESS_PORT_MISSING, key,
-                f"backend {use.service}:{_port_label(missing[0])} is not a port of Service {use.service} (it has {', '.join(offered) or 'no ports'})",
-                evidence={**evidence, "missing_ports": [_port_label(p) for p in missing], "service_ports": offered},
+                f"backend {use.service}:{port_label(missing[0])} is not a port of Service {use.service} (it has {', '.join(offered) or 'no ports'})",
+                evidence={**evidence, "missing_ports": [port_label(p) for p in missing], "service_ports": offered},
                 fill=fill, related=[key_of(svc)],
             )
 
 
-def _backend_evidence(use: _BackendUse) -> dict[str, object]:
-    return {"service": use.service, "ports": [_port_label(p) for p in use.ports], "paths": use.paths[:MAX_LISTED]}
+def _backend_evidence(use: BackendUse) -> dict[str, object]:
+    return {"service": use.service, "ports": [port_label(p) for p in use.ports], "paths": use.paths[:MAX_LISTED]}
 
 
 # An Ingress's backend is unavailable for the reasons its Service is: asked the same two
@@ -545,7 +509,7 @@ def ingress_backend_endpoints(model: ClusterModel, settings: CheckSettings) -> I
 def _unavailable_backends(model: ClusterModel, settings: CheckSettings, diagnose: Diagnose) -> Iterator[Finding]:
     for ingress in in_service(model, model.ingresses):
         ns = ingress.metadata.namespace
-        for use in _backend_uses(ingress).values():
+        for use in backend_uses(ingress).values():
             svc = model.service(ns, use.service)
             diagnosis = diagnose(model, svc, settings) if svc is not None else None
             # Only real outages: a Service scaled to zero or managed by hand is reported (INFO) on the Service.

@@ -23,8 +23,8 @@ it; the table follows Kubernetes' Deprecated API Migration Guide.
     remediation=steps(
         Step("Rewrite the manifest in the replacement apiVersion the finding names, minding the field changes "
              "the migration guide lists (e.g. an Ingress backend's `serviceName` became `service.name`)"),
-        Step("Convert a file mechanically with the kubectl-convert plugin, then review the result",
-             "kubectl-convert -f <file> --output-version <replacement>"),
+        Step("Or convert the file mechanically with the kubectl-convert plugin (`--output-version` the replacement), "
+             "then review the result"),
     ),
 )
 
