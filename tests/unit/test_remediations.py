@@ -22,7 +22,7 @@ Obj = dict[str, Any]
 
 # What no finding can know, so it stays for the reader to choose: which class to make the
 # default, the probe's port (probes are not decoded), a key to add, the CNI's namespace.
-READERS_CHOICE = {"class", "port", "key", "file", "cni-namespace", "cni-pod"}
+READERS_CHOICE = {"class", "port", "key", "file", "cni-namespace", "cni-pod", "user"}
 
 
 def meta(kind: str, name: str, *, labels: dict[str, str] | None = None, owner: tuple[str, str] | None = None) -> Obj:

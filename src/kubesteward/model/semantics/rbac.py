@@ -53,6 +53,16 @@ SERVICE_ACCOUNTS_GROUP = "system:serviceaccounts"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 # Verbs of requests that name no object: a rule with resourceNames never allows them.
 UNNAMED_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
+# What Kubernetes labels the roles and bindings it makes itself (the API server reconciles them).
+BOOTSTRAP_LABEL, BOOTSTRAP_VALUE = "kubernetes.io/bootstrapping", "rbac-defaults"
+# A ClusterRole labelled so is a source of the built-in aggregated roles (admin, edit, view) or of others.
+AGGREGATE_LABEL_PREFIX = "rbac.authorization.k8s.io/aggregate-to-"
+USER_FACING_ROLES = ("cluster-admin", "admin", "edit", "view")
+
+
+def is_default_cluster_role(name: str) -> bool:
+    """Whether every cluster has a ClusterRole of this name: the API server makes them at start."""
+    return name in USER_FACING_ROLES or name.startswith("system:")
 
 
 @dataclass(frozen=True, order=True)
