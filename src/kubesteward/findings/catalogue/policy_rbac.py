@@ -130,7 +130,7 @@ without anyone reviewing the role again. ClusterRoles labelled to aggregate into
 (`rbac.authorization.k8s.io/aggregate-to-*`) are in use through them and are not reported.
 """,
     remediation=steps(
-        Step("Delete the role if nothing needs it", "kubectl delete role <name> -n <ns>"),
+        Step("Delete the role if nothing needs it, or bind it where it was meant to be used"),
     ),
 )
 
