@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubesteward.model.files import load_manifests
 from kubesteward.model.full import FullKey
@@ -178,3 +179,50 @@ def test_field_paths_parse_with_indexes_and_bracketed_keys() -> None:
         "metadata", "annotations", "kubernetes.io/change-cause")
     assert parse_field(("spec", 2)) == ("spec", 2)
     assert parse_field("") == ()
+
+
+TRICKY = """\
+plain: text
+booleans: [yes, No, on, OFF, true, False, y, n]
+nulls: [~, null, Null]
+nothing:
+numbers: [0x1F, 0o17, 017, 1_000, "1_000", 1:30, -.inf, .NaN, 6.02e+23, +12, 3.]
+dates: [2026-12-03, 2026-12-03T10:00:00Z, "2026-12-03"]
+empty: ""
+quoted: 'yes'
+folded: >
+  one
+  two
+literal: |
+  keep
+"=": value
+binary: !!binary aGVsbG8=
+anchored: &shared {cpu: 100m, memory: 64Mi}
+aliased: *shared
+merged:
+  <<: *shared
+  cpu: 200m
+set: !!set {a, b}
+omap: !!omap [{a: 1}, {b: 2}]
+? [complex, key]
+: only YAML allows it
+"""
+
+
+def test_the_manifest_loader_gives_what_yaml_safe_load_gives(tmp_path: Path) -> None:
+    from kubesteward.model.files import parse_documents
+
+    tricky = TRICKY.replace("? [complex, key]\n: only YAML allows it\n", "")
+    documents = list(parse_documents(tmp_path / "x.yaml", tricky + "---\n" + MULTI + "---\n" + LIST))
+    expected = [d for d in yaml.safe_load_all(tricky + "---\n" + MULTI + "---\n" + LIST) if d is not None]
+    assert [d.data for d in documents] == expected
+    assert documents[0].data["aliased"] is documents[0].data["anchored"]  # one object, as the safe loader shares
+    assert documents[0].data["merged"] == {"cpu": "200m", "memory": "64Mi"}
+
+
+def test_an_unhashable_key_is_invalid_yaml_as_before(tmp_path: Path) -> None:
+    from kubesteward.errors import InputError
+    from kubesteward.model.files import parse_documents
+
+    with pytest.raises(InputError, match="invalid YAML: found unhashable key"):
+        list(parse_documents(tmp_path / "x.yaml", TRICKY))

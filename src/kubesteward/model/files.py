@@ -20,10 +20,12 @@ import yaml
 
 from kubesteward.errors import InputError
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel, Skipped, key_of, parse_time
+from kubesteward.model.collector import collector_paused
 from kubesteward.model.full import FullKey, FullObjects
 from kubesteward.model.kinds import BY_KIND, strip_values
 from kubesteward.model.lines import LineFinder
 from kubesteward.model.origin import Origin, Step
+from kubesteward.model.yaml_loader import MAP_TAG, SEQ_TAG, STR_TAG, ManifestLoader
 
 SNAPSHOT_KEY = "kubesteward"  # top-level key of our snapshot List: {snapshotTime, context, skipped}
 MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
@@ -115,7 +117,6 @@ class Document:
         return node.start_mark.line + 1 if node is not None else 0
 
 
-_Loader = yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
 
 
 def parse_documents(path: Path, text: str) -> Iterator[Document]:
@@ -134,12 +135,12 @@ def _parse(path: Path, text: str) -> Iterator[Document]:
             if path.suffix == ".json":
                 raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     # Node by node rather than yaml.load_all: the same parse, and each document's lines come with it.
-    loader = _Loader(text)
+    loader = ManifestLoader(text)
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
-            doc = loader.construct_document(node)
+            doc = _construct(loader, node) if node is not None else None
             if doc is not None:
                 yield Document(index, doc, node)
             index += 1
@@ -150,6 +151,55 @@ def _parse(path: Path, text: str) -> Iterator[Document]:
         raise InputError(f"{path}{where}: invalid YAML: {problem}") from None
     finally:
         loader.dispose()
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+_SCALARS = {f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float")}
+
+
+def _construct(loader: ManifestLoader, root: yaml.Node) -> Any:
+    """What ``SafeConstructor.construct_document`` makes of ``root``, built directly for the plain mappings,
+    sequences and strings manifests are made of (its generator per collection is most of a load's time);
+    anything else (merge keys, timestamps, binary, unknown tags, unhashable keys) is left to it."""
+    built: dict[int, Any] = {}  # an alias is the object its anchor made, as SafeConstructor shares it
+
+    def build(node: yaml.Node) -> Any:
+        known = built.get(id(node))
+        if known is not None:
+            return known
+        tag = node.tag
+        if tag == STR_TAG and type(node) is yaml.ScalarNode:
+            return node.value
+        if tag == MAP_TAG and type(node) is yaml.MappingNode:
+            mapping: dict[Any, Any] = {}
+            built[id(node)] = mapping
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:
+                    return fallback(node)
+                try:
+                    mapping[build(key_node)] = build(value_node)
+                except TypeError:  # an unhashable key: SafeConstructor says so, as a YAML error
+                    return fallback(node)
+            return mapping
+        if tag == SEQ_TAG and type(node) is yaml.SequenceNode:
+            sequence: list[Any] = []
+            built[id(node)] = sequence
+            sequence.extend(build(item) for item in node.value)
+            return sequence
+        if tag in _SCALARS and type(node) is yaml.ScalarNode:
+            return loader.yaml_constructors[tag](loader, node)
+        return fallback(node)
+
+    def fallback(node: yaml.Node) -> Any:
+        value = loader.construct_object(node, deep=True)
+        built[id(node)] = value
+        return value
+
+    try:
+        return build(root)
+    finally:
+        loader.constructed_objects = {}
+        loader.recursive_objects = {}
 
 
 def flatten(doc: Any) -> Iterator[dict[str, Any]]:
@@ -263,6 +313,10 @@ class Reader:
         text = read_text_input(file)
         if str(file) == "-":
             self.texts["-"] = text
+        with collector_paused():
+            self._read_text(file, text)
+
+    def _read_text(self, file: Path, text: str) -> None:
         for document in parse_documents(file, text):
             doc = document.data
             if isinstance(doc, dict) and isinstance(doc.get(SNAPSHOT_KEY), dict):
@@ -299,6 +353,10 @@ class Reader:
         return model, ignored
 
     def manifests(self) -> Manifests:
+        with collector_paused():
+            return self._manifests()
+
+    def _manifests(self) -> Manifests:
         model, ignored = self.slim_model()
         objects = FullObjects()
         for obj in self.documents:

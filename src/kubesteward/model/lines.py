@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from kubesteward.model.collector import collector_paused
 from kubesteward.model.origin import Origin, Step
+from kubesteward.model.yaml_loader import PositionLoader
 
-_Loader = yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
 _STEP = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
 
 
@@ -81,7 +82,8 @@ class LineFinder:
     def _positions(self, origin: Origin) -> _Positions | None:
         key = (origin.file, origin.document)
         if key not in self._documents:
-            self._documents[key] = self._compose(origin)
+            with collector_paused():  # a node tree is thousands of objects, freed by reference counting
+                self._documents[key] = self._compose(origin)
         return self._documents[key]
 
     def _compose(self, origin: Origin) -> _Positions | None:
@@ -91,15 +93,16 @@ class LineFinder:
         first, last = origin.span
         try:
             if first:  # only this document's lines; its marks count from its first line
-                node = next(yaml.compose_all("".join(lines[first - 1:last]), Loader=_Loader), None)
+                node = next(yaml.compose_all("".join(lines[first - 1:last]), Loader=PositionLoader), None)
             else:  # JSON (one document), or a span unknown
                 node = _nth("".join(lines), origin.document)
         except (yaml.YAMLError, RecursionError):
             return None
         if node is None:
             return None
-        positions: _Positions = {}
-        _walk(node, (), max(first - 1, 0), positions)
+        offset = max(first - 1, 0)
+        positions: _Positions = {(): (node.start_mark.line + 1 + offset, node.start_mark.column + 1)}
+        _walk(node, (), offset, positions)
         return positions
 
     def _file_lines(self, file: str) -> list[str] | None:
@@ -115,21 +118,27 @@ class LineFinder:
 
 
 def _nth(text: str, index: int) -> yaml.Node | None:
-    for number, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
+    for number, node in enumerate(yaml.compose_all(text, Loader=PositionLoader)):
         if number == index:
             return node
     return None
 
 
 def _walk(node: yaml.Node, at: tuple[Step, ...], offset: int, positions: _Positions) -> None:
-    positions[at] = (node.start_mark.line + 1 + offset, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+    if type(node) is yaml.MappingNode:
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                step = (*at, key.value)
+            if type(key) is not yaml.ScalarNode:  # a complex key: no path names it
+                continue
+            step = (*at, key.value)
+            # A field's line is its key's: where an editor should go, also for block values below it.
+            mark = key.start_mark
+            positions[step] = (mark.line + 1 + offset, mark.column + 1)
+            if type(value) is not yaml.ScalarNode:
                 _walk(value, step, offset, positions)
-                # A field's line is its key's: where an editor should go, also for block values below it.
-                positions[step] = (key.start_mark.line + 1 + offset, key.start_mark.column + 1)
-    elif isinstance(node, yaml.SequenceNode):
+    elif type(node) is yaml.SequenceNode:
         for index, item in enumerate(node.value):
-            _walk(item, (*at, index), offset, positions)
+            step = (*at, index)
+            mark = item.start_mark
+            positions[step] = (mark.line + 1 + offset, mark.column + 1)
+            if type(item) is not yaml.ScalarNode:
+                _walk(item, step, offset, positions)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gc
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from kubesteward.cluster import KubeClient
 from kubesteward.errors import Forbidden, NotFound, Unauthorized
 from kubesteward.model import objects as o
 from kubesteward.model.cluster import ClusterModel, ListSource, Skipped
+from kubesteward.model.collector import collector_paused
 from kubesteward.model.kinds import (
     BY_KIND,
     CLAIM_NOTES_SELECTOR,
@@ -128,17 +128,8 @@ async def load_cluster(
             add("Event", await _claim_notes(client, model.pvcs, page_size, since, shard_slots["Event"]))
         return skipped
 
-    # Large lists allocate millions of small objects; the cyclic GC would
-    # rescan them over and over while they arrive. Our structs cannot form
-    # cycles and page bytes are freed by reference counting, so the collector
-    # is paused during the load and everything is frozen after it (moved out
-    # of the collector's sight; reference counting still frees it), instead
-    # of a collection that would scan the whole model.
-    # What the load leaves in cycles (first-use import leftovers, a few
-    # hundred objects) stays for the process's life.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # Large lists allocate millions of small objects: the collector stays out of their way.
+    with collector_paused():
         rest = specs
         if shard & SHARDED_KINDS and namespace is None and any(spec.kind == "Namespace" for spec in specs):
             # The namespace list first, alone: started with the twenty other
@@ -157,10 +148,6 @@ async def load_cluster(
                 # (which costs most while the controllers are busy).
                 since = _listed_since(model)
         await asyncio.gather(*(one(spec) for spec in rest))
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
     model.now = dt.datetime.now(dt.UTC)
     return model
 
