@@ -128,7 +128,7 @@ EXIT_CODES: dict[int, str] = {
     9: "timeout",
     10: "server error (5xx/429) after retries",
     11: "invalid input: the API rejected the request, invalid YAML, unknown kind",
-    12: "sandbox failure (build or start of the local control plane)",
+    12: "sandbox failure (build or start of the local control plane); kustomize or helm cannot be built or run",
     13: "state store unavailable (watch/silence database: bad URL, unreachable, unwritable)",
     14: "cannot write an output file (missing directory, a directory in the way, no permission, disk full)",
     15: "watch --once could not deliver every notification (still queued for the next run)",
