@@ -11,9 +11,8 @@ since the shared test cluster keeps none; it is torn down at the end.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from kubesteward.policy.least_privilege import read_audit_log
 from kubesteward.sandbox.cluster import Sandbox
 from tests.support.cli import cli, variant
 from tests.support.identities import service_account_token
+from tests.support.wait import eventually
 
 NAMESPACE, ACCOUNT = "shop", "worker"
 USERNAME = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
@@ -52,14 +52,6 @@ async def admin(audited: Sandbox) -> AsyncIterator[KubeClient]:
         yield client
     finally:
         await client.aclose()
-
-
-async def eventually(what: str, probe: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while not await probe():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
 
 
 async def the_workload(client: KubeClient) -> None:
@@ -90,13 +82,13 @@ async def test_minimized_roles_allow_the_recorded_requests_and_nothing_else(
     kubeconfig = variant(audited.kubeconfig, tmp_path, user={"token": token})
     worker = KubeClient(load_config(str(kubeconfig)))
     try:
-        await eventually("cluster-admin to reach the worker", lambda: _succeeds(the_workload(worker)))
+        await eventually(lambda: _succeeds(the_workload(worker)), bool, what="cluster-admin to reach the worker")
         log = audited.audit_log_path
-        await eventually("the worker's requests in the audit log",
-                         lambda: _async(len(read_audit_log([log], USERNAME).requests) >= 5))
+        await eventually(lambda: asyncio.to_thread(read_audit_log, [log], USERNAME), lambda read: len(read.requests) >= 5,
+                         what="the worker's requests in the audit log")
 
         await admin.delete(CLUSTER_ROLE_BINDING, f"{NAMESPACE}-{ACCOUNT}")  # the broad rights go
-        await eventually("the broad rights to be gone", lambda: forbidden(worker.list(resources.NODE)))
+        await eventually(lambda: forbidden(worker.list(resources.NODE)), bool, what="the broad rights to be gone")
 
         result = cli("rbac", "minimize", "--audit-log", str(log), "--user", USERNAME)
         assert result.returncode == 0, result.stderr
@@ -111,7 +103,7 @@ async def test_minimized_roles_allow_the_recorded_requests_and_nothing_else(
         for document in documents:
             await admin.create(document)
 
-        await eventually("the minimized roles to reach the worker", lambda: _succeeds(the_workload(worker)))
+        await eventually(lambda: _succeeds(the_workload(worker)), bool, what="the minimized roles to reach the worker")
         for other in (
             worker.get(CONFIGMAP, "other", NAMESPACE),  # another name
             worker.delete(CONFIGMAP, "settings", namespace=NAMESPACE),  # another verb
@@ -132,6 +124,3 @@ async def _succeeds(call: Awaitable[Any]) -> bool:
         return False
     return True
 
-
-async def _async(value: bool) -> bool:
-    return value

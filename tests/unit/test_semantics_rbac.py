@@ -3,8 +3,6 @@ written as the API server's RBAC authorizer decides it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from kubesteward.model.semantics.rbac import (
@@ -17,39 +15,7 @@ from kubesteward.model.semantics.rbac import (
     parse_service_account,
     subject_of,
 )
-
-Obj = dict[str, Any]
-GROUP = "rbac.authorization.k8s.io/v1"
-
-
-def role(name: str, rules: list[Obj], namespace: str | None = None, labels: dict[str, str] | None = None,
-         aggregate: list[Obj] | None = None) -> Obj:
-    metadata: Obj = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    if labels:
-        metadata["labels"] = labels
-    manifest: Obj = {"apiVersion": GROUP, "kind": "Role" if namespace else "ClusterRole", "metadata": metadata,
-                     "rules": rules}
-    if aggregate is not None:
-        manifest["aggregationRule"] = {"clusterRoleSelectors": aggregate}
-    return manifest
-
-
-def binding(name: str, role_kind: str, role_name: str, subjects: list[Obj], namespace: str | None = None) -> Obj:
-    metadata: Obj = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    return {"apiVersion": GROUP, "kind": "RoleBinding" if namespace else "ClusterRoleBinding", "metadata": metadata,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
-            "subjects": subjects}
-
-
-def sa(name: str, namespace: str | None = None) -> Obj:
-    subject: Obj = {"kind": "ServiceAccount", "name": name}
-    if namespace is not None:
-        subject["namespace"] = namespace
-    return subject
+from tests.support.rbac import Obj, binding, role, sa
 
 
 def user(name: str) -> Obj:

@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from kubesteward.policy import PolicyConfig, PolicyContext, PolicySettings, evaluate, evaluate_admission
+from tests.support import rbac
+from tests.support.rbac import Obj
 
-Obj = dict[str, Any]
-RBAC = "rbac.authorization.k8s.io/v1"
 DEFAULTS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
 
 
 def role(name: str, *rules: Obj, namespace: str | None = "shop", labels: dict[str, str] | None = None,
          aggregate: bool = False) -> Obj:
-    metadata: Obj = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    if labels:
-        metadata["labels"] = labels
-    manifest: Obj = {"apiVersion": RBAC, "kind": "Role" if namespace else "ClusterRole", "metadata": metadata,
-                     "rules": list(rules)}
-    if aggregate:
-        manifest["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {"to": name}}]}
-    return manifest
+    """A Role in shop (a ClusterRole with ``namespace=None``), aggregating ClusterRoles labelled ``to=<name>``."""
+    return rbac.role(name, list(rules), namespace, labels, [{"matchLabels": {"to": name}}] if aggregate else None)
 
 
 def binding(name: str, role_kind: str, role_name: str, *subjects: Obj, namespace: str | None = "shop",
             labels: dict[str, str] | None = None) -> Obj:
-    metadata: Obj = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    if labels:
-        metadata["labels"] = labels
-    return {"apiVersion": RBAC, "kind": "RoleBinding" if namespace else "ClusterRoleBinding", "metadata": metadata,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
-            "subjects": list(subjects)}
+    return rbac.binding(name, role_kind, role_name, list(subjects), namespace, labels)
 
 
 def rule(verbs: list[str], resources: list[str], groups: list[str] | None = None, names: list[str] | None = None) -> Obj:
@@ -47,7 +30,7 @@ def rule(verbs: list[str], resources: list[str], groups: list[str] | None = None
 
 
 def sa(name: str, namespace: str = "shop") -> Obj:
-    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+    return rbac.sa(name, namespace)
 
 
 def account(name: str, namespace: str = "shop") -> Obj:
