@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,22 +17,14 @@ from typing import Any
 import yaml
 
 from kubesteward.cluster import KubeClient
-from kubesteward.sandbox import build
 from kubesteward.sandbox.faults import FAULT_LABEL, RESTART_INTERVAL_ANNOTATION
-from tests.support.cli import assert_one_clear_line, cli, variant
+from tests.support.cli import assert_one_clear_line, cli, kubectl, variant
 from tests.support.identities import service_account_token
 from tests.support.proxy import FaultProxy
 from tests.support.receiver import Receiver
 from tests.support.wait import eventually
 
 FORMATS = ("table", "json", "yaml", "sarif", "markdown")
-
-
-def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([str(build.binary_path("kubectl")), "--kubeconfig", str(kubeconfig), *args],
-                            input=stdin, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def plugin(tmp_path: Path, body: str) -> Path:

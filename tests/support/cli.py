@@ -22,6 +22,16 @@ def cli(*args: str, timeout: float = 60, env: Mapping[str, str] | None = None) -
     )
 
 
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    """The sandbox's own kubectl (``apply`` writes the last-applied annotation, as in production)."""
+    from kubesteward.sandbox import build
+
+    result = subprocess.run([str(build.binary_path("kubectl")), "--kubeconfig", str(kubeconfig), *args],
+                            input=stdin, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
     assert result.returncode == code, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr

@@ -22,7 +22,7 @@ from kubesteward.cli.state import STATE
 from kubesteward.findings import CODES, Finding, Severity
 from kubesteward.model.coverage import Coverage
 from kubesteward.policy import Located, PolicyResult
-from kubesteward.policy.engine import Suppressed
+from kubesteward.policy.engine import Score, Suppressed, worst_first
 from kubesteward.reporting.junit import Failure, TestCase, TestSuite, junit_xml
 from kubesteward.reporting.markdown import code_span, steps_markdown
 from kubesteward.reporting.sarif import physical_location, sarif_log, sarif_result
@@ -178,9 +178,9 @@ def run_document(run: PolicyRun) -> dict[str, Any]:
         "rules": list(result.rules),
         "findings": [finding_document(run, item) for item in result.located],
         "suppressed": [suppressed_document(item) for item in result.suppressed],
-        "scores": {
+        "scores": {  # worst first
             namespace: {"score": score.percent, "checks": score.checks, "failed": score.failed}
-            for namespace, score in sorted(result.scores.items())
+            for namespace, score in worst_first(result.scores)
         },
     }
 
@@ -392,14 +392,14 @@ def render_table(run: PolicyRun, *, scores: bool = False) -> None:
         render_scores(result.scores)
 
 
-def render_scores(scores: Mapping[str, Any]) -> None:
-    """Per namespace: the share of checks (a rule on an object) that found nothing."""
+def render_scores(scores: Mapping[str, Score]) -> None:
+    """Per namespace, worst first: the share of checks (a rule on an object) that found nothing."""
     from rich.table import Table
 
     table = Table(title="scores", title_justify="left", box=None, pad_edge=False)
     for column in ("namespace", "score", "checks", "failed"):
         table.add_column(column, justify="left" if column == "namespace" else "right")
-    for namespace, score in sorted(scores.items(), key=lambda entry: (entry[1].percent, entry[0])):
+    for namespace, score in worst_first(scores):
         table.add_row(escape(namespace or "(cluster-scoped)"), f"{score.percent}%", str(score.checks),
                       str(score.failed))
     STATE.out.print(table)

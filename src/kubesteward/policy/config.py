@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import kubesteward.findings.catalogue  # noqa: F401  (defines every code the checks below look up)
 from kubesteward.errors import InputError, UsageError
 from kubesteward.findings import CODES, Severity
 from kubesteward.model.cluster import ObjectKey

@@ -53,6 +53,11 @@ class Score:
         return 100 if not self.checks else round(100 * (self.checks - self.failed) / self.checks)
 
 
+def worst_first(scores: Mapping[str, Score]) -> list[tuple[str, Score]]:
+    """Namespaces by score, lowest first; at equal scores, more failed checks first, then by name."""
+    return sorted(scores.items(), key=lambda item: (item[1].percent, -item[1].failed, item[0]))
+
+
 @dataclass
 class PolicyResult:
     located: list[Located] = field(default_factory=list)

@@ -30,7 +30,7 @@ from kubesteward.model.semantics.pod_templates import KNOWN_PATHS, schema_has_po
 from kubesteward.model.semantics.selectors import parse_selector, selector_matches
 from kubesteward.policy.config import PolicyConfig
 from kubesteward.policy.context import PolicyContext
-from kubesteward.policy.engine import PolicyResult, Score, evaluate, load_rules
+from kubesteward.policy.engine import PolicyResult, Score, evaluate, load_rules, worst_first
 
 CRD = resources.by_name("CustomResourceDefinition")
 # Built-in kinds that make pods (a PodTemplate object makes none).
@@ -50,7 +50,7 @@ class AuditResult:
     @property
     def ranking(self) -> list[tuple[str, Score]]:
         """Namespaces by score, worst first ("" holds cluster-scoped objects)."""
-        return sorted(self.result.scores.items(), key=lambda item: (item[1].percent, -item[1].failed, item[0]))
+        return worst_first(self.result.scores)
 
 
 async def audit_cluster(
@@ -76,12 +76,17 @@ async def audit_cluster(
     if namespace is not None:
         listed = "Namespace" in loaded and not any(s.kind == "Namespace" for s in store.skipped)
         await require_namespace_exists(client, namespace, _names(store, "Namespace") if listed else None)
+    coverage = coverage_from(store.skipped, loaded, namespace)
     scoped = _scoped(config, namespace, selector)
-    result = evaluate(PolicyContext.of(store, scoped.settings, live=True), scoped)
+    # Rules take a live set for the whole cluster and conclude from what it lacks (a binding's missing
+    # ServiceAccount, a peer selecting no pod); one namespace, or what RBAC let through, is not the
+    # whole cluster, so it is judged as files are: absence elsewhere proves nothing.
+    whole = namespace is None and coverage.complete
+    result = evaluate(PolicyContext.of(store, scoped.settings, live=whole), scoped)
     return AuditResult(
         context=client.context,
         result=result,
-        coverage=coverage_from(store.skipped, loaded, namespace),
+        coverage=coverage,
         kinds=tuple(sorted(f"{rt.group}/{rt.kind}" if rt.group else rt.kind for rt in kinds)),
         objects_read=len(store),
     )
