@@ -171,3 +171,10 @@ def test_the_wrapper_modules_name_exact_versions() -> None:
     assert kustomize.wrapper_gomod is not None
     assert "\tsigs.k8s.io/kustomize/kustomize/v5 v5.8.1\n" in kustomize.wrapper_gomod
     assert kustomize.directory.name == "kustomize-v5.8.1"
+
+
+def test_verbose_runs_say_which_binary_rendered_and_why(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="kubesteward.render"):
+        load_inputs([OVERLAY])
+    pinned = tools.kustomize_component().cached("kustomize")
+    assert caplog.messages == [f"rendering {OVERLAY} with kustomize v5.8.1 (pinned build): {pinned}"]

@@ -123,7 +123,8 @@ def _tool(name: str, path: Path, options: RenderOptions) -> Tool:
         tool = ensure_tool(name, options.progress or (lambda _msg: None))
     except BuildError as exc:
         raise BuildError(f"{path}: {name} is needed to render it and cannot be built: {_first_line(str(exc))}") from None
-    log.info("rendering %s with %s", path, tool.describe())
+    if log.isEnabledFor(logging.INFO):  # describing a binary from PATH asks it its version: only for -v
+        log.info("rendering %s with %s", path, tool.describe())
     return tool
 
 
