@@ -4,7 +4,7 @@ helpers to break it in one place and see what one rule says."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubesteward.findings import Finding
@@ -96,3 +96,16 @@ def findings(objects: Iterable[Obj], codes: Iterable[str], *, profile: str = "al
     configuration included)."""
     config = PolicyConfig(profile=profile, only=tuple(codes), settings=policy_settings or settings())
     return evaluate(PolicyContext(list(objects), config.settings), config).findings
+
+
+def judge_change(base: Obj, change: Callable[[Obj], Any], codes: Iterable[str],
+                 policy_settings: PolicySettings | None = None) -> list[Finding]:
+    """What the rules of ``codes`` find in a copy of ``base`` after ``change``, which may return other
+    objects to judge with it (a list, or a tuple holding one)."""
+    obj = copy.deepcopy(base)
+    extra = change(obj)
+    objects: list[Obj] = [obj]
+    for item in extra if isinstance(extra, tuple) else (extra,):
+        if isinstance(item, list):
+            objects.extend(item)
+    return findings(objects, codes, policy_settings=policy_settings)

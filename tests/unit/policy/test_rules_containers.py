@@ -21,6 +21,7 @@ from tests.support.pods import (
     compliant_deployment,
     container,
     findings,
+    judge_change,
     pod_spec,
     settings,
 )
@@ -158,13 +159,7 @@ ACCEPTED = {
 
 def judge(case: Case) -> list[Any]:
     base = compliant_deployment() if case.kind == "Deployment" else as_kind(case.kind)
-    obj = copy.deepcopy(base)
-    extra = case.change(obj)
-    objects: list[Obj] = [obj]
-    for item in extra if isinstance(extra, tuple) else (extra,):
-        if isinstance(item, list):
-            objects.extend(item)
-    return findings(objects, [case.code], policy_settings=settings(**case.settings))
+    return judge_change(base, case.change, [case.code], settings(**case.settings))
 
 
 @pytest.mark.parametrize("case", REPORTED.values(), ids=REPORTED.keys())

@@ -24,6 +24,7 @@ from tests.support.pods import (
     compliant_deployment,
     container,
     findings,
+    judge_change,
     pod_spec,
     settings,
 )
@@ -246,14 +247,8 @@ ACCEPTED = {
 }
 
 
-def judge(case: Case, base: Obj | None = None) -> list[Any]:
-    obj = copy.deepcopy(base or compliant_deployment())
-    extra = case.change(obj)
-    objects: list[Obj] = [obj]
-    for item in extra if isinstance(extra, tuple) else (extra,):
-        if isinstance(item, list):
-            objects.extend(item)
-    return findings(objects, [case.code], policy_settings=settings(target_version=case.target))
+def judge(case: Case) -> list[Any]:
+    return judge_change(compliant_deployment(), case.change, [case.code], settings(target_version=case.target))
 
 
 @pytest.mark.parametrize("case", REPORTED.values(), ids=REPORTED.keys())

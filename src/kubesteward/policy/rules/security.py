@@ -146,17 +146,22 @@ def host_ports(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]
                                 {"container": ref.name, "host_port": host_port})
 
 
+def _profiles_outside(template: PodTemplate, setting: str, allowed: frozenset[str], what: str) -> Iterator[Violation]:
+    """A profile setting (``seccompProfile``, ``appArmorProfile``) whose type is set, at either level,
+    to one ``allowed`` does not hold: forbidden wherever it is set, as admission judges it."""
+    kind = mapping(pod_context(template).get(setting)).get("type")
+    if kind is not None and kind not in allowed:
+        yield Violation(f"the pod sets {what} profile {kind}", _pod_field(template, setting, "type"), {"profile": str(kind)})
+    for ref in _every_container(template):
+        kind = mapping(container_context(ref).get(setting)).get("type")
+        if kind is not None and kind not in allowed:
+            yield Violation(f"container {ref.name} sets {what} profile {kind}", _container_field(ref, setting, "type"),
+                            {"container": ref.name, "profile": str(kind)})
+
+
 @pod_rule(KS725, pss="baseline")
 def apparmor_overridden(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
-    kind = mapping(pod_context(template).get("appArmorProfile")).get("type")
-    if kind is not None and kind not in APPARMOR_ALLOWED:
-        yield Violation(f"the pod sets AppArmor profile {kind}", _pod_field(template, "appArmorProfile", "type"),
-                        {"profile": str(kind)})
-    for ref in _every_container(template):
-        kind = mapping(container_context(ref).get("appArmorProfile")).get("type")
-        if kind is not None and kind not in APPARMOR_ALLOWED:
-            yield Violation(f"container {ref.name} sets AppArmor profile {kind}",
-                            _container_field(ref, "appArmorProfile", "type"), {"container": ref.name, "profile": str(kind)})
+    yield from _profiles_outside(template, "appArmorProfile", APPARMOR_ALLOWED, "AppArmor")
     for key, value in template.annotations.items():
         if key.startswith(APPARMOR_ANNOTATION) and value and value != "runtime/default" and not value.startswith("localhost/"):
             yield Violation(f"annotation {key} sets AppArmor profile {value}", (*template.metadata_path, "annotations", key),
@@ -203,15 +208,7 @@ def proc_mount(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]
 
 @pod_rule(KS728, pss="baseline")
 def seccomp_unconfined(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
-    kind = mapping(pod_context(template).get("seccompProfile")).get("type")
-    if kind is not None and kind not in SECCOMP_ALLOWED:
-        yield Violation(f"the pod sets seccomp profile {kind}", _pod_field(template, "seccompProfile", "type"),
-                        {"profile": str(kind)})
-    for ref in _every_container(template):
-        kind = mapping(container_context(ref).get("seccompProfile")).get("type")
-        if kind is not None and kind not in SECCOMP_ALLOWED:
-            yield Violation(f"container {ref.name} sets seccomp profile {kind}",
-                            _container_field(ref, "seccompProfile", "type"), {"container": ref.name, "profile": str(kind)})
+    return _profiles_outside(template, "seccompProfile", SECCOMP_ALLOWED, "seccomp")
 
 
 @pod_rule(KS729, pss="baseline")
