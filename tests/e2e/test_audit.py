@@ -233,7 +233,7 @@ async def test_audit_finds_exactly_the_seeded_violations_and_never_shows_a_secre
     outputs = {fmt: audit(sandbox_kubeconfig, "-n", namespace, "-o", fmt) for fmt in FORMATS}
     table = outputs["table"].stdout
     assert f"Rollout/{namespace}/bad-rollout" in table and f"{score['score']}%" in table
-    token = await service_account_token(kube, namespace, "auditor", cluster_role="cluster-admin")
+    token = await service_account_token(kube, namespace, "auditor", read_in=(namespace,))  # gone with the namespace
     as_token = variant(sandbox_kubeconfig, tmp_path, user={"token": token}, name="token-kubeconfig")
     verbose = cli("-vv", "audit", "-n", namespace, "-o", "json", "--kubeconfig", str(as_token), timeout=120)
     seen = {fmt: result.stdout + result.stderr for fmt, result in outputs.items()}
