@@ -14,12 +14,17 @@ import pytest
 
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import NotFound
+from kubesteward.model.semantics.rbac import Request, User
+from kubesteward.policy.access import load_rbac
 from tests.support.cli import assert_one_clear_line, cli, variant
 from tests.support.identities import service_account_token
+from tests.support.rbac import binding, role, sa
+from tests.support.wait import eventually
 
 RBAC = "rbac.authorization.k8s.io/v1"
 CLUSTER_ROLE = resources.by_name("ClusterRole")
-assert CLUSTER_ROLE is not None
+CLUSTER_ROLE_BINDING = resources.by_name("ClusterRoleBinding")
+assert CLUSTER_ROLE is not None and CLUSTER_ROLE_BINDING is not None
 
 
 def who_can(kubeconfig: Path, *args: str) -> dict[str, Any]:
@@ -116,3 +121,95 @@ async def test_an_identity_that_may_not_list_rbac_gets_exit_5(
     # An unknown resource is a usage error before any RBAC LIST.
     assert_one_clear_line(cli("rbac", "who-can", "get", "gizmos", "--kubeconfig", str(sandbox_kubeconfig)), 2,
                           "unknown resource 'gizmos'")
+
+
+# --------------------------------------------------------------------------- the evaluator against the authorizer
+
+
+async def subject_access_review(kube: KubeClient, user: User, request: Request) -> bool:
+    """The API server's own answer (SubjectAccessReview: every authorizer, RBAC among them)."""
+    spec: dict[str, Any] = {"user": user.name, "groups": sorted(user.groups)}
+    if request.is_resource:
+        spec["resourceAttributes"] = {"namespace": request.namespace, "verb": request.verb, "group": request.group,
+                                      "resource": request.resource, "subresource": request.subresource,
+                                      "name": request.name}
+    else:
+        spec["nonResourceAttributes"] = {"path": request.path, "verb": request.verb}
+    response = await kube.request(
+        "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        content=json.dumps({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                            "spec": spec}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    return bool(response.json()["status"].get("allowed"))
+
+
+async def test_the_evaluator_answers_as_the_api_server_authorizes(
+    kube: KubeClient, namespace: str, cluster_roles: list[str]
+) -> None:
+    ns, other = namespace, "default"
+    label = f"kubesteward.test/aggregate-to-{ns}"
+    scale, urls, aggregate, source = (f"{ns}-{what}" for what in ("scale", "urls", "aggregate", "source"))
+    cluster_roles += [scale, urls, aggregate, source]
+    cluster_role_bindings = [f"{ns}-urls", f"{ns}-aggregate"]
+    group = f"{ns}-group"
+    objects = [
+        role("r1", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+                    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},
+                    {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["app"], "verbs": ["get"]}],
+             namespace=ns),
+        role(scale, [{"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["update"]},
+                     {"nonResourceURLs": [f"/scale-{ns}"], "verbs": ["get"]}]),
+        role(urls, [{"nonResourceURLs": [f"/custom-{ns}/*"], "verbs": ["get"]}]),
+        role(aggregate, [], aggregate=[{"matchLabels": {label: "true"}}]),
+        role(source, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}], labels={label: "true"}),
+        binding("r1", "Role", "r1", [{"kind": "User", "name": f"alice-{ns}", "apiGroup": "rbac.authorization.k8s.io"},
+                                     {"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"},
+                                     sa("bot")], namespace=ns),
+        binding("scale", "ClusterRole", scale, [{"kind": "User", "name": f"alice-{ns}"}], namespace=ns),
+        binding(f"{ns}-urls", "ClusterRole", urls, [{"kind": "User", "name": f"alice-{ns}"}]),
+        binding(f"{ns}-aggregate", "ClusterRole", aggregate, [{"kind": "Group", "name": group}]),
+    ]
+    try:
+        for obj in objects:
+            await kube.create(obj)
+        alice, member = User.named(f"alice-{ns}"), User.named(f"carol-{ns}", [group])
+        bot, stranger = User.named(f"system:serviceaccount:{ns}:bot"), User.named(f"system:serviceaccount:{other}:bot")
+        cases = [
+            (alice, Request("get", "pods", name="p", namespace=ns)),
+            (alice, Request("get", "pods", name="p", namespace=other)),
+            (alice, Request("list", "pods")),
+            (alice, Request("create", "pods", subresource="exec", name="p", namespace=ns)),
+            (alice, Request("create", "pods", name="p", namespace=ns)),
+            (alice, Request("get", "configmaps", name="app", namespace=ns)),
+            (alice, Request("get", "configmaps", name="other", namespace=ns)),
+            (alice, Request("list", "configmaps", namespace=ns)),
+            (alice, Request("update", "deployments", "apps", "scale", "d", ns)),
+            (alice, Request("update", "statefulsets", "apps", "scale", "s", ns)),
+            (alice, Request("update", "deployments", "apps", "", "d", ns)),
+            (alice, Request("update", "deployments", "apps", "scale", "d", other)),
+            (alice, Request("get", path=f"/scale-{ns}")),  # a URL through a RoleBinding: never
+            (alice, Request("get", path=f"/custom-{ns}/x")),
+            (alice, Request("get", path=f"/custom-{ns}")),
+            (alice, Request("post", path=f"/custom-{ns}/x")),
+            (member, Request("list", "secrets", namespace=other)),  # the aggregate's, cluster-wide
+            (member, Request("get", "secrets", name="s", namespace=other)),
+            (member, Request("get", "pods", name="p", namespace=ns)),
+            (bot, Request("list", "pods", namespace=ns)),
+            (stranger, Request("list", "pods", namespace=ns)),
+        ]
+        # RBAC reaches the authorizer through its informers, and the aggregate through its controller.
+        await eventually(lambda: subject_access_review(kube, member, cases[16][1]), bool, what="RBAC to be in force")
+        await eventually(lambda: subject_access_review(kube, alice, cases[13][1]), bool, what="RBAC to be in force")
+        rbac = await load_rbac(kube)
+        ours = [rbac.allows(user, request) for user, request in cases]
+        theirs = [await subject_access_review(kube, user, request) for user, request in cases]
+        assert [(str(r), o) for (_, r), o in zip(cases, ours, strict=True)] == \
+               [(str(r), t) for (_, r), t in zip(cases, theirs, strict=True)]
+        assert 0 < sum(ours) < len(ours)  # both answers occur
+    finally:
+        for name in cluster_role_bindings:
+            try:
+                await kube.delete(CLUSTER_ROLE_BINDING, name)
+            except NotFound:
+                pass
