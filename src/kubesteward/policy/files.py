@@ -4,7 +4,7 @@
 >>> for item in checked.result.located:
 ...     print(checked.where(item), item.finding.code, item.finding.message)
 
-Objects are read whole by :func:`kubesteward.model.files.load_manifests` (redacted as they enter: no
+Objects are read whole by :func:`kubesteward.model.render.load_inputs` (redacted as they enter: no
 Secret value or env value is held) and judged together, so cross-object rules (a Service selecting no
 pod template) see the whole set. Objects of kinds no rule names (CRDs) are still judged by the rules
 about any object and, when they hold a pod template, by every pod rule. Lines are found only for the
@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubesteward.model.files import Manifests, load_manifests
+from kubesteward.model.files import Manifests
 from kubesteward.model.full import FullKey, admit
 from kubesteward.model.origin import Origin
+from kubesteward.model.render import RenderOptions, load_inputs
 from kubesteward.policy.config import PolicyConfig
 from kubesteward.policy.context import PolicyContext
 from kubesteward.policy.engine import Located, PolicyResult, evaluate
@@ -83,6 +84,9 @@ def judge_manifests(manifests: Manifests, config: PolicyConfig | None = None) ->
     return FileLint(evaluate(context, config), manifests, context, keys)
 
 
-def lint_files(paths: Iterable[Path], config: PolicyConfig | None = None) -> FileLint:
-    """The rules over the objects of ``paths`` (files, directories recursively, ``-`` for stdin)."""
-    return judge_manifests(load_manifests(paths), config)
+def lint_files(
+    paths: Iterable[Path], config: PolicyConfig | None = None, render: RenderOptions | None = None
+) -> FileLint:
+    """The rules over the objects of ``paths`` (files, directories recursively, ``-`` for stdin; kustomizations
+    and Helm charts rendered by the real tools, charts with ``render``'s values: :mod:`kubesteward.model.render`)."""
+    return judge_manifests(load_inputs(paths, render), config)
