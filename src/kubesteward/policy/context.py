@@ -6,9 +6,9 @@ objects, the same rules) or from one object (admission).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from kubesteward.model.cluster import ObjectKey
 from kubesteward.model.full import FullObjects
@@ -16,6 +16,7 @@ from kubesteward.model.semantics.pod_templates import PodTemplate, controlled, p
 from kubesteward.policy.settings import PolicySettings
 
 Manifest = Mapping[str, Any]
+T = TypeVar("T")
 
 
 def meta(obj: Manifest) -> Mapping[str, Any]:
@@ -54,6 +55,7 @@ class PolicyContext:
         self.live = live
         self._by_kind: dict[str, list[Manifest]] = {}
         self._by_key: dict[ObjectKey, Manifest] = {}
+        self._memo: dict[Hashable, Any] = {}
         for obj in self.objects:
             self._by_kind.setdefault(str(obj.get("kind", "")), []).append(obj)
             self._by_key.setdefault(key_of(obj), obj)
@@ -70,6 +72,13 @@ class PolicyContext:
 
     def has_kind(self, kind: str) -> bool:
         return kind in self._by_kind
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """A value derived from the set once (an index several rules or objects share), built on first use:
+        rules stay pure functions of the set without decoding the same objects once per question."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return cast(T, self._memo[key])
 
     @cached_property
     def templates(self) -> list[PodTemplate]:

@@ -16,7 +16,7 @@ from kubesteward.model.semantics.network_policy import (
     open_to_everyone,
     peers,
     policy_types,
-    selects_pod,
+    read_policy,
 )
 from kubesteward.model.semantics.selectors import selector_from
 from kubesteward.policy import PolicyConfig, PolicyContext, PolicySettings, evaluate
@@ -78,12 +78,15 @@ def test_policy_types_default_to_ingress_plus_egress_only_with_egress_rules() ->
 
 
 def test_an_empty_pod_selector_selects_every_pod_of_its_own_namespace_only() -> None:
-    deny = policy("deny")
-    assert selects_pod(deny, NS, {"app": "anything"}) and selects_pod(deny, NS, {})
-    assert not selects_pod(deny, "other", {"app": "anything"})
+    deny = read_policy(policy("deny"))
+    assert deny.every_pod and deny.selects(NS, {"app": "anything"}) and deny.selects(NS, {})
+    assert not deny.selects("other", {"app": "anything"})
     absent = policy("absent")
     del absent["spec"]["podSelector"]
-    assert selects_pod(absent, NS, {"x": "y"})
+    assert read_policy(absent).selects(NS, {"x": "y"})
+    narrow = read_policy(policy("narrow", pods={"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]}))
+    assert narrow.selects(NS, {"app": "web"}) and narrow.selects(NS, {}) and not narrow.selects(NS, {"app": "db"})
+    assert not narrow.every_pod
 
 
 def test_namespace_selection_knows_the_name_label_of_every_namespace() -> None:

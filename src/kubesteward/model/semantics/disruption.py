@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubesteward.model.objects import LabelSelector
-from kubesteward.model.semantics.selectors import selector_from, selector_is_empty, selector_matches
+from kubesteward.model.semantics.selectors import selector_from, selector_is_empty
 
 _PERCENT = re.compile(r"(\d+)%")
 
@@ -32,11 +32,6 @@ def budget_selector(pdb: Mapping[str, Any]) -> LabelSelector | None:
     if selector_is_empty(selector) and pdb.get("apiVersion") == "policy/v1beta1":
         return None
     return selector
-
-
-def budget_selects(pdb: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Whether the budget selects pods with ``labels`` (of its own namespace: the caller's to check)."""
-    return selector_matches(budget_selector(pdb), labels)
 
 
 def scaled(value: Any, total: int) -> int | None:

@@ -20,7 +20,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -60,27 +60,43 @@ def pod_selector(policy: Mapping[str, Any]) -> LabelSelector | None:
     return LabelSelector() if raw is None else selector_from(raw)
 
 
-def selects_every_pod(policy: Mapping[str, Any]) -> bool:
-    selector = pod_selector(policy)
-    return selector is not None and not selector.matchLabels and not selector.matchExpressions
+@dataclass(frozen=True)
+class Policy:
+    """A NetworkPolicy read once: its namespace, the directions it isolates and the pods it selects."""
+
+    raw: Mapping[str, Any]
+    namespace: str
+    types: frozenset[str]
+    selector: LabelSelector | None
+
+    @property
+    def name(self) -> str:
+        meta = self.raw.get("metadata")
+        return str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
+
+    @property
+    def every_pod(self) -> bool:
+        """Whether it selects every pod of its namespace (an empty podSelector)."""
+        return self.selector is not None and not self.selector.matchLabels and not self.selector.matchExpressions
+
+    def selects(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether the policy applies to a pod of ``namespace`` with ``labels``."""
+        return self.namespace == namespace and selector_matches(self.selector, labels)
+
+    def isolates(self, direction: Direction, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether the policy isolates that pod in ``direction`` (it selects it and has that type)."""
+        return direction in self.types and self.selects(namespace, labels)
+
+    def rules(self, direction: Direction) -> list[tuple[int, Mapping[str, Any]]]:
+        """The rules of ``direction`` that take effect, with their index (none unless it has the type)."""
+        if direction not in self.types:
+            return []
+        items = _spec(self.raw).get(_RULES[direction][0])
+        return [(i, r) for i, r in enumerate(items) if isinstance(r, Mapping)] if isinstance(items, list) else []
 
 
-def selects_pod(policy: Mapping[str, Any], namespace: str, labels: Mapping[str, str]) -> bool:
-    """Whether the policy applies to a pod of ``namespace`` with ``labels``."""
-    return _namespace(policy) == namespace and selector_matches(pod_selector(policy), labels)
-
-
-def isolates(policy: Mapping[str, Any], direction: Direction, namespace: str, labels: Mapping[str, str]) -> bool:
-    """Whether the policy isolates that pod in ``direction`` (it selects it and has that type)."""
-    return direction in policy_types(policy) and selects_pod(policy, namespace, labels)
-
-
-def rules(policy: Mapping[str, Any], direction: Direction) -> list[tuple[int, Mapping[str, Any]]]:
-    """The rules of ``direction`` that take effect, with their index (none unless the policy has the type)."""
-    if direction not in policy_types(policy):
-        return []
-    items = _spec(policy).get(_RULES[direction][0])
-    return [(i, r) for i, r in enumerate(items) if isinstance(r, Mapping)] if isinstance(items, list) else []
+def read_policy(policy: Mapping[str, Any]) -> Policy:
+    return Policy(policy, _namespace(policy), policy_types(policy), pod_selector(policy))
 
 
 def namespace_labels(name: str, labels: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -146,9 +162,13 @@ class Peer:
                 labels: Mapping[str, str]) -> bool | None:
         """Whether the peer selects a pod of ``namespace`` with ``labels`` (None: cannot tell, the
         namespace's labels being unknown)."""
-        if self.cidr is not None or self.malformed:
-            return False
         if self.pods is not None and not selector_matches(self.pods, labels):
+            return False
+        return self.selects_namespace(policy_namespace, namespace, ns_labels)
+
+    def selects_namespace(self, policy_namespace: str, namespace: str, ns_labels: Mapping[str, str] | None) -> bool | None:
+        """Whether the peer may select pods of ``namespace`` at all (None: cannot tell)."""
+        if self.cidr is not None or self.malformed:
             return False
         if self.namespaces is None:
             return namespace == policy_namespace
@@ -228,9 +248,3 @@ def allows_port(rule: Mapping[str, Any], number: int, protocol: str, names: tupl
         if isinstance(value, int) and isinstance(end, int) and value <= number <= end:
             return True
     return False
-
-
-def policies_isolating(policies: list[Mapping[str, Any]], direction: Direction, namespace: str,
-                       labels: Mapping[str, str]) -> Iterator[Mapping[str, Any]]:
-    """The policies of ``policies`` that isolate a pod of ``namespace`` with ``labels`` in ``direction``."""
-    return (p for p in policies if isolates(p, direction, namespace, labels))

@@ -16,21 +16,19 @@ from kubesteward.model.semantics.network_policy import (
     INGRESS,
     Direction,
     Peer,
+    Policy,
     allows_port,
     named_namespaces,
     open_to_everyone,
     peers,
-    pod_selector,
-    policies_isolating,
+    read_policy,
     rule_ports,
-    rules,
-    selects_every_pod,
-    selects_pod,
 )
 from kubesteward.model.semantics.pod_templates import PodTemplate
 from kubesteward.model.semantics.selectors import format_selector
 from kubesteward.policy.context import PolicyContext, labels_of, meta
 from kubesteward.policy.registry import Manifest, Violation, object_rule, set_rule
+from kubesteward.policy.rules.selection import selected
 
 _KINDS = ("NetworkPolicy",)
 _DNS_PORT_NAMES = ("dns",)
@@ -40,22 +38,46 @@ def _namespace(obj: Manifest) -> str:
     return str(meta(obj).get("namespace") or "")
 
 
+def _policies(ctx: PolicyContext) -> dict[str, list[Policy]]:
+    """The set's NetworkPolicies, read once, by namespace."""
+
+    def build() -> dict[str, list[Policy]]:
+        index: dict[str, list[Policy]] = {}
+        for raw in ctx.of_kind("NetworkPolicy"):
+            policy = read_policy(raw)
+            index.setdefault(policy.namespace, []).append(policy)
+        return index
+
+    return ctx.memo("network.policies", build)
+
+
+def _isolating(ctx: PolicyContext, template: PodTemplate, direction: Direction) -> list[Policy]:
+    """The policies isolating the template's pods in ``direction``."""
+
+    def build() -> dict[int, list[Policy]]:
+        index: dict[int, list[Policy]] = {}
+        for ns, policies in _policies(ctx).items():
+            for policy in policies:
+                for selected_template in selected(ctx, ns, policy.selector):
+                    index.setdefault(id(selected_template), []).append(policy)
+        return index
+
+    return [p for p in ctx.memo("network.selecting", build).get(id(template), ()) if direction in p.types]
+
+
 def _unisolated(ctx: PolicyContext, direction: Direction) -> Iterator[Violation]:
-    policies = ctx.of_kind("NetworkPolicy")
     for template in ctx.judged_templates:
+        if _isolating(ctx, template, direction):
+            continue
         ns = _namespace(template.owner)
-        if next(policies_isolating(policies, direction, ns, template.labels), None) is None:
-            noun = "ingress" if direction == INGRESS else "egress"
-            yield Violation(
-                f"no NetworkPolicy of {ns or 'its namespace'} isolates these pods for {noun}: "
-                + ("any pod of the cluster can connect to them" if direction == INGRESS else "they may connect anywhere"),
-                template.metadata_path, {"namespace": ns, "policies_in_namespace": _names_in(policies, ns)},
-                subject=template.owner,
-            )
-
-
-def _names_in(policies: list[Manifest], namespace: str) -> list[str]:
-    return sorted(str(meta(p).get("name") or "") for p in policies if _namespace(p) == namespace)
+        noun = "ingress" if direction == INGRESS else "egress"
+        yield Violation(
+            f"no NetworkPolicy of {ns or 'its namespace'} isolates these pods for {noun}: "
+            + ("any pod of the cluster can connect to them" if direction == INGRESS else "they may connect anywhere"),
+            template.metadata_path,
+            {"namespace": ns, "policies_in_namespace": sorted(p.name for p in _policies(ctx).get(ns, ()))},
+            subject=template.owner,
+        )
 
 
 @set_rule(KS840, kinds=("NetworkPolicy",))
@@ -70,21 +92,19 @@ def pods_without_egress_policy(ctx: PolicyContext) -> Iterator[Violation]:
 
 @set_rule(KS842, kinds=("NetworkPolicy",))
 def policy_selecting_nothing(ctx: PolicyContext) -> Iterator[Violation]:
-    for policy in ctx.of_kind("NetworkPolicy"):
-        if selects_every_pod(policy):
-            continue
-        ns = _namespace(policy)
-        if not any(selects_pod(policy, ns, t.labels) for t in ctx.templates_in(ns)):
-            selector = pod_selector(policy)
+    for ns, policies in _policies(ctx).items():
+        for policy in policies:
+            if policy.every_pod or selected(ctx, ns, policy.selector):
+                continue
             yield Violation(
-                f"podSelector {format_selector(selector)} selects no pod template in {ns or 'its namespace'}",
-                ("spec", "podSelector"), {"selector": format_selector(selector)}, subject=policy,
+                f"podSelector {format_selector(policy.selector)} selects no pod template in {ns or 'its namespace'}",
+                ("spec", "podSelector"), {"selector": format_selector(policy.selector)}, subject=policy.raw,
             )
 
 
 @object_rule(KS843, kinds=_KINDS)
 def ingress_from_everywhere(policy: Manifest, ctx: PolicyContext) -> Iterator[Violation]:
-    for index, rule in rules(policy, INGRESS):
+    for index, rule in read_policy(policy).rules(INGRESS):
         reason = open_to_everyone(rule, INGRESS)
         if reason is None:
             continue
@@ -108,15 +128,18 @@ def _judgeable(peer: Peer, ctx: PolicyContext, populated: set[str]) -> bool:
     return names is not None and bool(names) and names <= populated
 
 
-def _selects_some_pod(peer: Peer, policy_ns: str, ctx: PolicyContext, labels: dict[str, dict[str, str]]) -> bool | None:
+def _selects_some_pod(peer: Peer, policy_ns: str, ctx: PolicyContext, labels: dict[str, dict[str, str]],
+                      populated: set[str]) -> bool | None:
+    """Whether the peer selects a pod template of the set (None: cannot tell)."""
     undecided = False
-    for template in ctx.templates:
-        ns = _namespace(template.owner)
-        known = labels.get(ns, {} if ctx.live else None)
-        verdict = peer.selects(policy_ns, ns, known, template.labels)
-        if verdict:
-            return True
-        undecided = undecided or verdict is None
+    for ns in sorted(populated) if peer.namespaces is not None else [policy_ns]:
+        verdict = peer.selects_namespace(policy_ns, ns, labels.get(ns, {} if ctx.live else None))
+        if verdict is None:
+            undecided = True
+        elif verdict:
+            pods = ctx.templates_in(ns) if peer.pods is None else selected(ctx, ns, peer.pods)
+            if pods:
+                return True
     return None if undecided else False
 
 
@@ -124,42 +147,30 @@ def _selects_some_pod(peer: Peer, policy_ns: str, ctx: PolicyContext, labels: di
 def peer_selecting_nothing(ctx: PolicyContext) -> Iterator[Violation]:
     labels = _namespace_labels(ctx)
     populated = {_namespace(t.owner) for t in ctx.templates}
-    for policy in ctx.of_kind("NetworkPolicy"):
-        policy_ns = _namespace(policy)
-        for direction in (INGRESS, EGRESS):
-            for index, rule in rules(policy, direction):
-                for peer in peers(rule, direction) or ():
-                    if peer.addresses or not _judgeable(peer, ctx, populated):
-                        continue
-                    if _selects_some_pod(peer, policy_ns, ctx, labels) is False:
-                        side, key = ("from", "ingress") if direction == INGRESS else ("to", "egress")
-                        yield Violation(
-                            f"{key} rule {index}: {side} peer {peer.index} ({peer.describe()}) selects no pod",
-                            ("spec", key, index, side, peer.index),
-                            {"rule": index, "peer": peer.describe()}, subject=policy,
-                        )
-
-
-def _resolves_names(policies: list[Manifest]) -> bool:
-    return any(
-        allows_port(rule, 53, "UDP", _DNS_PORT_NAMES)
-        for policy in policies for _, rule in rules(policy, EGRESS)
-    )
+    for policy_ns, policies in _policies(ctx).items():
+        for policy in policies:
+            for direction in (INGRESS, EGRESS):
+                for index, rule in policy.rules(direction):
+                    for peer in peers(rule, direction) or ():
+                        if peer.addresses or not _judgeable(peer, ctx, populated):
+                            continue
+                        if _selects_some_pod(peer, policy_ns, ctx, labels, populated) is False:
+                            side, key = ("from", "ingress") if direction == INGRESS else ("to", "egress")
+                            yield Violation(
+                                f"{key} rule {index}: {side} peer {peer.index} ({peer.describe()}) selects no pod",
+                                ("spec", key, index, side, peer.index),
+                                {"rule": index, "peer": peer.describe()}, subject=policy.raw,
+                            )
 
 
 @set_rule(KS845, kinds=("NetworkPolicy",))
 def egress_without_dns(ctx: PolicyContext) -> Iterator[Violation]:
-    policies = ctx.of_kind("NetworkPolicy")
     for template in ctx.judged_templates:
-        yield from _dns_violation(template, policies)
-
-
-def _dns_violation(template: PodTemplate, policies: list[Manifest]) -> Iterator[Violation]:
-    ns = _namespace(template.owner)
-    isolating = list(policies_isolating(policies, EGRESS, ns, template.labels))
-    if isolating and not _resolves_names(isolating):
-        names = sorted(str(meta(p).get("name") or "") for p in isolating)
-        yield Violation(
-            f"egress is isolated by {', '.join(names)} and no egress rule allows DNS (53/UDP): name lookups fail",
-            template.metadata_path, {"policies": names}, subject=template.owner,
-        )
+        isolating = _isolating(ctx, template, EGRESS)
+        resolves = any(allows_port(rule, 53, "UDP", _DNS_PORT_NAMES) for p in isolating for _, rule in p.rules(EGRESS))
+        if isolating and not resolves:
+            names = sorted(p.name for p in isolating)
+            yield Violation(
+                f"egress is isolated by {', '.join(names)} and no egress rule allows DNS (53/UDP): name lookups fail",
+                template.metadata_path, {"policies": names}, subject=template.owner,
+            )

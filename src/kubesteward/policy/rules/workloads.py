@@ -34,18 +34,19 @@ from kubesteward.findings.catalogue.policy_workloads import (
     KS815,
 )
 from kubesteward.model import objects as o
+from kubesteward.model.objects import LabelSelector
 from kubesteward.model.semantics.autoscaling import declared_replicas, group_of, scales, utilization_resources
 from kubesteward.model.semantics.disruption import (
     budget_selector,
-    budget_selects,
     desired_healthy,
     forbids_every_eviction,
 )
 from kubesteward.model.semantics.ingress import backend_uses, port_label, service_has_port
-from kubesteward.model.semantics.pod_templates import PodTemplate, controlled
-from kubesteward.model.semantics.selectors import format_selector, map_selector_matches, selector_from, selector_matches
+from kubesteward.model.semantics.pod_templates import PodTemplate, controlled, pod_template_of
+from kubesteward.model.semantics.selectors import format_selector, selector_from, selector_matches
 from kubesteward.policy.context import PolicyContext, meta
 from kubesteward.policy.registry import Manifest, Violation, object_rule, set_rule
+from kubesteward.policy.rules.selection import map_selected, selected
 
 T = TypeVar("T")
 
@@ -70,13 +71,26 @@ def _ref(obj: Manifest) -> str:
     return f"{obj.get('kind', '')}/{_name(obj)}"
 
 
-def _hpas(ctx: PolicyContext) -> list[o.HorizontalPodAutoscaler]:
-    found = (_decode(h, o.HorizontalPodAutoscaler) for h in ctx.of_kind("HorizontalPodAutoscaler"))
-    return [h for h in found if h is not None]
+def _hpas(ctx: PolicyContext) -> list[tuple[Manifest, o.HorizontalPodAutoscaler]]:
+    """The set's well-formed autoscalers, decoded once."""
+
+    def build() -> list[tuple[Manifest, o.HorizontalPodAutoscaler]]:
+        found = ((raw, _decode(raw, o.HorizontalPodAutoscaler)) for raw in ctx.of_kind("HorizontalPodAutoscaler"))
+        return [(raw, hpa) for raw, hpa in found if hpa is not None]
+
+    return ctx.memo("workloads.hpas", build)
 
 
 def _autoscaler(ctx: PolicyContext, obj: Manifest) -> o.HorizontalPodAutoscaler | None:
-    return next((h for h in _hpas(ctx) if scales(h, obj)), None)
+    def build() -> dict[tuple[str, str, str], list[o.HorizontalPodAutoscaler]]:
+        index: dict[tuple[str, str, str], list[o.HorizontalPodAutoscaler]] = {}
+        for _, hpa in _hpas(ctx):
+            ref = hpa.spec.scaleTargetRef
+            index.setdefault((hpa.metadata.namespace, ref.kind, ref.name), []).append(hpa)
+        return index
+
+    candidates = ctx.memo("workloads.hpa_targets", build).get((_namespace(obj), str(obj.get("kind", "")), _name(obj)), ())
+    return next((h for h in candidates if scales(h, obj)), None)
 
 
 def _replica_range(ctx: PolicyContext, obj: Manifest) -> tuple[int, int] | None:
@@ -163,9 +177,30 @@ def replicas_not_spread(ctx: PolicyContext) -> Iterator[Violation]:
 # --------------------------------------------------------------------------- disruption budgets
 
 
+def _budgets(ctx: PolicyContext) -> dict[str, list[tuple[Manifest, LabelSelector | None]]]:
+    """The set's budgets with the selector each applies, read once, by namespace."""
+
+    def build() -> dict[str, list[tuple[Manifest, LabelSelector | None]]]:
+        index: dict[str, list[tuple[Manifest, LabelSelector | None]]] = {}
+        for pdb in ctx.of_kind("PodDisruptionBudget"):
+            index.setdefault(_namespace(pdb), []).append((pdb, budget_selector(pdb)))
+        return index
+
+    return ctx.memo("workloads.budgets", build)
+
+
 def _budgets_of(ctx: PolicyContext, template: PodTemplate) -> list[Manifest]:
-    ns = _namespace(template.owner)
-    return [p for p in ctx.of_kind("PodDisruptionBudget") if _namespace(p) == ns and budget_selects(p, template.labels)]
+    """The budgets selecting the template's pods."""
+
+    def build() -> dict[int, list[Manifest]]:
+        index: dict[int, list[Manifest]] = {}
+        for ns, budgets in _budgets(ctx).items():
+            for pdb, selector in budgets:
+                for chosen in selected(ctx, ns, selector):
+                    index.setdefault(id(chosen), []).append(pdb)
+        return index
+
+    return ctx.memo("workloads.budgets_of", build).get(id(template), [])
 
 
 @set_rule(KS802, kinds=("PodDisruptionBudget", "HorizontalPodAutoscaler"))
@@ -202,24 +237,25 @@ def budget_forbids_evictions(pdb: Manifest, ctx: PolicyContext) -> Iterator[Viol
                         ("spec", field), {"budget": reason})
 
 
-def _selected(ctx: PolicyContext, pdb: Manifest) -> list[PodTemplate]:
-    return [t for t in ctx.templates_in(_namespace(pdb)) if not controlled(t.owner) and budget_selects(pdb, t.labels)]
-
-
 @set_rule(KS804, kinds=("PodDisruptionBudget", "HorizontalPodAutoscaler"))
 def budget_demands_every_pod(ctx: PolicyContext) -> Iterator[Violation]:
-    for pdb in ctx.of_kind("PodDisruptionBudget"):
-        selected = _selected(ctx, pdb)
-        if not selected or forbids_every_eviction(pdb) is not None:
+    for ns, budgets in _budgets(ctx).items():
+        yield from _demanding(ctx, ns, budgets)
+
+
+def _demanding(ctx: PolicyContext, ns: str, budgets: list[tuple[Manifest, LabelSelector | None]]) -> Iterator[Violation]:
+    for pdb, selector in budgets:
+        chosen = selected(ctx, ns, selector, owners=True)
+        if not chosen or forbids_every_eviction(pdb) is not None:
             continue  # nothing to weigh, or KS803 says it already
-        fewest = [_replica_range(ctx, t.owner) for t in selected]
+        fewest = [_replica_range(ctx, t.owner) for t in chosen]
         if any(bounds is None for bounds in fewest):
             continue  # a DaemonSet's or a CRD's pod count is not in the manifests
         expected = sum(bounds[0] for bounds in fewest if bounds is not None)
         keeps = desired_healthy(pdb, expected)
         if keeps is not None and expected > 0 and keeps >= expected:
             spec = pdb.get("spec")
-            workloads = [_ref(t.owner) for t in selected]
+            workloads = [_ref(t.owner) for t in chosen]
             yield Violation(
                 f"keeps {keeps} of the {expected} pod(s) {', '.join(workloads)} run(s) at their fewest: no eviction "
                 "is allowed, node drains block",
@@ -230,10 +266,10 @@ def budget_demands_every_pod(ctx: PolicyContext) -> Iterator[Violation]:
 
 @set_rule(KS805, kinds=("PodDisruptionBudget",))
 def budget_selecting_nothing(ctx: PolicyContext) -> Iterator[Violation]:
-    for pdb in ctx.of_kind("PodDisruptionBudget"):
-        ns = _namespace(pdb)
-        if not any(budget_selects(pdb, t.labels) for t in ctx.templates_in(ns)):
-            selector = budget_selector(pdb)
+    for ns, budgets in _budgets(ctx).items():
+        for pdb, selector in budgets:
+            if selected(ctx, ns, selector):
+                continue
             yield Violation(
                 f"selector {format_selector(selector)} selects no pod template in {ns or 'its namespace'}",
                 ("spec", "selector"), {"selector": format_selector(selector)}, subject=pdb,
@@ -261,12 +297,11 @@ def _target(ctx: PolicyContext, hpa: o.HorizontalPodAutoscaler) -> Manifest | No
 
 @set_rule(KS807, kinds=("HorizontalPodAutoscaler",))
 def utilization_without_requests(ctx: PolicyContext) -> Iterator[Violation]:
-    for raw in ctx.of_kind("HorizontalPodAutoscaler"):
-        hpa = _decode(raw, o.HorizontalPodAutoscaler)
-        target = _target(ctx, hpa) if hpa is not None else None
-        if hpa is None or target is None:
+    for raw, hpa in _hpas(ctx):
+        target = _target(ctx, hpa)
+        if target is None:
             continue
-        template = next((t for t in ctx.templates if t.owner is target), None)
+        template = pod_template_of(target)
         if template is None:
             continue
         missing: list[str] = []
@@ -287,9 +322,8 @@ def utilization_without_requests(ctx: PolicyContext) -> Iterator[Violation]:
 
 @set_rule(KS808, kinds=("HorizontalPodAutoscaler",))
 def autoscaler_without_target(ctx: PolicyContext) -> Iterator[Violation]:
-    for raw in ctx.of_kind("HorizontalPodAutoscaler"):
-        hpa = _decode(raw, o.HorizontalPodAutoscaler)
-        if hpa is not None and _target(ctx, hpa) is None:
+    for raw, hpa in _hpas(ctx):
+        if _target(ctx, hpa) is None:
             ref = hpa.spec.scaleTargetRef
             yield Violation(
                 f"scaleTargetRef {ref.kind}/{ref.name} is not in the set",
@@ -307,7 +341,7 @@ def service_selecting_nothing(ctx: PolicyContext) -> Iterator[Violation]:
         if svc is None or svc.spec.type == "ExternalName" or not svc.spec.selector:
             continue  # endpoints managed by hand, or a DNS alias
         ns = _namespace(raw)
-        if not any(map_selector_matches(svc.spec.selector, t.labels) for t in ctx.templates_in(ns)):
+        if not map_selected(ctx, ns, svc.spec.selector):
             selector = format_selector(svc.spec.selector)
             yield Violation(
                 f"selector {selector} matches no pod template in {ns or 'its namespace'}: the Service has no endpoints",
