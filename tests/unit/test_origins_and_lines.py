@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kubesteward.model.files import load_manifests
+from kubesteward.model.files import Manifests, load_manifests
 from kubesteward.model.full import FullKey
 from kubesteward.model.lines import LineFinder, Position, parse_field
 from kubesteward.model.origin import Origin
@@ -226,3 +228,22 @@ def test_an_unhashable_key_is_invalid_yaml_as_before(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="invalid YAML: found unhashable key"):
         list(parse_documents(tmp_path / "x.yaml", TRICKY))
+
+
+@pytest.fixture(scope="module")
+def deployment_lines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifests, Origin]:
+    loaded = load_manifests([write(tmp_path_factory.mktemp("lines"), "all.yaml", MULTI)])
+    origin = loaded.origin(key("Deployment", "api", "apps"))
+    assert origin is not None
+    return loaded, origin
+
+
+@given(path=st.text(max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_any_field_path_is_a_line_of_the_object_or_nothing(
+    deployment_lines: tuple[Manifests, Origin], path: str,
+) -> None:
+    loaded, origin = deployment_lines
+    assert all(isinstance(step, str | int) for step in parse_field(path))
+    found = loaded.lines.position(origin, path)
+    assert found is not None and 12 <= found.line <= 28  # the object's own lines, its first at worst

@@ -43,7 +43,7 @@ def parse_field(path: str | Sequence[Step]) -> tuple[Step, ...]:
             steps.append(key)
         else:
             inner = bracket.strip("\"'")
-            steps.append(int(inner) if inner.isdigit() else inner)
+            steps.append(int(inner) if inner.isascii() and inner.isdigit() else inner)
     return tuple(steps)
 
 
