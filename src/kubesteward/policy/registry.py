@@ -54,7 +54,8 @@ class Rule:
     code: Code
     target: Target
     check: Callable[..., Iterable[Violation]]
-    # object rules: the kinds judged; set rules: the kinds read (what `audit` lists for them)
+    # object rules: the kinds judged; set rules: the kinds read; pod rules: the kinds read beside the
+    # templates (a namespace's LimitRange defaults); what `audit` lists for them
     kinds: frozenset[str] = frozenset()
     pss: PssLevel | None = None  # the Pod Security Standards level the control belongs to
     optional: bool = False  # off unless the configuration turns it on (e.g. digest pinning)
@@ -78,12 +79,13 @@ def _register(rule: Rule) -> None:
 
 
 def pod_rule(
-    code: Code, *, pss: PssLevel | None = None, optional: bool = False, profiles: Iterable[str] = ()
+    code: Code, *, pss: PssLevel | None = None, optional: bool = False, profiles: Iterable[str] = (),
+    reads: Iterable[str] = (),
 ) -> Callable[[PodCheck], PodCheck]:
-    """Register a rule judging every pod template."""
+    """Register a rule judging every pod template; ``reads``: other kinds it looks up in the set."""
 
     def register(check: PodCheck) -> PodCheck:
-        _register(Rule(code, "pod", check, pss=pss, optional=optional, profiles=frozenset(profiles)))
+        _register(Rule(code, "pod", check, frozenset(reads), pss=pss, optional=optional, profiles=frozenset(profiles)))
         return check
 
     return register

@@ -183,6 +183,13 @@ def test_every_container_rule_has_a_case_each_way_and_the_compliant_workload_pas
         assert findings([as_kind(kind)], CODES) == [], kind
 
 
+def test_rules_that_read_limit_ranges_say_so_so_audit_lists_them() -> None:
+    rules = load_rules()
+    assert {code for code in CODES if rules[code].kinds} == {"KS700", "KS701", "KS702", "KS703"}
+    assert all(rules[code].kinds == {"LimitRange"} for code in ("KS700", "KS701", "KS702", "KS703"))
+    assert {kind for rule in rules.values() if rule.target == "pod" for kind in rule.kinds} >= {"LimitRange", "ServiceAccount"}
+
+
 def test_findings_point_at_the_container_field_and_fill_its_steps() -> None:
     obj = compliant_deployment()
     add_init({"image": "busybox"})(obj)

@@ -91,22 +91,22 @@ def _missing_limit(template: PodTemplate, ctx: PolicyContext, resource: str) -> 
                             {"container": ref.name, "resource": resource})
 
 
-@pod_rule(KS700)
+@pod_rule(KS700, reads=["LimitRange"])
 def cpu_request_missing(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
     return _missing_request(template, ctx, "cpu")
 
 
-@pod_rule(KS701)
+@pod_rule(KS701, reads=["LimitRange"])
 def memory_request_missing(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
     return _missing_request(template, ctx, "memory")
 
 
-@pod_rule(KS702)
+@pod_rule(KS702, reads=["LimitRange"])
 def memory_limit_missing(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
     return _missing_limit(template, ctx, "memory")
 
 
-@pod_rule(KS703, optional=True)
+@pod_rule(KS703, optional=True, reads=["LimitRange"])
 def cpu_limit_missing(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
     return _missing_limit(template, ctx, "cpu")
 

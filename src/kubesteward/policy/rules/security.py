@@ -369,14 +369,14 @@ def _token_mount(template: PodTemplate, ctx: PolicyContext) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-@pod_rule(KS751)
+@pod_rule(KS751, reads=["ServiceAccount"])
 def default_service_account(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
     if _service_account(template) == "default" and _token_mount(template, ctx) is not False:
         yield Violation("the pod runs as the default ServiceAccount and mounts its token",
                         template.field("serviceAccountName"), {"serviceaccount": "default"})
 
 
-@pod_rule(KS752)
+@pod_rule(KS752, reads=["ServiceAccount"])
 def token_mounted_by_default(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
     account = _service_account(template)
     if account != "default" and _token_mount(template, ctx) is None:
