@@ -241,3 +241,17 @@ def _kubectl_binary() -> Path:
     from kubesteward.sandbox import build
 
     return build.binary_path("kubectl")
+
+
+async def test_uninstall_deletes_both_configurations(
+        kube: KubeClient, namespace: str, server: Served, installed: list[str], sandbox_kubeconfig: Path) -> None:
+    name = install(sandbox_kubeconfig, server, namespace, installed)
+    removed = cli("webhook", "uninstall", "--name", name, "--kubeconfig", str(sandbox_kubeconfig))
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.splitlines() == [f"deleted ValidatingWebhookConfiguration/{name}",
+                                           f"deleted MutatingWebhookConfiguration/{name}"]
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        with pytest.raises(NotFound):
+            await kube.get(await kube.resolve("admissionregistration.k8s.io/v1", kind), name)
+    again = cli("webhook", "uninstall", "--name", name, "--kubeconfig", str(sandbox_kubeconfig))
+    assert again.returncode == 0 and again.stdout == "" and "nothing to delete" in again.stderr

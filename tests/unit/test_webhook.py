@@ -347,3 +347,40 @@ def test_a_configuration_for_some_namespaces_sees_no_cluster_scoped_object() -> 
 def test_a_registration_that_cannot_work_is_a_usage_error(kwargs: dict[str, Any]) -> None:
     with pytest.raises(UsageError):
         Registration(ca_bundle=b"x", **kwargs)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_install_dry_run_prints_both_configurations_with_the_generated_ca(capsys: Any, tmp_path: Path) -> None:
+    import yaml
+
+    from tests.support.cli import run_in_process
+
+    code, out, err = run_in_process(capsys, "webhook", "install", "--url", "https://127.0.0.1:9443",
+                                    "--cert-dir", str(tmp_path), "-n", "team-a", "--dry-run")
+    assert code == 0, err
+    validating, mutating = yaml.safe_load_all(out)
+    assert validating["kind"] == "ValidatingWebhookConfiguration" and mutating["kind"] == "MutatingWebhookConfiguration"
+    bundle = validating["webhooks"][0]["clientConfig"]["caBundle"]
+    assert base64.b64decode(bundle) == (tmp_path / "ca.crt").read_bytes()
+    assert validating["webhooks"][0]["failurePolicy"] == "Fail"  # the documented default
+
+
+@pytest.mark.parametrize(("args", "code", "needle"), [
+    (["install", "--dry-run"], 2, "--url"),
+    (["install", "--url", "http://127.0.0.1:9443", "--dry-run"], 2, "HTTPS only"),
+    (["install", "--service", "just-a-name", "--dry-run"], 2, "NAMESPACE/NAME"),
+    (["install", "--url", "https://127.0.0.1:9443", "--failure-policy", "Sometimes", "--dry-run"], 2, "Fail or Ignore"),
+    (["serve", "--tls-cert", "/nonexistent/tls.crt"], 2, "go together"),
+    (["serve", "--tls-cert", "/nonexistent/tls.crt", "--tls-key", "/nonexistent/tls.key"], 3, "cannot load"),
+    (["serve", "--listen", "127.0.0.1:99999"], 2, "webhook address"),
+])
+def test_a_bad_invocation_is_one_clear_line(capsys: Any, tmp_path: Path, args: list[str], code: int,
+                                            needle: str) -> None:
+    from tests.support.cli import run_in_process
+
+    exit_code, _out, err = run_in_process(capsys, "webhook", *args, "--cert-dir", str(tmp_path))
+    assert exit_code == code, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
