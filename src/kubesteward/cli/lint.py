@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +14,7 @@ from kubesteward.cli.output import check_format, escape
 from kubesteward.cli.policy_output import FORMATS, Location, PolicyRun, emit_policy, fails
 from kubesteward.cli.state import STATE
 from kubesteward.config_file import load_project_config
-from kubesteward.errors import UsageError
+from kubesteward.errors import OutputError, UsageError
 from kubesteward.findings import Severity
 from kubesteward.model.semantics.api_versions import parse_version
 from kubesteward.policy import Located, PolicyConfig, parse_policy_config
@@ -41,8 +43,14 @@ def lint(
     target_version: Annotated[str | None, typer.Option(
         "--target-version", help="Kubernetes version the manifests are for (deprecated and removed APIs).")] = None,
     scores: Annotated[bool, typer.Option("--scores", help="Table: add each namespace's score.")] = False,
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Make the safe fixes where findings point: a unified diff on stdout (apply it with "
+        "`git apply` or `patch -p1`), or --in-place.")] = False,
+    in_place: Annotated[bool, typer.Option("--in-place", help="With --fix: edit the files instead.")] = False,
 ) -> int:
     """Check manifests against the policy rules: exit 1 on findings at or above --fail-on."""
+    if in_place and not fix:
+        raise UsageError("--in-place edits files with the fixes: give --fix too")
     fmt = check_format(output, FORMATS)
     project = load_project_config(config)
     threshold = _threshold(fail_on or project.fail_on or DEFAULT_FAIL_ON)
@@ -50,6 +58,8 @@ def lint(
     checked = lint_files([Path(p) for p in paths], policy)
     STATE.retain(checked)
     _say_what_was_read(checked)
+    if fix:
+        return _fix(checked, policy, threshold, in_place=in_place)
     run = lint_run(checked, policy)
     emit_policy(fmt, [run], scores=scores)
     return 1 if fails([run], threshold) else 0
@@ -64,6 +74,65 @@ def lint_run(checked: FileLint, policy: PolicyConfig) -> PolicyRun:
 
     return PolicyRun(source=checked.manifests.model.source, result=checked.result, locate=locate,
                      profile=policy.profile)
+
+
+def _fix(checked: FileLint, policy: PolicyConfig, threshold: Severity | None, *, in_place: bool) -> int:
+    """The safe fixes as a patch on stdout, or written to the files; on stderr, what was fixed and what
+    is left to do by hand. Exit 1 when what is left reaches --fail-on."""
+    from kubesteward.policy.file_fixes import plan_fixes, remaining, unified_patch
+
+    plan = plan_fixes(checked, policy)
+    if in_place:
+        for change in plan.files:
+            rewrite_in_place(Path(change.file), change.after)
+    else:
+        patches = []
+        for change in list(plan.files):
+            patch = unified_patch(change, _label(change.file))
+            if patch is None:
+                plan.drop(change, "the patch would show an env value: use --in-place")
+            else:
+                patches.append(patch)
+        print("".join(patches), end="")
+    left = remaining(checked, plan, policy)
+    if not STATE.quiet:
+        STATE.err.print(f"{'fixed' if in_place else 'the patch fixes'} {plan.changes} field(s) of {len(plan.fixed)} "
+                        f"object(s) in {len(plan.files)} file(s); {len(left.located)} finding(s) left to fix by hand",
+                        highlight=False, soft_wrap=True)
+    for key, why in plan.skipped:
+        STATE.err.print(f"[yellow]not fixed[/]: {escape(key)}: {escape(why)}", highlight=False, soft_wrap=True)
+    if not STATE.quiet:
+        for item in left.located:
+            where = checked.where(item)
+            place = f" ({where.origin.file}:{where.line})" if where is not None and where.line else ""
+            STATE.err.print(f"  {item.finding.code} {escape(str(item.finding.object))}: "
+                            f"{escape(item.finding.message, one_line=True)}{escape(place)}", highlight=False,
+                            soft_wrap=True)
+    return 1 if fails([PolicyRun("fixed", left)], threshold) else 0
+
+
+def _label(file: str) -> str:
+    """The file's name in a patch: relative to the working directory when under it (what `git apply` and
+    `patch -p1` run from there expect)."""
+    path = Path(file).resolve()
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix().lstrip("/")
+
+
+def rewrite_in_place(path: Path, text: str) -> None:
+    """``path`` replaced by ``text`` at once (a new file renamed over it, keeping its mode): a reader never
+    sees half a manifest, and an interrupted run leaves the old one."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         delete=False) as handle:
+            handle.write(text)
+        os.chmod(handle.name, mode)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be rewritten: {exc.strerror or exc}") from None
 
 
 def _threshold(name: str) -> Severity | None:

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubesteward.model.semantics.pod_templates import ContainerRef, PodTemplate, pod_template_of, pointer
+from kubesteward.model.semantics.pod_templates import ContainerRef, PodTemplate, pod_template_of, pointer, unpointer
 from kubesteward.model.semantics.quantity import parse_quantity
 from kubesteward.policy.settings import PolicySettings
 
@@ -77,7 +77,7 @@ def apply_fixes(manifest: Mapping[str, Any], fixes: Sequence[Fix]) -> dict[str, 
     """A copy of ``manifest`` with ``fixes`` made (what the API server's JSON Patch gives)."""
     fixed: dict[str, Any] = copy.deepcopy(dict(manifest))
     for operation in json_patch(fixed, fixes):
-        *parents, last = _unpointer(operation["path"])
+        *parents, last = unpointer(operation["path"])
         node: Any = fixed
         for key in parents:
             node = node[key]
@@ -113,14 +113,6 @@ def _child(node: Any, key: str | int) -> Any:
 
 def _materialise(tree: Mapping[str | int, Any]) -> dict[str, Any]:
     return {str(k): (v.value if isinstance(v, _Leaf) else _materialise(v)) for k, v in tree.items()}
-
-
-def _unpointer(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for raw in path.split("/")[1:]:
-        text = raw.replace("~1", "/").replace("~0", "~")
-        parts.append(int(text) if text.isdigit() else text)
-    return parts
 
 
 def _get(node: Any, *keys: str) -> Any:

@@ -198,3 +198,12 @@ def dotted(path: tuple[str | int, ...]) -> str:
 def pointer(path: tuple[str | int, ...]) -> str:
     """The JSON Pointer (RFC 6901) of a field path: ``/spec/template/metadata/annotations/a~1b``."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def unpointer(path: str) -> tuple[str | int, ...]:
+    """The field path of a JSON Pointer (:func:`pointer`'s inverse; a numeric step is an index)."""
+    steps: list[str | int] = []
+    for raw in path.split("/")[1:]:
+        text = raw.replace("~1", "/").replace("~0", "~")
+        steps.append(int(text) if text.isdigit() else text)
+    return tuple(steps)
