@@ -186,7 +186,8 @@ def test_ks804_min_available_at_or_above_the_replicas_blocks_drains() -> None:
                workload("four", replicas=4), pdb("four", {"matchLabels": {"app": "four"}}, minAvailable="50%")]
     result = found(objects, "KS804")
     assert set(result) == {"single", "three"}  # 90% of 3 rounds up to 3
-    assert "keeps 1 of the 1 pod(s)" in result["single"][0]
+    assert result["single"] == ["keeps 1 of the 1 pod(s) of Deployment/single at their fewest replicas: no eviction is "
+                                "allowed, node drains block"]
 
 
 def test_ks804_counts_every_workload_the_budget_selects_and_the_autoscalers_minimum() -> None:

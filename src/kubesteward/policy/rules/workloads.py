@@ -257,7 +257,7 @@ def _demanding(ctx: PolicyContext, ns: str, budgets: list[tuple[Manifest, LabelS
             spec = pdb.get("spec")
             workloads = [_ref(t.owner) for t in chosen]
             yield Violation(
-                f"keeps {keeps} of the {expected} pod(s) {', '.join(workloads)} run(s) at their fewest: no eviction "
+                f"keeps {keeps} of the {expected} pod(s) of {', '.join(workloads)} at their fewest replicas: no eviction "
                 "is allowed, node drains block",
                 ("spec", "minAvailable" if isinstance(spec, Mapping) and "minAvailable" in spec else "maxUnavailable"),
                 {"desired_healthy": keeps, "expected_pods": expected, "workloads": workloads}, subject=pdb,
