@@ -308,3 +308,41 @@ def test_usage_errors_exit_2(manifests: Path, capsys: pytest.CaptureFixture[str]
 def test_a_missing_path_is_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = lint(capsys, str(tmp_path / "nowhere.yaml"))
     assert code == 11 and "no such file or directory" in err
+
+
+CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+    "values.yaml": "cronApi: batch/v1\n",
+    "templates/cron.yaml": (
+        "apiVersion: {{ .Values.cronApi }}\nkind: CronJob\nmetadata:\n  name: {{ .Release.Name }}-nightly\n"
+        "  namespace: shop\nspec:\n  schedule: '0 3 * * *'\n  jobTemplate:\n    spec:\n      template:\n"
+        "        spec:\n          restartPolicy: OnFailure\n"
+        "          containers: [{name: report, image: registry.example.com/report:1.2.3}]\n"),
+}
+
+
+def test_a_helm_chart_is_rendered_with_values_files(tmp_path: Path, manifests: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "chart"
+    for name, text in CHART.items():
+        (chart / name).parent.mkdir(parents=True, exist_ok=True)
+        (chart / name).write_text(text)
+    code, out, _ = lint(capsys, str(chart), "-o", "json")
+    assert code == 0 and findings_of(out) == []
+    (tmp_path / "old.yaml").write_text("cronApi: batch/v1beta1\n")
+    code, out, _ = lint(capsys, str(chart), "-o", "json", "-f", str(tmp_path / "old.yaml"), "--release-name", "prod")
+    [found] = findings_of(out)
+    assert code == 1 and found["code"] == "KS860" and found["object"]["name"] == "prod-nightly"
+    assert found["file"].endswith("templates/cron.yaml")  # the template that made it, not helm's output
+
+
+def test_a_kustomization_is_rendered(tmp_path: Path, manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "overlay"
+    base.mkdir()
+    (base / "kustomization.yaml").write_text("resources: [cron.yaml]\nnamespace: shop\nnamePrefix: eu-\n")
+    (base / "cron.yaml").write_text(MANIFESTS.split("---\n")[0])
+    code, out, _ = lint(capsys, str(base), "-o", "json")
+    [found] = findings_of(out)
+    assert code == 1 and (found["code"], found["object"]["name"]) == ("KS860", "eu-nightly")
+    assert found["file"].endswith("overlay/cron.yaml")  # the resource it came from (kustomize's origin)
+    assert PLANTED not in out

@@ -14,8 +14,9 @@ from kubesteward.cli.output import check_format, escape
 from kubesteward.cli.policy_output import FORMATS, Location, PolicyRun, emit_policy, fails
 from kubesteward.cli.state import STATE
 from kubesteward.config_file import load_project_config
-from kubesteward.errors import OutputError, UsageError
+from kubesteward.errors import InputError, OutputError, UsageError
 from kubesteward.findings import Severity
+from kubesteward.model.render import RenderOptions
 from kubesteward.model.semantics.api_versions import parse_version
 from kubesteward.policy import Located, PolicyConfig, parse_policy_config
 from kubesteward.policy.files import FileLint, lint_files
@@ -43,6 +44,11 @@ def lint(
     target_version: Annotated[str | None, typer.Option(
         "--target-version", help="Kubernetes version the manifests are for (deprecated and removed APIs).")] = None,
     scores: Annotated[bool, typer.Option("--scores", help="Table: add each namespace's score.")] = False,
+    values: Annotated[list[Path] | None, typer.Option(
+        "-f", "--values", help="Helm charts: a values file (repeatable; later files win).")] = None,
+    set_values: Annotated[list[str] | None, typer.Option(
+        "--set", help="Helm charts: key=value, as helm --set (repeatable).")] = None,
+    release: Annotated[str, typer.Option("--release-name", help="Helm charts: the release name.")] = "release",
     fix: Annotated[bool, typer.Option(
         "--fix", help="Make the safe fixes where findings point: a unified diff on stdout (apply it with "
         "`git apply` or `patch -p1`), or --in-place.")] = False,
@@ -55,7 +61,13 @@ def lint(
     project = load_project_config(config)
     threshold = _threshold(fail_on or project.fail_on or DEFAULT_FAIL_ON)
     policy = _policy_config(project.policy, str(project.path or "defaults"), profile, only, ignore, target_version)
-    checked = lint_files([Path(p) for p in paths], policy)
+    for file in values or []:
+        if not file.is_file():
+            raise InputError(f"--values {file}: no such file")
+    with STATE.status("reading...") as status:
+        render = RenderOptions(values=tuple(values or ()), set_values=tuple(set_values or ()), release=release,
+                               kube_version=policy.settings.target_version, progress=status.update)
+        checked = lint_files([Path(p) for p in paths], policy, render)
     STATE.retain(checked)
     _say_what_was_read(checked)
     if fix:
