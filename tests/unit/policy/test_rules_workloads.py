@@ -277,6 +277,9 @@ def test_ks810_ks811_ingress_backends_to_missing_services_and_ports() -> None:
     missing_port = found(objects, "KS811")
     assert set(missing_service) == {"broken"} and "Service gone" in missing_service["broken"][0]
     assert set(missing_port) == {"broken"} and "web:8080 is not a port of Service web (it has http:80)" in missing_port["broken"][0]
+    fields = {f.code: f.evidence["field"] for f in evaluate(PolicyContext(objects), PolicyConfig(only=("KS810", "KS811"))).findings}
+    assert fields == {"KS810": "spec.rules[0].http.paths[0].backend.service",
+                      "KS811": "spec.rules[0].http.paths[1].backend.service"}
 
 
 # --------------------------------------------------------------------------- hygiene KS812-814

@@ -355,7 +355,7 @@ def ingress_to_missing_service(ctx: PolicyContext) -> Iterator[Violation]:
         if _svc is None:
             yield Violation(
                 f"routes {', '.join(use.paths[:3])} to Service {use.service}, which is not in {_namespace(raw) or 'the set'}",
-                ("spec",), {"service": use.service, "paths": use.paths}, subject=raw,
+                _backend_field(raw, use.service), {"service": use.service, "paths": use.paths}, subject=raw,
             )
 
 
@@ -370,8 +370,30 @@ def ingress_to_missing_port(ctx: PolicyContext) -> Iterator[Violation]:
             yield Violation(
                 f"backend {use.service}:{missing[0]} is not a port of Service {use.service} "
                 f"(it has {', '.join(offered) or 'no ports'})",
-                ("spec",), {"service": use.service, "missing_ports": missing, "service_ports": offered}, subject=raw,
+                _backend_field(raw, use.service), {"service": use.service, "missing_ports": missing, "service_ports": offered},
+                subject=raw,
             )
+
+
+def _service_name(backend: Any) -> Any:
+    target = backend.get("service") if isinstance(backend, Mapping) else None
+    return target.get("name") if isinstance(target, Mapping) else None
+
+
+def _backend_field(ingress: Manifest, service: str) -> tuple[str | int, ...]:
+    """Where the Ingress first routes to ``service`` (its default backend or a rule's path)."""
+    spec = ingress.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    if _service_name(spec.get("defaultBackend")) == service:
+        return ("spec", "defaultBackend", "service")
+    rules = spec.get("rules")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        http = rule.get("http") if isinstance(rule, Mapping) else None
+        paths = http.get("paths") if isinstance(http, Mapping) else None
+        for j, path in enumerate(paths if isinstance(paths, list) else []):
+            if isinstance(path, Mapping) and _service_name(path.get("backend")) == service:
+                return ("spec", "rules", i, "http", "paths", j, "backend", "service")
+    return ("spec",)
 
 
 def _backends(ctx: PolicyContext) -> Iterator[tuple[Manifest, Any, o.Service | None]]:
