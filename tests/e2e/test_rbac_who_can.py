@@ -118,9 +118,11 @@ async def test_an_identity_that_may_not_list_rbac_gets_exit_5(
     assert_one_clear_line(result, 5, "cannot list", "who-can needs every role and binding")
     assert not result.stdout
     assert token not in result.stderr
-    # An unknown resource is a usage error before any RBAC LIST.
+    # An unknown resource or namespace is a usage error, not an answer naming nobody.
     assert_one_clear_line(cli("rbac", "who-can", "get", "gizmos", "--kubeconfig", str(sandbox_kubeconfig)), 2,
                           "unknown resource 'gizmos'")
+    assert_one_clear_line(cli("rbac", "who-can", "get", "pods", "-n", f"{namespace}-nope", "--kubeconfig",
+                              str(sandbox_kubeconfig)), 2, f"namespace '{namespace}-nope' does not exist")
 
 
 # --------------------------------------------------------------------------- the evaluator against the authorizer

@@ -46,21 +46,18 @@ def who_can(
     request_timeout: opt.RequestTimeout = 30.0,
 ) -> int:
     """Who may VERB RESOURCE: every subject, with the binding and role that grant it and where."""
-    from kubesteward.cluster import ClientFactory, ContextResult, KubeClient
-    from kubesteward.policy.access import Question, load_rbac, question
-    from kubesteward.policy.access import who_can as ask
+    from kubesteward.cluster import ClientFactory, ContextResult
+    from kubesteward.policy.access import Answer, who_can_in_cluster
 
     fmt = check_format(output)
     targets = opt.resolve_targets(kubeconfig, context)
 
-    async def answer(client: KubeClient) -> tuple[Question, list[Any]]:
-        asked = await question(client, verb, resource, namespace, subresource=subresource, name=name)
-        rbac = await load_rbac(client)
-        return asked, ask(rbac, asked)
-
-    async def main() -> list[ContextResult[tuple[Question, list[Any]]]]:
+    async def main() -> list[ContextResult[Answer]]:
         async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
-            return await factory.fan_out(targets.contexts, answer)
+            return await factory.fan_out(
+                targets.contexts,
+                lambda client: who_can_in_cluster(client, verb, resource, namespace, subresource=subresource, name=name),
+            )
 
     results = runner.run(main())
     failures = [r for r in results if r.error is not None]
@@ -71,10 +68,9 @@ def who_can(
         if result.value is None:
             documents.append({"context": result.context, "error": str(result.error)})
             continue
-        asked, grants = result.value
         documents.append({
-            "context": result.context, "request": str(asked.request),
-            "grants": [_grant_document(grant) for grant in grants], "note": SUPERUSER_NOTE,
+            "context": result.context, "request": str(result.value.question.request),
+            "grants": [_grant_document(grant) for grant in result.value.grants], "note": SUPERUSER_NOTE,
         })
     if fmt != "table":
         emit_machine(documents if len(results) > 1 else documents[0], fmt)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import Forbidden, Invalid, NotFound, UsageError
 from kubesteward.model.full import load_full
+from kubesteward.model.scope import require_namespace_exists
 from kubesteward.model.semantics.rbac import RBAC, RBAC_KINDS, Grant, Request
 
 
@@ -83,3 +84,21 @@ async def _namespaced(client: KubeClient, plural: str, group: str) -> bool:
 
 def who_can(rbac: RBAC, asked: Question) -> list[Grant]:
     return rbac.who_can(asked.request, every_namespace=asked.every_namespace)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: Question
+    grants: list[Grant]
+
+
+async def who_can_in_cluster(
+    client: KubeClient, verb: str, resource: str, namespace: str | None = None, *, subresource: str = "",
+    name: str = "",
+) -> Answer:
+    """``who-can`` on a live cluster: the question resolved, the namespace asked for checked (one that does
+    not exist is a usage error, not an answer), every RBAC object listed once, the grants."""
+    asked = await question(client, verb, resource, namespace, subresource=subresource, name=name)
+    if asked.request.namespace:
+        await require_namespace_exists(client, asked.request.namespace, None)
+    return Answer(asked, who_can(await load_rbac(client), asked))
