@@ -23,7 +23,9 @@ from kubesteward.errors import UsageError
 from kubesteward.findings import Severity, define, steps
 from kubesteward.findings.codes import CODES
 from kubesteward.findings.remediation import Step
+from kubesteward.model.semantics.pod_templates import unpointer
 from kubesteward.policy import RULES, PolicyContext, Violation, load_rules, object_rule, parse_policy_config
+from kubesteward.policy.fixes import Fix, apply_fixes
 from kubesteward.webhook import admission
 from kubesteward.webhook.admission import AdmissionPolicy
 from kubesteward.webhook.certs import ReloadingTLS, TLSFiles, ensure_certificates, service_names
@@ -49,8 +51,10 @@ def review(obj: dict[str, Any] | None, *, operation: str = "CREATE", namespace: 
     return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
 
 
-def policy(rules: dict[str, str] | None = None, **kwargs: Any) -> AdmissionPolicy:
-    return AdmissionPolicy(parse_policy_config({"rules": rules} if rules else None, "test"), **kwargs)
+def policy(rules: dict[str, str] | None = None, *, only: tuple[str, ...] = ("KS89*",), **kwargs: Any) -> AdmissionPolicy:
+    """The machinery's rules only by default (``only=()``: the whole production profile), so these tests
+    of the webhook's mechanics do not change with every new rule."""
+    return AdmissionPolicy(parse_policy_config({"rules": rules} if rules else None, "test", only=only), **kwargs)
 
 
 def answer(judge: Any, body: bytes, chosen: AdmissionPolicy) -> dict[str, Any]:
@@ -81,6 +85,24 @@ def test_error_rules_deny_with_every_code_and_message() -> None:
     assert message.startswith("kubesteward policy: ")
     assert "KS890 annotation ignore.kubesteward.io/KS890 suppresses nothing: it gives no reason" in message
     assert "KS891 annotation ignore.kubesteward.io/KS999 names no rule" in message
+
+
+def test_under_the_production_profile_a_bare_pod_is_refused_until_mutated() -> None:
+    production = policy(only=())
+    bare = pod()
+    del bare["spec"]["containers"][0]["env"]  # a literal PASSWORD is an error no mutation fixes (KS753)
+    refused = answer(admission.validate, review(bare), production)["response"]
+    assert refused["allowed"] is False
+    assert "KS701 container app has no memory request" in refused["status"]["message"]
+    assert "KS702 container app has no memory limit" in refused["status"]["message"]
+    assert any(w.startswith("KS706 ") for w in refused["warnings"])
+    # The API server applies the mutation first: what validation then sees lacks none of it.
+    patch = answer(admission.mutate, review(bare), production)["response"]["patch"]
+    operations = json.loads(base64.b64decode(patch))
+    mutated = apply_fixes(bare, [Fix(unpointer(op["path"]), op["value"], "") for op in operations])
+    admitted = answer(admission.validate, review(mutated), production)["response"]
+    assert admitted["allowed"] is True
+    assert not {w.split()[0] for w in admitted["warnings"]} & {"KS700", "KS740", "KS745"}
 
 
 def test_a_dry_run_is_answered_as_the_real_request_would_be() -> None:

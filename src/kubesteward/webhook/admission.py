@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import msgspec
 
 from kubesteward.findings import Finding
 from kubesteward.policy.config import PolicyConfig
@@ -85,8 +86,8 @@ class Request:
 def parse_review(body: bytes) -> Request:
     """The request of an AdmissionReview body, or :class:`BadReview`."""
     try:
-        review = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        review = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
         raise BadReview(f"not JSON: {exc}") from None
     request = review.get("request") if isinstance(review, Mapping) else None
     if not isinstance(request, Mapping) or review.get("kind") != "AdmissionReview" or not request.get("uid"):
@@ -178,7 +179,7 @@ def response(request: Request, answer: Answer) -> dict[str, Any]:
         body["warnings"] = list(answer.warnings)
     if answer.patch:
         body["patchType"] = "JSONPatch"
-        body["patch"] = base64.b64encode(json.dumps(list(answer.patch)).encode()).decode()
+        body["patch"] = base64.b64encode(msgspec.json.encode(answer.patch)).decode()
     return {"apiVersion": request.api_version, "kind": "AdmissionReview", "response": body}
 
 

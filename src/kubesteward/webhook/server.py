@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from aiohttp import web
 
 from kubesteward.errors import UsageError
@@ -105,7 +106,7 @@ class WebhookServer:
             started = time.perf_counter()
             answer = await self._judge(judge, request, what)
             _log_decision(what, request, answer, time.perf_counter() - started)
-            return web.json_response(admission.response(request, answer), content_type=_JSON)
+            return web.Response(body=msgspec.json.encode(admission.response(request, answer)), content_type=_JSON)
 
         return handle
 
