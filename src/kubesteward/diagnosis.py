@@ -18,15 +18,15 @@ from typing import Any
 from kubesteward.checks.engine import Evaluation, Report, analyzer_modules, evaluate, report, run_checks
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient
-from kubesteward.errors import UsageError
 from kubesteward.findings import Finding
 from kubesteward.model.cluster import ClusterModel, ObjectKey, key_of
-from kubesteward.model.coverage import require_namespace_exists, require_something_read
+from kubesteward.model.coverage import require_something_read
 from kubesteward.model.files import load_files
 from kubesteward.model.kinds import MODEL_KINDS
 from kubesteward.model.load import Progress, load_cluster, load_events
 from kubesteward.model.objects import LabelSelector
-from kubesteward.model.semantics.selectors import parse_selector, selector_matches
+from kubesteward.model.scope import parse_label_selector, require_namespace_exists
+from kubesteward.model.semantics.selectors import selector_matches
 
 
 @dataclass
@@ -35,17 +35,6 @@ class Diagnosis:
     model: ClusterModel
     # Files only: objects of kinds the model does not hold, by kind (read, then left out).
     unmodelled: dict[str, int] = field(default_factory=dict)
-
-
-def parse_label_selector(text: str | None) -> LabelSelector | None:
-    """``-l``'s selector (kubectl's string form), or None when there is none; :class:`UsageError` when it
-    is not a valid selector, before anything is read."""
-    if text is None or not text.strip():
-        return None
-    try:
-        return parse_selector(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def scope_filter(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubesteward.diagnosis import parse_label_selector
 from kubesteward.errors import UsageError
+from kubesteward.model.scope import parse_label_selector
 from kubesteward.model.semantics.selectors import parse_selector, selector_matches
 
 

@@ -13,30 +13,15 @@ from kubesteward.cli.policy_output import FORMATS, PolicyRun, emit_policy, fails
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.config_file import load_project_config
-from kubesteward.errors import Forbidden, UsageError
-from kubesteward.findings import Severity
+from kubesteward.errors import Forbidden
+from kubesteward.model.scope import parse_label_selector
 from kubesteward.policy import PolicyConfig, parse_policy_config
-from kubesteward.policy.live import AuditResult, audit_cluster, parse_label_selector
+from kubesteward.policy.live import AuditResult, audit_cluster
 
 Profile = Annotated[
     str | None,
     typer.Option("--profile", help="pss-baseline, pss-restricted, production (the default) or all."),
 ]
-FailOn = Annotated[
-    str | None, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe: error, warning, info.")
-]
-Only = Annotated[list[str] | None, typer.Option("--only", help="Run only these codes (or globs like KS7*); repeatable.")]
-Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Codes (or globs) not to run; repeatable, comma-separated.")]
-Config = Annotated[str | None, typer.Option("--config", help="Config file (default: .kubesteward.yaml in . or a parent).")]
-AllowPartial = Annotated[
-    bool,
-    typer.Option("--allow-partial", help="With --fail-on: pass a run that could read only part of what was asked "
-                 "(RBAC). Without it such a run exits 5; the output says what was not covered either way."),
-]
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def audit(
@@ -50,11 +35,11 @@ def audit(
         str, typer.Option("-o", "--output", help="table, json, yaml, sarif, junit or markdown.")
     ] = "table",
     profile: Profile = None,
-    config: Config = None,
-    fail_on: FailOn = None,
-    only: Only = None,
-    ignore: Ignore = None,
-    allow_partial: AllowPartial = False,
+    config: opt.Config = None,
+    fail_on: opt.FailOn = None,
+    only: opt.Only = None,
+    ignore: opt.Ignore = None,
+    allow_partial: opt.AllowPartial = False,
     request_timeout: opt.RequestTimeout = 30.0,
     sandbox_if_unconfigured: opt.SandboxFallback = False,
 ) -> int:
@@ -62,8 +47,8 @@ def audit(
     fmt = check_format(output, FORMATS)
     project = load_project_config(config)
     policy = parse_policy_config(project.policy, str(project.path or "defaults"), profile=profile,
-                                 only=_split(only), ignore=_split(ignore))
-    threshold = _threshold(fail_on or project.fail_on)
+                                 only=opt.split_values(only), ignore=opt.split_values(ignore))
+    threshold = opt.severity_threshold(fail_on or project.fail_on)
     parse_label_selector(selector)  # a usage error before anything is read
     scope = None if all_namespaces else namespace
     targets = opt.resolve_targets(kubeconfig, context, all_contexts, sandbox_if_unconfigured)
@@ -90,15 +75,6 @@ def audit(
             )
         return Forbidden.exit_code
     return 0
-
-
-def _threshold(name: str | None) -> Severity | None:
-    if not name or name == "none":
-        return None
-    try:
-        return Severity.parse(name)
-    except KeyError:
-        raise UsageError(f"--fail-on must be error, warning, info or none, not {name!r}") from None
 
 
 def _audit_live(

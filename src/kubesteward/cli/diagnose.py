@@ -23,13 +23,13 @@ from kubesteward.diagnosis import (
     Diagnosis,
     diagnose_cluster,
     diagnose_files,
-    parse_label_selector,
     require_namespace,
 )
 from kubesteward.errors import Forbidden, UsageError
 from kubesteward.findings import Finding, Severity
 from kubesteward.findings.catalogue import CODES
 from kubesteward.model.coverage import Coverage, coverage_of, require_something_read
+from kubesteward.model.scope import parse_label_selector
 from kubesteward.reporting.markdown import markdown_report
 from kubesteward.reporting.sarif import sarif_document
 from kubesteward.reporting.schema import cluster_doc, error_doc, report_document
@@ -44,22 +44,7 @@ FromFile = Annotated[
     typer.Option("--from-file", "-f", help="Diagnose files instead of a cluster: kubectl -o json|yaml output, "
                  "multi-document YAML, a directory, or a snapshot. Repeatable."),
 ]
-FailOn = Annotated[
-    str | None, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe: error, warning, info.")
-]
-Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Codes (or globs like KS3*) to suppress; repeatable, comma-separated.")]
-Only = Annotated[list[str] | None, typer.Option("--only", help="Run only these codes (or globs).")]
-Config = Annotated[str | None, typer.Option("--config", help="Config file (default: .kubesteward.yaml in . or a parent).")]
 ShowInfo = Annotated[bool, typer.Option("--show-info", help="Also show info-level findings in the table view.")]
-AllowPartial = Annotated[
-    bool,
-    typer.Option("--allow-partial", help="With --fail-on: pass a run that could read only part of what was asked "
-                 "(RBAC). Without it such a run exits 5; the output says what was not covered either way."),
-]
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def diagnose(
@@ -71,40 +56,36 @@ def diagnose(
     selector: opt.Selector = None,
     output: Annotated[str, typer.Option("-o", "--output", help="table, json, yaml, sarif or markdown.")] = "table",
     from_file: FromFile = None,
-    fail_on: FailOn = None,
-    ignore: Ignore = None,
-    only: Only = None,
-    config: Config = None,
+    fail_on: opt.FailOn = None,
+    ignore: opt.Ignore = None,
+    only: opt.Only = None,
+    config: opt.Config = None,
     show_info: ShowInfo = False,
     request_timeout: opt.RequestTimeout = 30.0,
     sandbox_if_unconfigured: opt.SandboxFallback = False,
-    allow_partial: AllowPartial = False,
+    allow_partial: opt.AllowPartial = False,
 ) -> int:
     """Find every broken thing, grouped under its root cause, with evidence and the fix."""
     fmt = check_format(output, FORMATS)
     project = load_project_config(config)
-    threshold_name = fail_on or project.fail_on
-    try:
-        threshold = Severity.parse(threshold_name) if threshold_name and threshold_name != "none" else None
-    except KeyError:
-        raise UsageError(f"--fail-on must be error, warning, info or none, not {threshold_name!r}") from None
-    ignore_codes = [*project.ignore, *_split(ignore)]
-    check_code_patterns("--ignore", _split(ignore))
+    threshold = opt.severity_threshold(fail_on or project.fail_on)
+    ignore_codes = [*project.ignore, *opt.split_values(ignore)]
+    check_code_patterns("--ignore", opt.split_values(ignore))
     check_code_patterns(f"ignore in {project.path}", project.ignore)
-    check_code_patterns("--only", _split(only))
+    check_code_patterns("--only", opt.split_values(only))
     parse_label_selector(selector)  # a usage error before anything is read
     scope = None if all_namespaces else namespace
 
     results: list[ContextResult[Diagnosis]]
     if from_file:
         diagnosis = diagnose_files(
-            from_file, settings=project.settings, ignore=ignore_codes, only=_split(only),
+            from_file, settings=project.settings, ignore=ignore_codes, only=opt.split_values(only),
             label_selector=selector, namespace=scope,
         )
         results = [ContextResult(diagnosis.report.context or "files", value=diagnosis)]
     else:
         targets = opt.resolve_targets(kubeconfig, context, all_contexts, sandbox_if_unconfigured)
-        results = _diagnose_live(targets, scope, selector, project.settings, ignore_codes, _split(only), request_timeout)
+        results = _diagnose_live(targets, scope, selector, project.settings, ignore_codes, opt.split_values(only), request_timeout)
 
     STATE.retain(results)
     failures = [r for r in results if r.error is not None]

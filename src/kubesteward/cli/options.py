@@ -7,12 +7,16 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kubesteward.cli.state import STATE
 from kubesteward.cluster.config import kubeconfig_paths
+from kubesteward.errors import UsageError
+
+if TYPE_CHECKING:
+    from kubesteward.findings import Severity
 
 Kubeconfig = Annotated[
     str | None,
@@ -46,6 +50,34 @@ SandboxFallback = Annotated[
     ),
 ]
 Output = Annotated[str, typer.Option("-o", "--output", help="Output format: table, json or yaml.")]
+FailOn = Annotated[
+    str | None, typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe: error, warning, info.")
+]
+Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Codes (or globs like KS3*) to leave out; repeatable, comma-separated.")]
+Only = Annotated[list[str] | None, typer.Option("--only", help="Run only these codes (or globs).")]
+Config = Annotated[str | None, typer.Option("--config", help="Config file (default: .kubesteward.yaml in . or a parent).")]
+AllowPartial = Annotated[
+    bool,
+    typer.Option("--allow-partial", help="With --fail-on: pass a run that could read only part of what was asked "
+                 "(RBAC). Without it such a run exits 5; the output says what was not covered either way."),
+]
+
+
+def split_values(values: list[str] | None) -> list[str]:
+    """A repeatable option's values, each also comma-separated: ``--only KS1*,KS2* --only KS301``."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def severity_threshold(name: str | None) -> Severity | None:
+    """``--fail-on``'s severity (None for none or unset); :class:`UsageError` for anything else."""
+    from kubesteward.findings import Severity  # not at every start: only commands that judge need it
+
+    if not name or name == "none":
+        return None
+    try:
+        return Severity.parse(name)
+    except KeyError:
+        raise UsageError(f"--fail-on must be error, warning, info or none, not {name!r}") from None
 
 
 @dataclass

@@ -17,7 +17,7 @@ from kubesteward.alerts.sinks.base import Sink
 from kubesteward.checks.evidence import human_duration
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.diagnose import Config, Ignore, Only, _split, check_code_patterns
+from kubesteward.cli.diagnose import check_code_patterns
 from kubesteward.cli.output import escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory
@@ -43,7 +43,7 @@ def _seconds(name: str, text: str) -> float:
 
 def _thresholds(values: list[str] | None) -> dict[str, float]:
     out = dict(DEFAULT_THRESHOLDS)
-    for value in _split(values):
+    for value in opt.split_values(values):
         code, sep, duration = value.partition("=")
         if not sep or not code.strip():
             raise UsageError(f"--threshold expects CODE=DURATION (e.g. KS501=60s), not {value!r}")
@@ -105,9 +105,9 @@ def watch(
         str, typer.Option("--delivery-wait", help="With --once: how long to keep trying to deliver before exiting "
                           f"{DeliveryIncomplete.exit_code} with what is still queued.")
     ] = "30s",
-    ignore: Ignore = None,
-    only: Only = None,
-    config: Config = None,
+    ignore: opt.Ignore = None,
+    only: opt.Only = None,
+    config: opt.Config = None,
     request_timeout: opt.RequestTimeout = 30.0,
     sandbox_if_unconfigured: opt.SandboxFallback = False,
 ) -> int:
@@ -117,16 +117,16 @@ def watch(
         severity = Severity.parse(min_severity)
     except KeyError:
         raise UsageError(f"--min-severity must be error, warning or info, not {min_severity!r}") from None
-    groups = tuple(_split([group_by]))
+    groups = tuple(opt.split_values([group_by]))
     unknown = [name for name in groups if name not in LABEL_NAMES]
     if unknown or not groups:
         raise UsageError(
             f"--group-by: {', '.join(repr(n) for n in unknown) or 'no label'} is not an alert label; "
             f"labels: {', '.join(LABEL_NAMES)}"
         )
-    check_code_patterns("--ignore", _split(ignore))
+    check_code_patterns("--ignore", opt.split_values(ignore))
     check_code_patterns(f"ignore in {project.path}", project.ignore)
-    check_code_patterns("--only", _split(only))
+    check_code_patterns("--only", opt.split_values(only))
     policy = AlertPolicy(
         thresholds=_thresholds(threshold),
         default_threshold=_seconds("--default-threshold", default_threshold),
@@ -142,7 +142,9 @@ def watch(
     if backoff_max <= 0:
         raise UsageError("--sink-backoff-max must be longer than 0s")
     wait = _seconds("--delivery-wait", delivery_wait)
-    checks = CheckOptions(project.settings, tuple([*project.ignore, *_split(ignore)]), tuple(_split(only)))
+    checks = CheckOptions(
+        project.settings, tuple([*project.ignore, *opt.split_values(ignore)]), tuple(opt.split_values(only))
+    )
     sinks = build_sinks(sink or ["console"])
     scope = None if all_namespaces else namespace
     targets = opt.resolve_targets(kubeconfig, context, all_contexts, sandbox_if_unconfigured)

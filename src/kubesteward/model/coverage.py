@@ -7,11 +7,11 @@ which every output format shows, and refuses a model that read nothing it was as
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from kubesteward.cluster import KubeClient, resources
-from kubesteward.errors import Forbidden, NotFound, UsageError
+from kubesteward.cluster import resources
+from kubesteward.errors import Forbidden
 from kubesteward.model.cluster import ClusterModel, Skipped
 from kubesteward.model.kinds import BY_KIND, STAND_INS
 
@@ -80,24 +80,6 @@ def require_read(skipped: Sequence[Skipped], loaded: Collection[str], namespace:
         context=context or None,
         status=403,
     )
-
-
-async def require_namespace_exists(client: KubeClient, namespace: str, listed: Iterable[str] | None) -> None:
-    """:class:`UsageError` when the namespace asked for does not exist: its LISTs answer empty, which
-    would read as a healthy namespace. Told by the namespaces ``listed`` (every one), or by one GET when
-    they could not be listed (None; a refused GET cannot tell, and the run's coverage says what it missed)."""
-    if listed is not None:
-        exists = namespace in set(listed)
-    else:
-        try:
-            await client.get(resources.NAMESPACE, namespace)
-            exists = True
-        except NotFound:
-            exists = False
-        except Forbidden:
-            return
-    if not exists:
-        raise UsageError(f"namespace {namespace!r} does not exist", context=client.context)
 
 
 def _gap(skipped: Sequence[Skipped], kind: str) -> bool:

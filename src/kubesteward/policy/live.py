@@ -23,11 +23,12 @@ from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.errors import UsageError
 from kubesteward.model.cluster import ObjectKey, Skipped
-from kubesteward.model.coverage import Coverage, coverage_from, require_namespace_exists, require_read
+from kubesteward.model.coverage import Coverage, coverage_from, require_read
 from kubesteward.model.full import FullObjects, load_full
 from kubesteward.model.objects import LabelSelector
+from kubesteward.model.scope import parse_label_selector, require_namespace_exists
 from kubesteward.model.semantics.pod_templates import KNOWN_PATHS, schema_has_pod_template
-from kubesteward.model.semantics.selectors import parse_selector, selector_matches
+from kubesteward.model.semantics.selectors import selector_matches
 from kubesteward.policy.config import PolicyConfig
 from kubesteward.policy.context import PolicyContext
 from kubesteward.policy.engine import PolicyResult, Score, evaluate, load_rules, worst_first
@@ -90,16 +91,6 @@ async def audit_cluster(
         kinds=tuple(sorted(f"{rt.group}/{rt.kind}" if rt.group else rt.kind for rt in kinds)),
         objects_read=len(store),
     )
-
-
-def parse_label_selector(text: str | None) -> LabelSelector | None:
-    """``-l``'s selector (kubectl's syntax), None for none; :class:`UsageError` before any request."""
-    if text is None or not text.strip():
-        return None
-    try:
-        return parse_selector(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _rule_kinds(config: PolicyConfig) -> list[str]:
