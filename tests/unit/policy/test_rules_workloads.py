@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from kubesteward.policy import PolicyConfig, PolicyContext, PolicySettings, evaluate
 
 NS = "shop"
@@ -310,3 +313,36 @@ def test_ks814_a_bare_pod_but_not_one_a_controller_owns() -> None:
     owned = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-1", "namespace": NS, "ownerReferences": [
         {"kind": "ReplicaSet", "name": "web-5d8f", "controller": True}]}, "spec": {"containers": [{"name": "x"}]}}
     assert set(found([bare, owned], "KS814", profile="production")) == {"debug"}
+
+
+# --------------------------------------------------------------------------- hostile manifests
+
+_SCALARS = st.none() | st.booleans() | st.integers(-3, 5) | st.sampled_from(
+    ["", "0%", "100%", "web", "TCP", "UDP", "Utilization", "ExternalName", "Ingress", "Egress", "apps/v1", "0.0.0.0/0"])
+_KEYS = st.sampled_from([
+    "spec", "selector", "matchLabels", "matchExpressions", "key", "operator", "values", "podSelector", "namespaceSelector",
+    "ingress", "egress", "from", "to", "ports", "port", "endPort", "protocol", "policyTypes", "ipBlock", "cidr", "except",
+    "replicas", "template", "metadata", "labels", "containers", "minAvailable", "maxUnavailable", "scaleTargetRef", "kind",
+    "name", "maxReplicas", "minReplicas", "metrics", "type", "resource", "target", "rules", "http", "paths", "backend",
+    "service", "number", "defaultBackend", "topologySpreadConstraints", "affinity", "podAntiAffinity", "labelSelector",
+    "topologyKey", "app", "namespace", "resources", "requests", "cpu"])
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+                     max_leaves=20)
+_OBJECTS = st.builds(
+    lambda kind, spec, metadata, api: {"apiVersion": api, "kind": kind, "metadata": metadata, "spec": spec},
+    st.sampled_from(["Deployment", "Rollout", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Service",
+                     "Ingress", "Pod", "Namespace", "CustomResourceDefinition"]),
+    _JSON,
+    _JSON | st.fixed_dictionaries({"name": st.sampled_from(["a", "b"]), "namespace": st.sampled_from([NS, "", None]),
+                                   "labels": _JSON}),
+    st.sampled_from(["apps/v1", "policy/v1beta1", "argoproj.io/v1alpha1", "v1", 3]),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_OBJECTS, max_size=6), st.booleans())
+def test_malformed_manifests_never_break_a_workload_network_or_api_rule(objects: list[Obj], live: bool) -> None:
+    # The API server would refuse most of these; lint reads files before it does, so rules must not raise.
+    config = PolicyConfig(profile="all", only=("KS80*", "KS81*", "KS84*", "KS86*"))
+    result = evaluate(PolicyContext(objects, live=live), config)
+    assert all(f.code[:4] in ("KS80", "KS81", "KS84", "KS86") for f in result.findings)
