@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import msgspec
 
-from kubesteward.cluster import KubeClient, resources
+from kubesteward.cluster import resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.errors import Forbidden, InputError, NotFound, UsageError
 from kubesteward.model.cluster import Skipped
 from kubesteward.model.origin import Origin
 from kubesteward.redaction import redact_manifest
+
+if TYPE_CHECKING:
+    from kubesteward.cluster import KubeClient
 
 T = TypeVar("T")
 
