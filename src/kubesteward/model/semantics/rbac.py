@@ -142,7 +142,7 @@ class Rule:
     def from_manifest(cls, rule: Mapping[str, Any]) -> Rule:
         def strings(key: str) -> tuple[str, ...]:
             value = rule.get(key)
-            return tuple(str(item) for item in value) if isinstance(value, list) else ()
+            return tuple(map(str, value)) if isinstance(value, list) else ()
 
         return cls(strings("verbs"), strings("apiGroups"), strings("resources"), strings("resourceNames"),
                    strings("nonResourceURLs"))

@@ -8,6 +8,7 @@ nor are aggregated ClusterRoles' rules (copies of their sources', judged there).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 
 from kubesteward.findings.catalogue.policy_rbac import KS820, KS821, KS822, KS823, KS824, KS825, KS826, KS827
@@ -46,8 +47,24 @@ def kubernetes_default(obj: Manifest) -> bool:
     return labels_of(obj).get(BOOTSTRAP_LABEL) == BOOTSTRAP_VALUE
 
 
-def judged_rules(obj: Manifest) -> Iterator[tuple[int, Rule]]:
+# Per set judged: each role's rules parsed once for the four rules reading them, and the RBAC
+# evaluator built once for the set rules (weak: gone with the set).
+_PARSED: weakref.WeakKeyDictionary[PolicyContext, dict[int, tuple[Manifest, list[tuple[int, Rule]]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_EVALUATORS: weakref.WeakKeyDictionary[PolicyContext, RBAC] = weakref.WeakKeyDictionary()
+
+
+def judged_rules(obj: Manifest, ctx: PolicyContext) -> list[tuple[int, Rule]]:
     """The rules a role writes itself, with their index (none for Kubernetes' own or aggregated roles)."""
+    parsed = _PARSED.setdefault(ctx, {})
+    entry = parsed.get(id(obj))
+    if entry is None or entry[0] is not obj:  # held with the object: an id is unique only while it lives
+        entry = parsed[id(obj)] = (obj, list(_own_rules(obj)))
+    return entry[1]
+
+
+def _own_rules(obj: Manifest) -> Iterator[tuple[int, Rule]]:
     if kubernetes_default(obj) or (obj.get("kind") == "ClusterRole" and obj.get("aggregationRule")):
         return
     for index, rule in enumerate(obj.get("rules") or ()):
@@ -62,7 +79,7 @@ def where(obj: Manifest) -> str:
 
 @object_rule(KS820, kinds=ROLE_KINDS)
 def wildcard(obj: Manifest, ctx: PolicyContext) -> Iterator[Violation]:
-    for index, rule in judged_rules(obj):
+    for index, rule in judged_rules(obj, ctx):
         fields = [name for name, values in (("verbs", rule.verbs), ("resources", rule.resources),
                                             ("apiGroups", rule.api_groups)) if ALL in values]
         if fields:
@@ -84,7 +101,7 @@ def binds_cluster_admin(obj: Manifest, ctx: PolicyContext) -> Iterator[Violation
 
 @object_rule(KS822, kinds=ROLE_KINDS)
 def reads_secrets(obj: Manifest, ctx: PolicyContext) -> Iterator[Violation]:
-    for index, rule in judged_rules(obj):
+    for index, rule in judged_rules(obj, ctx):
         verbs = [verb for verb in SECRET_READS if rule.allows(Request(verb, "secrets"))]
         if verbs:
             yield Violation(f"rule {index} can {', '.join(verbs)} every Secret {where(obj)}", ("rules", index),
@@ -96,7 +113,7 @@ def execs_into_pods(obj: Manifest, ctx: PolicyContext) -> Iterator[Violation]:
     verbs = ["create"]
     if _version(ctx.settings.target_version) < EXEC_NEEDS_CREATE_SINCE:
         verbs.append("get")
-    for index, rule in judged_rules(obj):
+    for index, rule in judged_rules(obj, ctx):
         allowed = [verb for verb in verbs if rule.allows(Request(verb, "pods", subresource="exec"))]
         if allowed:
             yield Violation(f"rule {index} can exec into pods {where(obj)} ({', '.join(allowed)} pods/exec)",
@@ -105,7 +122,7 @@ def execs_into_pods(obj: Manifest, ctx: PolicyContext) -> Iterator[Violation]:
 
 @object_rule(KS824, kinds=ROLE_KINDS)
 def escalates(obj: Manifest, ctx: PolicyContext) -> Iterator[Violation]:
-    for index, rule in judged_rules(obj):
+    for index, rule in judged_rules(obj, ctx):
         found = sorted({str(request) for request in ESCALATIONS if rule.allows(request)})
         if found:
             yield Violation(f"rule {index} can {'; '.join(found)} {where(obj)}", ("rules", index),
@@ -175,7 +192,10 @@ def _subjects(obj: Manifest) -> tuple[Subject, ...]:
 
 
 def _rbac(ctx: PolicyContext) -> RBAC:
-    return RBAC.from_manifests(ctx.of_kind(*RBAC_KINDS))
+    rbac = _EVALUATORS.get(ctx)
+    if rbac is None:
+        rbac = _EVALUATORS[ctx] = RBAC.from_manifests(ctx.of_kind(*RBAC_KINDS))
+    return rbac
 
 
 def _version(text: str) -> tuple[int, int]:
