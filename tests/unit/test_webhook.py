@@ -175,6 +175,17 @@ def test_the_mutation_is_a_base64_json_patch_of_the_safe_fixes_with_an_escaped_a
     assert "hunter2" not in json.dumps(operations)
 
 
+def test_what_a_controller_makes_is_not_mutated_but_its_pods_are() -> None:
+    owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "1", "controller": True}]
+    replicaset = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                  "metadata": {"name": "web-5d4f", "namespace": "shop", "ownerReferences": owner},
+                  "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}}
+    # Changed behind its back, the ReplicaSet's template would never match its Deployment's again.
+    assert answer(admission.mutate, review(replicaset), policy())["response"] == {"uid": "0f1e2d", "allowed": True}
+    owned_pod = pod(ownerReferences=[{**owner[0], "kind": "ReplicaSet", "name": "web-5d4f"}])
+    assert answer(admission.mutate, review(owned_pod), policy())["response"]["patchType"] == "JSONPatch"
+
+
 def test_nothing_to_fix_means_no_patch() -> None:
     obj = pod()
     obj["spec"]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import msgspec
 
 from kubesteward.findings import Finding
+from kubesteward.model.semantics.pod_templates import controlled
 from kubesteward.policy.config import PolicyConfig
 from kubesteward.policy.engine import evaluate_admission
 from kubesteward.policy.fixes import Fix, json_patch, safe_fixes
@@ -151,8 +152,12 @@ def validate(request: Request, policy: AdmissionPolicy) -> Answer:
 
 
 def mutate(request: Request, policy: AdmissionPolicy) -> Answer:
-    """The safe fixes as a JSON Patch, and the annotation saying what they were."""
-    if not judged(request, policy):
+    """The safe fixes as a JSON Patch, and the annotation saying what they were.
+
+    Not for what a controller makes other than pods (a Deployment's ReplicaSet): the Deployment
+    controller finds its ReplicaSet by comparing templates, and one changed behind its back would
+    never match again (it would make ReplicaSets without end). Its pods are fixed instead."""
+    if not judged(request, policy) or (request.kind != "Pod" and controlled(request.object or {})):
         return Answer(True)
     manifest = subject(request)
     fixes = safe_fixes(manifest, policy.config.settings)
