@@ -77,56 +77,83 @@ def evaluate(ctx: PolicyContext, config: PolicyConfig | None = None, *, admissio
     rules = [r for r in load_rules().values() if config.active(r) and (r.admission or not admission)]
     result = PolicyResult(rules=sorted(r.code.code for r in rules))
     judged: set[int] = set()
+    facts = _Facts()
     for rule in rules:
         if rule.target == "pod":
             for template in ctx.judged_templates:
-                if _in_scope(config, template.owner, rule, judged):
-                    _record(result, config, rule, template.owner, rule.check(template, ctx))
+                if _in_scope(config, facts, template.owner, rule, judged):
+                    _record(result, config, facts, rule, template.owner, rule.check(template, ctx))
         elif rule.target == "object":
             candidates = ctx.of_kind(*rule.kinds) if rule.kinds else ctx.objects
             for obj in candidates:
-                if _in_scope(config, obj, rule, judged):
-                    _record(result, config, rule, obj, rule.check(obj, ctx))
+                if _in_scope(config, facts, obj, rule, judged):
+                    _record(result, config, facts, rule, obj, rule.check(obj, ctx))
         else:
             for violation in rule.check(ctx):
                 subject = violation.subject
-                if subject is None or not _in_scope(config, subject, rule, judged, count=False):
+                if subject is None or not _in_scope(config, facts, subject, rule, judged, count=False):
                     continue
-                score = result.scores.setdefault(key_of(subject).namespace, Score())
+                score = result.scores.setdefault(facts.key(subject).namespace, Score())
                 score.checks += 1
                 score.failed += 1
-                _add(result, config, rule, subject, violation)
+                _add(result, config, facts, rule, subject, violation)
     result.objects = len(judged)
     result.located.sort(key=lambda item: (-item.finding.severity, str(item.finding.object), item.finding.code))
     return result
 
 
-def _in_scope(config: PolicyConfig, obj: Manifest, rule: Rule, judged: set[int], *, count: bool = True) -> bool:
-    if not config.judged(key_of(obj), labels_of(obj), rule.code.code):
+class _Facts:
+    """Each object's key and labels, read once per evaluation: every rule's scope and score asks for them."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[ObjectKey, dict[str, str]]] = {}
+
+    def of(self, obj: Manifest) -> tuple[ObjectKey, dict[str, str]]:
+        known = self._known.get(id(obj))
+        if known is None:  # objects outlive the evaluation, so their ids stay theirs
+            known = self._known[id(obj)] = (key_of(obj), labels_of(obj))
+        return known
+
+    def key(self, obj: Manifest) -> ObjectKey:
+        return self.of(obj)[0]
+
+    def labels(self, obj: Manifest) -> dict[str, str]:
+        return self.of(obj)[1]
+
+
+def _in_scope(
+    config: PolicyConfig, facts: _Facts, obj: Manifest, rule: Rule, judged: set[int], *, count: bool = True,
+) -> bool:
+    key, labels = facts.of(obj)
+    if not config.judged(key, labels, rule.code.code):
         return False
     if count:
         judged.add(id(obj))
     return True
 
 
-def _record(result: PolicyResult, config: PolicyConfig, rule: Rule, obj: Manifest, found: Iterable[Violation]) -> None:
+def _record(
+    result: PolicyResult, config: PolicyConfig, facts: _Facts, rule: Rule, obj: Manifest, found: Iterable[Violation],
+) -> None:
     violations = list(found)
-    score = result.scores.setdefault(key_of(obj).namespace, Score())
+    score = result.scores.setdefault(facts.key(obj).namespace, Score())
     score.checks += 1
     if violations:
         score.failed += 1
     for violation in violations:
-        _add(result, config, rule, violation.subject or obj, violation)
+        _add(result, config, facts, rule, violation.subject or obj, violation)
 
 
-def _add(result: PolicyResult, config: PolicyConfig, rule: Rule, subject: Manifest, violation: Violation) -> None:
-    key: ObjectKey = key_of(subject)
+def _add(
+    result: PolicyResult, config: PolicyConfig, facts: _Facts, rule: Rule, subject: Manifest, violation: Violation,
+) -> None:
+    key = facts.key(subject)
     evidence: dict[str, Any] = dict(violation.evidence or {})
     if violation.field:
         evidence.setdefault("field", dotted(violation.field))
     made = finding(rule.code, key, violation.message, evidence=evidence, severity=config.severity(rule))
     code = rule.code.code
-    reason = config.suppression(code, key, labels_of(subject))
+    reason = config.suppression(code, key, facts.labels(subject))
     if reason is not None:
         result.suppressed.append(Suppressed(made, reason, "config"))
         return
