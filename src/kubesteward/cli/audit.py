@@ -8,12 +8,11 @@ import typer
 
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.output import check_format, escape
+from kubesteward.cli.output import check_format
 from kubesteward.cli.policy_output import FORMATS, PolicyRun, emit_policy, fails
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
 from kubesteward.config_file import load_project_config
-from kubesteward.errors import Forbidden
 from kubesteward.model.scope import parse_label_selector
 from kubesteward.policy import PolicyConfig, parse_policy_config
 from kubesteward.policy.live import AuditResult, audit_cluster
@@ -64,17 +63,8 @@ def audit(
         return max(r.error.exit_code for r in failures if r.error is not None)
     if fails(runs, threshold):
         return 1
-    partial = [run for run in runs if run.partial]
-    if threshold is not None and partial and not allow_partial:
-        for run in partial:
-            assert run.coverage is not None
-            STATE.err.print(
-                f"[red]error[/]: [{escape(run.name)}] partial result under --fail-on: not covered: "
-                f"{escape(run.coverage.summary())} (--allow-partial accepts it)",
-                highlight=False, soft_wrap=True,
-            )
-        return Forbidden.exit_code
-    return 0
+    partial = [(run.name, run.coverage.summary()) for run in runs if run.coverage and not run.coverage.complete]
+    return opt.partial_gate(partial, threshold is not None, allow_partial)
 
 
 def _audit_live(

@@ -25,7 +25,7 @@ from kubesteward.diagnosis import (
     diagnose_files,
     require_namespace,
 )
-from kubesteward.errors import Forbidden, UsageError
+from kubesteward.errors import UsageError
 from kubesteward.findings import Finding, Severity
 from kubesteward.findings.catalogue import CODES
 from kubesteward.model.coverage import Coverage, coverage_of, require_something_read
@@ -99,16 +99,8 @@ def diagnose(
         return max(r.error.exit_code for r in failures if r.error is not None)
     if any(fails(d.report.findings, threshold) for d in diagnoses):
         return 1
-    partial = [(d.report.context, cover) for d in diagnoses if not (cover := coverage_of(d.model)).complete]
-    if threshold is not None and partial and not allow_partial:
-        for name, cover in partial:
-            STATE.err.print(
-                f"[red]error[/]: [{escape(name)}] partial result under --fail-on: not covered: "
-                f"{escape(cover.summary())} (--allow-partial accepts it)",
-                highlight=False, soft_wrap=True,
-            )
-        return Forbidden.exit_code
-    return 0
+    partial = [(d.report.context, cover.summary()) for d in diagnoses if not (cover := coverage_of(d.model)).complete]
+    return opt.partial_gate(partial, threshold is not None, allow_partial)
 
 
 def check_code_patterns(where: str, patterns: Sequence[str]) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kubesteward.cli.output import escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster.config import kubeconfig_paths
-from kubesteward.errors import UsageError
+from kubesteward.errors import Forbidden, UsageError
 
 if TYPE_CHECKING:
     from kubesteward.findings import Severity
@@ -66,6 +68,20 @@ AllowPartial = Annotated[
 def split_values(values: list[str] | None) -> list[str]:
     """A repeatable option's values, each also comma-separated: ``--only KS1*,KS2* --only KS301``."""
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def partial_gate(partial: Sequence[tuple[str, str]], failing_on: bool, allow_partial: bool) -> int:
+    """The exit code for runs that read only part of what was asked (``partial``: each run's name and
+    what it did not cover): under ``--fail-on`` without ``--allow-partial``, 5 and one line per run."""
+    if not (failing_on and partial) or allow_partial:
+        return 0
+    for name, missed in partial:
+        STATE.err.print(
+            f"[red]error[/]: [{escape(name)}] partial result under --fail-on: not covered: {escape(missed)} "
+            "(--allow-partial accepts it)",
+            highlight=False, soft_wrap=True,
+        )
+    return Forbidden.exit_code
 
 
 def severity_threshold(name: str | None) -> Severity | None:
