@@ -12,6 +12,7 @@ from kubesteward.errors import UsageError
 from kubesteward.policy.access import parse_resource
 from tests.support.audit import RECORDED, SA, write_log
 from tests.support.cli import run_in_process
+from tests.support.rbac import binding, role, sa
 
 
 @pytest.mark.parametrize(
@@ -59,3 +60,29 @@ def test_minimize_never_answers_an_empty_role(capsys: pytest.CaptureFixture[str]
     assert code == 11 and "cannot read audit log" in err
     code, _, err = run_in_process(capsys, "rbac", "minimize", "--audit-log", str(log), "--user", SA, "-o", "table")
     assert code == 2 and "unknown output format" in err
+
+
+def test_who_can_reads_files_with_kubernetes_cluster_admin_and_names_what_it_cannot_resolve(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    manifests = [
+        role("exec", [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}], namespace="ci"),
+        binding("exec", "Role", "exec", [sa("debug")], namespace="ci"),
+        binding("admins", "ClusterRole", "cluster-admin", [sa("deployer", "ci")]),  # not in the files: Kubernetes'
+        binding("viewers", "ClusterRole", "view", [{"kind": "Group", "name": "devs"}], namespace="ci"),
+        binding("elsewhere", "ClusterRole", "edit", [{"kind": "Group", "name": "devs"}], namespace="web"),
+    ]
+    path = tmp_path / "rbac.yaml"
+    path.write_text(yaml.safe_dump_all(manifests))
+    code, out, err = run_in_process(capsys, "rbac", "who-can", "create", "pods/exec", "-n", "ci", "-f", str(path),
+                                    "-o", "json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert [(g["subject"]["name"], g["binding"]["name"], g["namespace"]) for g in answer["grants"]] == [
+        ("deployer", "admins", "*"), ("debug", "exec", "ci")]
+    # view's rules are Kubernetes' and not in the files: named, not silently left out; web's binding does not apply
+    assert answer["unresolved"] == [{"binding": {"kind": "RoleBinding", "name": "viewers", "namespace": "ci"},
+                                     "role": {"kind": "ClusterRole", "name": "view"}}]
+    code, out, _ = run_in_process(capsys, "rbac", "who-can", "create", "pods/exec", "-n", "web", "-f", str(path))
+    assert code == 0 and "ServiceAccount ci/deployer" in out and "debug" not in out
+    assert "RoleBinding/web/elsewhere binds ClusterRole/edit, which the files do not hold" in out

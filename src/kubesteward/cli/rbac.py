@@ -44,12 +44,25 @@ def who_can(
     ] = None,
     output: opt.Output = "table",
     request_timeout: opt.RequestTimeout = 30.0,
+    from_file: Annotated[
+        list[Path] | None,
+        typer.Option("--from-file", "-f", help="Ask manifest files instead of a cluster (YAML/JSON files, "
+                     "kubectl output, directories). Repeatable."),
+    ] = None,
 ) -> int:
     """Who may VERB RESOURCE: every subject, with the binding and role that grant it and where."""
     from kubesteward.cluster import ClientFactory, ContextResult
-    from kubesteward.policy.access import Answer, who_can_in_cluster
+    from kubesteward.policy.access import Answer, who_can_in_cluster, who_can_in_files
 
     fmt = check_format(output)
+    if from_file:
+        answer = runner.run(who_can_in_files(from_file, verb, resource, namespace, subresource=subresource, name=name))
+        document = _document("files", answer)
+        if fmt != "table":
+            emit_machine(document, fmt)
+        else:
+            _render(document, several=False)
+        return 0
     targets = opt.resolve_targets(kubeconfig, context)
 
     async def main() -> list[ContextResult[Answer]]:
@@ -68,16 +81,24 @@ def who_can(
         if result.value is None:
             documents.append({"context": result.context, "error": str(result.error)})
             continue
-        documents.append({
-            "context": result.context, "request": str(result.value.question.request),
-            "grants": [_grant_document(grant) for grant in result.value.grants], "note": SUPERUSER_NOTE,
-        })
+        documents.append(_document(result.context, result.value))
     if fmt != "table":
         emit_machine(documents if len(results) > 1 else documents[0], fmt)
     else:
         for document in documents:
             _render(document, several=len(results) > 1)
     return max((r.error.exit_code for r in failures if r.error), default=0)
+
+
+def _document(context: str, answer: Any) -> dict[str, Any]:
+    document = {"context": context, "request": str(answer.question.request),
+                "grants": [_grant_document(grant) for grant in answer.grants], "note": SUPERUSER_NOTE}
+    if answer.unresolved:
+        document["unresolved"] = [
+            {"binding": {"kind": b.ref.kind, "name": b.ref.name, **({"namespace": b.scope} if b.scope else {})},
+             "role": {"kind": b.role.kind, "name": b.role.name}} for b in answer.unresolved
+        ]
+    return document
 
 
 def _grant_document(grant: Any) -> dict[str, Any]:
@@ -114,6 +135,12 @@ def _render(document: dict[str, Any], *, several: bool) -> None:
         for row in rows:  # one line per grant however long (soft_wrap): names are copied and grepped whole
             line = "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
             out.print(escape(line, one_line=True), highlight=False, soft_wrap=True)
+    for unresolved in document.get("unresolved", ()):
+        binding, role = unresolved["binding"], unresolved["role"]
+        where = f"{binding['namespace']}/" if "namespace" in binding else ""
+        out.print(escape(f"? {binding['kind']}/{where}{binding['name']} binds {role['kind']}/{role['name']}, which the "
+                         "files do not hold: what it grants is unknown here", one_line=True),
+                  highlight=False, soft_wrap=True)
     STATE.note(f"({SUPERUSER_NOTE})")
 
 

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import Forbidden, Invalid, NotFound, UsageError
+from kubesteward.model.files import load_manifests
 from kubesteward.model.full import load_full
 from kubesteward.model.scope import require_namespace_exists
-from kubesteward.model.semantics.rbac import RBAC, RBAC_KINDS, Grant, Request
+from kubesteward.model.semantics.rbac import API_GROUP, CLUSTER_ADMIN, RBAC, RBAC_KINDS, Binding, Grant, Request
 
 
 async def load_rbac(client: KubeClient) -> RBAC:
@@ -46,11 +49,13 @@ def parse_resource(resource: str, subresource: str = "") -> tuple[str, str, str]
 
 
 async def question(
-    client: KubeClient, verb: str, resource: str, namespace: str | None, *, subresource: str = "", name: str = "",
+    client: KubeClient | None, verb: str, resource: str, namespace: str | None, *, subresource: str = "",
+    name: str = "",
 ) -> Question:
     """The request a ``who-can VERB RESOURCE`` means: a non-resource URL when RESOURCE starts with ``/``;
-    else the resource's group and scope from the built-ins, or discovery for a ``plural.group``. Without
-    a namespace, a namespaced resource is asked in every namespace; a cluster-scoped one never has one."""
+    else the resource's group and scope from the built-ins, or discovery for a ``plural.group`` (without a
+    cluster to ask, such a custom resource is taken as namespaced, as most are). Without a namespace, a
+    namespaced resource is asked in every namespace; a cluster-scoped one never has one."""
     if resource.startswith("/"):
         if subresource or name:
             raise UsageError("a non-resource URL has no subresource or name")
@@ -61,7 +66,7 @@ async def question(
     if builtin is not None and group in ("", builtin.group):
         plural, group, namespaced = builtin.plural, builtin.group, builtin.namespaced
     elif group and plural != "*":
-        namespaced = await _namespaced(client, plural, group)
+        namespaced = await _namespaced(client, plural, group) if client is not None else True
     elif plural != "*":
         raise UsageError(f"unknown resource {plural!r}: give it with its API group, e.g. {plural}.example.com")
     scope = (namespace or "") if namespaced else ""
@@ -90,6 +95,9 @@ def who_can(rbac: RBAC, asked: Question) -> list[Grant]:
 class Answer:
     question: Question
     grants: list[Grant]
+    # Files only: bindings to roles the files do not hold (Kubernetes' own, such as view): what they grant is
+    # not known here, so they are named rather than left out silently.
+    unresolved: list[Binding] = field(default_factory=list)
 
 
 async def who_can_in_cluster(
@@ -102,3 +110,21 @@ async def who_can_in_cluster(
     if asked.request.namespace:
         await require_namespace_exists(client, asked.request.namespace, None)
     return Answer(asked, who_can(await load_rbac(client), asked))
+
+
+async def who_can_in_files(
+    paths: Iterable[Path], verb: str, resource: str, namespace: str | None = None, *, subresource: str = "",
+    name: str = "",
+) -> Answer:
+    """``who-can`` on manifest files (kubectl output, multi-document YAML, directories): the roles and
+    bindings they hold, aggregated ClusterRoles computed from the ClusterRoles among them."""
+    asked = await question(None, verb, resource, namespace, subresource=subresource, name=name)
+    objects = load_manifests(paths).objects
+    manifests = [obj.manifest() for kind in RBAC_KINDS for obj in objects.of_kind(kind, group=API_GROUP)]
+    if objects.get("ClusterRole", "", "cluster-admin", group=API_GROUP) is None:
+        manifests.append(CLUSTER_ADMIN)  # every cluster has it, with these rules
+    rbac = RBAC.from_manifests(manifests)
+    applicable = {binding.ref for binding in rbac.bindings if asked.every_namespace or not binding.scope
+                  or binding.scope == asked.request.namespace}
+    unresolved = [binding for binding in rbac.dangling() if binding.ref in applicable and binding.subjects]
+    return Answer(asked, who_can(rbac, asked), unresolved)

@@ -65,6 +65,15 @@ def is_default_cluster_role(name: str) -> bool:
     return name in USER_FACING_ROLES or name.startswith("system:")
 
 
+# The one default ClusterRole whose rules are fixed and short (the API server's bootstrap policy):
+# what files that bind it without holding it mean.
+CLUSTER_ADMIN: dict[str, Any] = {
+    "apiVersion": f"{API_GROUP}/v1", "kind": "ClusterRole",
+    "metadata": {"name": "cluster-admin", "labels": {BOOTSTRAP_LABEL: BOOTSTRAP_VALUE}},
+    "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}],
+}
+
+
 @dataclass(frozen=True, order=True)
 class Subject:
     """Who a binding names: ``User``, ``Group`` or ``ServiceAccount`` (whose ``namespace`` is set,
