@@ -7,6 +7,7 @@ Also the pull policy the API server defaults when a container sets none.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class ImageRef:
         return "Always" if self.floating else "IfNotPresent"
 
 
+@functools.lru_cache(maxsize=4096)  # a set's workloads share few images, and four rules read each
 def parse_image(text: str) -> ImageRef:
     """The parts of an image reference; a malformed one still parses (what the runtime would try)."""
     rest, _, digest = text.strip().partition("@")
