@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KS     := $(VENV)/bin/kubesteward
 
-.PHONY: run test unit mypy sandbox-down clean bench-diagnose bench-watch bytecode
+.PHONY: run test unit mypy sandbox-down clean bench-diagnose bench-watch bench-policy bytecode
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-diagnose: bytecode
 
 bench-watch: bytecode
 	$(PY) bench/watch.py $(BENCH_ARGS)
+
+bench-policy: bytecode
+	$(PY) bench/policy.py $(BENCH_ARGS)
 
 sandbox-down: $(VENV)/.installed
 	$(KS) sandbox down
