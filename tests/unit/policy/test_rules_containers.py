@@ -89,6 +89,8 @@ REPORTED = {
     "memory request, LimitRange of another namespace": Case(
         "KS701", lambda d: (resources(d, {"cpu": "1"}), [limit_range("other", defaultRequest={"memory": "1Gi"})])),
     "memory limit": Case("KS702", lambda d: resources(d, {"cpu": "1", "memory": "1Gi"}, {"cpu": "1"}), says="no memory limit"),
+    "memory limit, the pod level sets only requests": Case(
+        "KS702", lambda d: (resources(d, {"cpu": "1"}), pod_spec(d).update(resources={"requests": {"memory": "1Gi"}}))),
     "memory limit, LimitRange defaults only requests": Case(
         "KS702", lambda d: (resources(d, {"cpu": "1"}), [limit_range(defaultRequest={"memory": "1Gi"})])),
     "cpu limit (optional)": Case("KS703", lambda d: resources(d, {"cpu": "1", "memory": "1Gi"}, {"memory": "1Gi"})),
@@ -125,6 +127,10 @@ ACCEPTED = {
     "memory request from a LimitRange": Case("KS701", lambda d: (resources(d, {"cpu": "1"}),
                                                                  [limit_range(defaultRequest={"memory": "1Gi"})]), 0),
     "memory limit alone": Case("KS701", lambda d: resources(d, {"cpu": "1"}, {"memory": "1Gi"}), 0),
+    "pod-level requests and limits cover the containers": Case(
+        "KS701", lambda d: (resources(d, {"cpu": "1"}), pod_spec(d).update(resources={"limits": {"memory": "1Gi"}})), 0),
+    "pod-level memory limit": Case("KS702", lambda d: (resources(d, {"cpu": "1", "memory": "1Gi"}),
+                                                       pod_spec(d).update(resources={"limits": {"memory": "2Gi"}})), 0),
     "memory limit from a LimitRange": Case("KS702", lambda d: (resources(d, {"cpu": "1", "memory": "1Gi"}),
                                                                [limit_range(default={"memory": "1Gi"})]), 0),
     "ephemeral containers cannot set resources": Case(

@@ -19,8 +19,8 @@ KS700 = define(
 A container (init containers included; not ephemeral debug containers, which cannot set resources)
 sets neither `resources.requests.cpu` nor `resources.limits.cpu`; with a limit alone the API server
 makes the request equal to it, so that is not reported. A LimitRange of the same namespace in the
-same set with a container `defaultRequest.cpu` or `default.cpu` fills it at admission, so that is not
-reported either. Without a request the scheduler places the pod as if it used no CPU and, under
+same set with a container `defaultRequest.cpu` or `default.cpu` fills it at admission, and pod-level
+resources (`spec.resources`, Kubernetes 1.34+) cover every container, so neither is reported. Without a request the scheduler places the pod as if it used no CPU and, under
 contention, the container gets the smallest share of the node's CPU: it slows down when a neighbour
 is busy.
 """,
@@ -38,8 +38,9 @@ KS701 = define(
     severity=Severity.ERROR,
     explanation="""
 A container (init containers included) sets neither `resources.requests.memory` nor
-`resources.limits.memory` (with a limit alone the API server makes the request equal to it), and no
-LimitRange of its namespace in the same set defaults one. The scheduler then places the pod as if it
+`resources.limits.memory` (with a limit alone the API server makes the request equal to it), no
+LimitRange of its namespace in the same set defaults one, and the pod sets no pod-level memory
+(`spec.resources`). The scheduler then places the pod as if it
 used no memory, so nodes are overcommitted on the one resource that cannot be throttled: the node runs
 out, and the kubelet evicts pods or the kernel OOM-kills them. A pod with no request at all is
 BestEffort, the first evicted.
@@ -57,8 +58,9 @@ KS702 = define(
     area="containers",
     severity=Severity.ERROR,
     explanation="""
-A container (init containers included) sets no `resources.limits.memory`, and no LimitRange of its
-namespace in the same set defaults one (`default.memory` for type Container). A leak or a burst then
+A container (init containers included) sets no `resources.limits.memory`, no LimitRange of its
+namespace in the same set defaults one (`default.memory` for type Container), and the pod sets no
+pod-level memory limit (`spec.resources.limits.memory`, which bounds all its containers together). A leak or a burst then
 grows until the node runs out of memory, and the kernel's OOM killer or the kubelet's eviction picks
 victims among every pod of the node, not just this one. With a limit, only this container is killed
 (OOMKilled) and restarted.

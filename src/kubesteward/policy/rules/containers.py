@@ -2,7 +2,8 @@
 resources, probes, images, pull policy.
 
 Resources count what the API server and the LimitRange admission plugin fill in: a limit alone
-makes the request, and a LimitRange of the namespace (when the set holds it) defaults both. Probes
+makes the request, and a LimitRange of the namespace (when the set holds it) defaults both; pod-level
+resources (``spec.resources``) cover every container of the pod. Probes
 are judged only on containers meant to keep running.
 """
 
@@ -71,9 +72,14 @@ def _resourced(template: PodTemplate) -> Iterator[ContainerRef]:
     return template.containers(init=True, ephemeral=False)
 
 
+def _pod_level(template: PodTemplate, which: str) -> Mapping[str, Any]:
+    """The pod's own ``resources`` (pod-level resources, 1.34+): they bound every container together."""
+    return mapping(mapping(template.spec.get("resources")).get(which))
+
+
 def _missing_request(template: PodTemplate, ctx: PolicyContext, resource: str) -> Iterator[Violation]:
     defaulted_requests, _ = _limit_range_defaults(template, ctx)
-    if resource in defaulted_requests:
+    if resource in defaulted_requests or resource in _pod_level(template, "requests") or resource in _pod_level(template, "limits"):
         return
     for ref in _resourced(template):
         if resource not in _resources(ref, "requests") and resource not in _resources(ref, "limits"):
@@ -83,7 +89,7 @@ def _missing_request(template: PodTemplate, ctx: PolicyContext, resource: str) -
 
 def _missing_limit(template: PodTemplate, ctx: PolicyContext, resource: str) -> Iterator[Violation]:
     _, defaulted_limits = _limit_range_defaults(template, ctx)
-    if resource in defaulted_limits:
+    if resource in defaulted_limits or resource in _pod_level(template, "limits"):
         return
     for ref in _resourced(template):
         if resource not in _resources(ref, "limits"):
