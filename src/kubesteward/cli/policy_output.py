@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
-
-from kubesteward.cli.output import SEVERITY_COLOURS, SEVERITY_ICONS, escape, pretty_json
+from kubesteward.cli.output import SEVERITY_COLOURS, SEVERITY_ICONS, emit_machine, escape, pretty_json
 from kubesteward.cli.state import STATE
 from kubesteward.findings import CODES, Finding, Severity
 from kubesteward.model.coverage import Coverage
@@ -105,11 +103,7 @@ def emit_policy(fmt: str, runs: Sequence[PolicyRun], *, scores: bool = False) ->
         for run in runs:
             render_table(run, scores=scores)
     elif fmt in ("json", "yaml"):
-        document = policy_document(runs)
-        if fmt == "json":
-            print(pretty_json(document))
-        else:
-            print(yaml.safe_dump(document, sort_keys=False), end="")
+        emit_machine(policy_document(runs), fmt)
     elif fmt == "sarif":
         print(pretty_json(policy_sarif(runs)))
     elif fmt == "junit":
@@ -165,7 +159,8 @@ def run_document(run: PolicyRun) -> dict[str, Any]:
     coverage: dict[str, object] = run.coverage.document() if run.coverage is not None else {"complete": True}
     if result is None:
         return {"context": run.context, "source": run.source, "error": run.error, "coverage": {"complete": False},
-                "profile": run.profile or None, "summary": None, "rules": [], "findings": [], "suppressed": [],
+                "profile": run.profile or None, "summary": None, "rules": [], "skippedRules": [], "findings": [],
+                "suppressed": [],
                 "scores": {}}
     return {
         "context": run.context,
@@ -176,6 +171,8 @@ def run_document(run: PolicyRun) -> dict[str, Any]:
         "summary": {**counts(result.findings), "suppressed": len(result.suppressed), "objects": result.objects,
                     "rules": len(result.rules)},
         "rules": list(result.rules),
+        # rules that did not run: kinds they need could not be read (their conclusions would be guesses)
+        "skippedRules": [{"code": code, "needs": list(kinds)} for code, kinds in sorted(result.skipped_rules.items())],
         "findings": [finding_document(run, item) for item in result.located],
         "suppressed": [suppressed_document(item) for item in result.suppressed],
         "scores": {  # worst first
@@ -183,6 +180,12 @@ def run_document(run: PolicyRun) -> dict[str, Any]:
             for namespace, score in worst_first(result.scores)
         },
     }
+
+
+def skipped_rules_text(skipped: Mapping[str, Sequence[str]]) -> str:
+    """One line: the rules that did not run and the kinds they needed."""
+    needed = sorted({kind for kinds in skipped.values() for kind in kinds})
+    return f"skipped rules {', '.join(sorted(skipped))} (they need {', '.join(needed)}, which could not be read whole)"
 
 
 def policy_document(runs: Sequence[PolicyRun], now: dt.datetime | None = None) -> dict[str, Any]:
@@ -232,6 +235,8 @@ def policy_sarif(runs: Sequence[PolicyRun], root: Path | None = None) -> dict[st
             continue
         if run.coverage is not None and not run.coverage.complete:
             notes.append(f"{run.name}: partial result: not covered: {run.coverage.summary()}")
+        if run.result.skipped_rules:
+            notes.append(f"{run.name}: {skipped_rules_text(run.result.skipped_rules)}")
         for item in run.result.located:
             where = run.location(item)
             physical = physical_location(artifact_uri(where.file, root), where.line or None) if where else None
@@ -314,6 +319,8 @@ def policy_markdown(runs: Sequence[PolicyRun]) -> str:
         )
         if run.coverage is not None and not run.coverage.complete:
             out.append(f"\n> **Partial result.** Not covered: {run.coverage.summary()}.")
+        if result.skipped_rules:
+            out.append(f"\n> {skipped_rules_text(result.skipped_rules)}.")
         if not result.located:
             out.append("\nNo policy findings in what could be read." if run.partial else "\nNo policy findings.")
         else:
@@ -346,7 +353,7 @@ def render_table(run: PolicyRun, *, scores: bool = False) -> None:
     """Findings grouped by object (most severe object first), each with its field, line and first step."""
     out = STATE.out
     if run.result is None:
-        STATE.err.print(f"[red]error[/]: [{escape(run.name)}] {escape(str(run.error))}", highlight=False,
+        STATE.err.print(f"[red]error[/]: {escape(f'[{run.name}]')} {escape(str(run.error))}", highlight=False,
                         soft_wrap=True)
         return
     result = run.result
@@ -361,6 +368,8 @@ def render_table(run: PolicyRun, *, scores: bool = False) -> None:
     if run.coverage is not None and not run.coverage.complete:
         out.print(f"[yellow]! partial result[/]: not covered: {escape(run.coverage.summary())}", highlight=False,
                   soft_wrap=True)
+    if result.skipped_rules:
+        out.print(f"[yellow]! {escape(skipped_rules_text(result.skipped_rules))}[/]", highlight=False, soft_wrap=True)
     if not result.located:
         out.print("[yellow]no policy findings in what could be read (partial result)[/]" if run.partial
                   else "[green]✔ no policy findings[/]")
