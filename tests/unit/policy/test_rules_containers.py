@@ -97,6 +97,8 @@ REPORTED = {
     "request above limit": Case("KS704", lambda d: resources(d, {"cpu": "1", "memory": "1Gi"}, {"cpu": "1", "memory": "1000Mi"}),
                                 says="requests 1Gi memory, above its limit 1000Mi"),
     "cpu request above limit in millicores": Case("KS704", lambda d: resources(d, {"cpu": "1500m"}, {"cpu": "1", "memory": "1Gi"})),
+    "pod-level request above pod-level limit": Case("KS704", lambda d: pod_spec(d).update(
+        resources={"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}), says="the pod requests 2Gi memory"),
     "liveness probe": Case("KS705", drop("livenessProbe", "startupProbe")),
     "liveness probe of a native sidecar": Case("KS705", add_init({"restartPolicy": "Always"})),
     "readiness probe": Case("KS706", drop("readinessProbe")),

@@ -97,8 +97,8 @@ KS704 = define(
     area="containers",
     severity=Severity.ERROR,
     explanation="""
-A container's `resources.requests` of some resource (cpu, memory, ephemeral-storage, hugepages,
-extended resources) is larger than its `resources.limits` of the same resource, compared as
+A container's (or the pod's own, `spec.resources`) `resources.requests` of some resource (cpu, memory,
+ephemeral-storage, hugepages, extended resources) is larger than its `resources.limits` of the same resource, compared as
 quantities (`1Gi` > `1000Mi`). The API server rejects such a pod ("must be less than or equal to
 limit"), so the workload's controller cannot create a single pod: the apply succeeds for a
 Deployment, and nothing runs.

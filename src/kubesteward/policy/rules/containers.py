@@ -119,19 +119,23 @@ def cpu_limit_missing(template: PodTemplate, ctx: PolicyContext) -> Iterator[Vio
 
 @pod_rule(KS704)
 def request_above_limit(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
+    yield from _above(_pod_level(template, "requests"), _pod_level(template, "limits"), "the pod",
+                      template.field("resources"), {})
     for ref in _resourced(template):
-        limits = _resources(ref, "limits")
-        for resource, requested in _resources(ref, "requests").items():
-            if resource not in limits:
-                continue
-            request, limit = parse_quantity(_text(requested)), parse_quantity(_text(limits[resource]))
-            if request is not None and limit is not None and request > limit:
-                yield Violation(
-                    f"container {ref.name} requests {requested} {resource}, above its limit {limits[resource]}",
-                    ref.field("resources", "requests", str(resource)),
-                    {"container": ref.name, "resource": str(resource), "request": str(requested),
-                     "limit": str(limits[resource])},
-                )
+        yield from _above(_resources(ref, "requests"), _resources(ref, "limits"), f"container {ref.name}",
+                          ref.field("resources"), {"container": ref.name})
+
+
+def _above(requests: Mapping[str, Any], limits: Mapping[str, Any], who: str, path: tuple[str | int, ...],
+           evidence: Mapping[str, str]) -> Iterator[Violation]:
+    for resource, requested in requests.items():
+        if resource not in limits:
+            continue
+        request, limit = parse_quantity(_text(requested)), parse_quantity(_text(limits[resource]))
+        if request is not None and limit is not None and request > limit:
+            yield Violation(f"{who} requests {requested} {resource}, above its limit {limits[resource]}",
+                            (*path, "requests", str(resource)),
+                            {**evidence, "resource": str(resource), "request": str(requested), "limit": str(limits[resource])})
 
 
 def _text(value: Any) -> str | int | float | None:
