@@ -361,3 +361,28 @@ def test_lint_imports_no_http_stack() -> None:
     import kubesteward.cluster as cluster
 
     assert all(getattr(cluster, name) is not None for name in cluster.__all__)  # every lazy name resolves
+
+
+def test_a_clean_run_says_so_in_every_format(manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifests.write_text(MANIFESTS.replace("batch/v1beta1", "batch/v1"))
+    code, out, _ = lint(capsys, str(manifests))
+    assert code == 0 and "✔ no policy findings" in out
+    _, out, _ = lint(capsys, str(manifests), "-o", "junit")
+    root = ET.fromstring(out)
+    assert root.get("failures") == "0" and int(root.get("tests") or 0) > 0  # each rule that ran is a passing case
+    _, out, _ = lint(capsys, str(manifests), "-o", "sarif")
+    assert json.loads(out)["runs"][0]["results"] == []
+    _, out, _ = lint(capsys, str(manifests), "-o", "markdown")
+    assert "No policy findings." in out
+
+
+def test_hostile_names_are_shown_not_obeyed(manifests: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A name (from whoever wrote the manifest) with a terminal escape and rich markup in it.
+    manifests.write_text(MANIFESTS.replace("name: nightly", 'name: "night\\e[2J[red]ly"'))
+    code, out, _ = lint(capsys, str(manifests))
+    assert code == 1 and "\x1b" not in out and "night\\x1b[2J[red]ly" in out
+    _, out, _ = lint(capsys, str(manifests), "-o", "junit")
+    [case] = [c for c in ET.fromstring(out).iter("testcase") if c.find("failure") is not None]
+    assert "\\x1b" in (case.get("name") or "")  # XML 1.0 cannot hold the control character itself
+    _, out, _ = lint(capsys, str(manifests), "-o", "markdown")
+    assert "\x1b" not in out
