@@ -49,10 +49,13 @@ class PolicyContext:
 
     def __init__(
         self, objects: Iterable[Manifest], settings: PolicySettings | None = None, *, live: bool = False,
+        unread: Iterable[str] = (),
     ) -> None:
         self.objects: list[Manifest] = list(objects)
         self.settings = settings or PolicySettings()
         self.live = live
+        # Kinds of which some objects may exist that were not read (RBAC): rules needing them are skipped.
+        self.unread = frozenset(unread)
         self._by_kind: dict[str, list[Manifest]] = {}
         self._by_key: dict[ObjectKey, Manifest] = {}
         self._memo: dict[Hashable, Any] = {}
@@ -62,7 +65,8 @@ class PolicyContext:
 
     @classmethod
     def of(cls, store: FullObjects, settings: PolicySettings | None = None, *, live: bool = False) -> PolicyContext:
-        return cls((obj.manifest() for obj in store), settings, live=live)
+        unread = {skipped.kind for skipped in store.skipped if skipped.unread}
+        return cls((obj.manifest() for obj in store), settings, live=live, unread=unread)
 
     def of_kind(self, *kinds: str) -> list[Manifest]:
         return [obj for kind in kinds for obj in self._by_kind.get(kind, ())]

@@ -65,6 +65,8 @@ class PolicyResult:
     scores: dict[str, Score] = field(default_factory=dict)  # by namespace ("" for cluster-scoped objects)
     objects: int = 0  # objects judged
     rules: list[str] = field(default_factory=list)  # codes of the rules that ran
+    # rules that did not run because kinds they need could not be read: code -> those kinds
+    skipped_rules: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -74,8 +76,10 @@ class PolicyResult:
 def evaluate(ctx: PolicyContext, config: PolicyConfig | None = None, *, admission: bool = False) -> PolicyResult:
     """Every active rule over ``ctx``; ``admission``: only the rules that judge one object alone."""
     config = config or PolicyConfig()
-    rules = [r for r in load_rules().values() if config.active(r) and (r.admission or not admission)]
-    result = PolicyResult(rules=sorted(r.code.code for r in rules))
+    active = [r for r in load_rules().values() if config.active(r) and (r.admission or not admission)]
+    unread = {r.code.code: tuple(sorted(r.needs & ctx.unread)) for r in active if r.needs & ctx.unread}
+    rules = [r for r in active if r.code.code not in unread]
+    result = PolicyResult(rules=sorted(r.code.code for r in rules), skipped_rules=unread)
     judged: set[int] = set()
     facts = _Facts()
     for rule in rules:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from kubesteward.findings import CODES, Code
-from kubesteward.model.semantics.pod_templates import PodTemplate
+from kubesteward.model.semantics.pod_templates import KNOWN_PATHS, PodTemplate
 
 if TYPE_CHECKING:
     from kubesteward.policy.context import PolicyContext
@@ -60,12 +60,26 @@ class Rule:
     pss: PssLevel | None = None  # the Pod Security Standards level the control belongs to
     optional: bool = False  # off unless the configuration turns it on (e.g. digest pinning)
     profiles: frozenset[str] = field(default_factory=frozenset)  # extra built-in profiles that run it
+    # set rules: whether the rule asks which pods exist (a Service selecting none), so it needs every
+    # kind that makes pods read, not only its own kinds, before it may conclude from absence
+    reads_pods: bool = False
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """The kinds that must have been read whole for the rule to judge: a set rule concluding
+        from what is absent ("no budget selects these pods") would otherwise report what it could not see."""
+        if self.target != "set":
+            return frozenset()
+        return self.kinds | (POD_MAKERS if self.reads_pods else frozenset())
 
     @property
     def admission(self) -> bool:
         """Whether the rule can judge one object alone (what an admission request carries)."""
         return self.target != "set"
 
+
+# Every kind that may make pods: the built-ins, and CRDs (the definitions say which custom kinds do).
+POD_MAKERS = frozenset({*(kind for kind in KNOWN_PATHS if kind != "PodTemplate"), "CustomResourceDefinition"})
 
 RULES: dict[str, Rule] = {}
 
@@ -105,12 +119,13 @@ def object_rule(
 
 
 def set_rule(
-    code: Code, kinds: Iterable[str], *, optional: bool = False, profiles: Iterable[str] = ()
+    code: Code, kinds: Iterable[str], *, optional: bool = False, profiles: Iterable[str] = (), reads_pods: bool = True,
 ) -> Callable[[SetCheck], SetCheck]:
-    """Register a rule judging the whole set; ``kinds``: what it reads."""
+    """Register a rule judging the whole set; ``kinds``: what it reads; ``reads_pods``: whether it asks
+    which pod templates exist (then it needs every kind that makes pods too)."""
 
     def register(check: SetCheck) -> SetCheck:
-        _register(Rule(code, "set", check, frozenset(kinds), None, optional, frozenset(profiles)))
+        _register(Rule(code, "set", check, frozenset(kinds), None, optional, frozenset(profiles), reads_pods))
         return check
 
     return register

@@ -226,3 +226,20 @@ def test_every_registered_rule_has_its_catalogue_entry_and_a_known_target() -> N
         assert rule.target in ("pod", "object", "set")
         assert rule.pss in (None, "baseline", "restricted")
         assert code[2] in "78", f"{code}: policy codes are KS7xx and KS8xx"
+
+
+def test_set_rules_needing_a_kind_that_could_not_be_read_are_skipped_not_guessed() -> None:
+    """RBAC let the run read Deployments but not PodDisruptionBudgets: "no budget selects these pods"
+    would be a guess, so the rules needing budgets are skipped and say so; the rest still run."""
+    replicated = deployment("web")
+    replicated["spec"]["replicas"] = 3
+    seen = evaluate(PolicyContext([replicated]), PolicyConfig())
+    assert "KS802" in {f.code for f in seen.findings}  # files: the set is all there is
+    blind = evaluate(PolicyContext([replicated], unread={"PodDisruptionBudget"}), PolicyConfig())
+    assert "KS802" not in {f.code for f in blind.findings}
+    assert blind.skipped_rules["KS802"] == ("PodDisruptionBudget",)
+    assert "KS802" not in blind.rules and "KS700" in blind.rules
+    # a rule asking which pods exist needs every pod maker read, not only its own kinds
+    no_pods = evaluate(PolicyContext([replicated], unread={"StatefulSet"}), PolicyConfig())
+    assert "StatefulSet" in no_pods.skipped_rules["KS809"]
+    assert "KS825" not in no_pods.skipped_rules  # RBAC rules ask nothing about pods

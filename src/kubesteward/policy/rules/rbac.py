@@ -129,7 +129,7 @@ def escalates(obj: Manifest, ctx: PolicyContext) -> Iterator[Violation]:
                             {"rule": str(rule), "grants": found})
 
 
-@set_rule(KS825, kinds=RBAC_KINDS)
+@set_rule(KS825, kinds=RBAC_KINDS, reads_pods=False)
 def binding_to_missing_role(ctx: PolicyContext) -> Iterator[Violation]:
     rbac = _rbac(ctx)
     for binding in rbac.dangling():
@@ -150,7 +150,7 @@ def binding_to_missing_role(ctx: PolicyContext) -> Iterator[Violation]:
         yield Violation(message, ("roleRef",), {"role": str(role)}, subject=obj)
 
 
-@set_rule(KS826, kinds=RBAC_KINDS)
+@set_rule(KS826, kinds=RBAC_KINDS, reads_pods=False)
 def role_bound_by_nobody(ctx: PolicyContext) -> Iterator[Violation]:
     bound = _rbac(ctx).bound_roles()
     for obj in ctx.of_kind(*ROLE_KINDS):
@@ -163,7 +163,7 @@ def role_bound_by_nobody(ctx: PolicyContext) -> Iterator[Violation]:
         yield Violation(f"no binding refers to {ref.kind} {ref.name}: it grants nothing", (), {}, subject=obj)
 
 
-@set_rule(KS827, kinds=(*BINDING_KINDS, "ServiceAccount"))
+@set_rule(KS827, kinds=(*BINDING_KINDS, "ServiceAccount"), reads_pods=False)
 def binding_to_missing_service_account(ctx: PolicyContext) -> Iterator[Violation]:
     accounts: dict[str, set[str]] = {}
     for account in ctx.of_kind("ServiceAccount"):

@@ -349,7 +349,7 @@ def service_selecting_nothing(ctx: PolicyContext) -> Iterator[Violation]:
             )
 
 
-@set_rule(KS810, kinds=("Ingress", "Service"))
+@set_rule(KS810, kinds=("Ingress", "Service"), reads_pods=False)
 def ingress_to_missing_service(ctx: PolicyContext) -> Iterator[Violation]:
     for raw, use, _svc in _backends(ctx):
         if _svc is None:
@@ -359,7 +359,7 @@ def ingress_to_missing_service(ctx: PolicyContext) -> Iterator[Violation]:
             )
 
 
-@set_rule(KS811, kinds=("Ingress", "Service"))
+@set_rule(KS811, kinds=("Ingress", "Service"), reads_pods=False)
 def ingress_to_missing_port(ctx: PolicyContext) -> Iterator[Violation]:
     for raw, use, svc in _backends(ctx):
         if svc is None or svc.spec.type == "ExternalName":
@@ -424,7 +424,7 @@ def _namespaced(obj: Manifest, ctx: PolicyContext) -> bool | None:
     return None
 
 
-@set_rule(KS812, kinds=())
+@set_rule(KS812, kinds=(), reads_pods=False)
 def missing_namespace(ctx: PolicyContext) -> Iterator[Violation]:
     if ctx.live:
         return  # a cluster's objects always have one
@@ -433,7 +433,7 @@ def missing_namespace(ctx: PolicyContext) -> Iterator[Violation]:
             yield Violation(f"{obj.get('kind')} {_name(obj)} sets no metadata.namespace", ("metadata",), subject=obj)
 
 
-@set_rule(KS813, kinds=())
+@set_rule(KS813, kinds=(), reads_pods=False)
 def duplicate_objects(ctx: PolicyContext) -> Iterator[Violation]:
     seen: dict[tuple[str, str, str, str], int] = {}
     for obj in ctx.objects:
