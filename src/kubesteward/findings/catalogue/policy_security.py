@@ -163,7 +163,8 @@ sensitive /proc paths (kcore, keys, timer lists, sysrq-trigger) are then lifted.
 does not (KS747).
 """,
     remediation=steps(
-        Step("Remove `procMount` from container <container>", "kubectl explain pod.spec.containers.securityContext.procMount"),
+        Step("Remove `procMount` from container <container>",
+             "kubectl explain pod.spec.containers.securityContext.procMount"),
         _BASELINE_DRY_RUN,
     ),
 )
@@ -181,7 +182,8 @@ system call is open to the container, including those behind most kernel contain
 (Setting no profile at all is restricted's KS745.)
 """,
     remediation=steps(
-        Step("Set `seccompProfile: {type: RuntimeDefault}` instead", "kubectl explain pod.spec.securityContext.seccompProfile"),
+        Step("Set `seccompProfile: {type: RuntimeDefault}` instead",
+             "kubectl explain pod.spec.securityContext.seccompProfile"),
         _BASELINE_DRY_RUN,
     ),
 )
@@ -388,7 +390,8 @@ it there (the user namespace contains it); restricted allows only Default everyw
 unmasked /proc is baseline's KS727.
 """,
     remediation=steps(
-        Step("Remove `procMount` from container <container>", "kubectl explain pod.spec.containers.securityContext.procMount"),
+        Step("Remove `procMount` from container <container>",
+             "kubectl explain pod.spec.containers.securityContext.procMount"),
         _RESTRICTED_DRY_RUN,
     ),
 )

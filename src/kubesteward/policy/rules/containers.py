@@ -79,7 +79,8 @@ def _pod_level(template: PodTemplate, which: str) -> Mapping[str, Any]:
 
 def _missing_request(template: PodTemplate, ctx: PolicyContext, resource: str) -> Iterator[Violation]:
     defaulted_requests, _ = _limit_range_defaults(template, ctx)
-    if resource in defaulted_requests or resource in _pod_level(template, "requests") or resource in _pod_level(template, "limits"):
+    pod_level = {*_pod_level(template, "requests"), *_pod_level(template, "limits")}
+    if resource in defaulted_requests or resource in pod_level:
         return
     for ref in _resourced(template):
         if resource not in _resources(ref, "requests") and resource not in _resources(ref, "limits"):
@@ -135,7 +136,8 @@ def _above(requests: Mapping[str, Any], limits: Mapping[str, Any], who: str, pat
         if request is not None and limit is not None and request > limit:
             yield Violation(f"{who} requests {requested} {resource}, above its limit {limits[resource]}",
                             (*path, "requests", str(resource)),
-                            {**evidence, "resource": str(resource), "request": str(requested), "limit": str(limits[resource])})
+                            {**evidence, "resource": str(resource), "request": str(requested),
+                             "limit": str(limits[resource])})
 
 
 def _text(value: Any) -> str | int | float | None:
@@ -176,7 +178,8 @@ def readiness_probe_missing(template: PodTemplate, ctx: PolicyContext) -> Iterat
 @pod_rule(KS707, optional=True)
 def startup_probe_missing(template: PodTemplate, ctx: PolicyContext) -> Iterator[Violation]:
     for ref in _long_running(template):
-        if isinstance(ref.container.get("livenessProbe"), Mapping) and not isinstance(ref.container.get("startupProbe"), Mapping):
+        probes = ref.container
+        if isinstance(probes.get("livenessProbe"), Mapping) and not isinstance(probes.get("startupProbe"), Mapping):
             yield Violation(f"container {ref.name} has a liveness probe but no startup probe",
                             ref.field("startupProbe"), {"container": ref.name})
 
