@@ -263,6 +263,17 @@ async def test_two_contexts_are_audited_concurrently_each_in_its_own_run(
     both = audit(config, "--context", "one,two", "-n", namespace)
     assert "one" in both.stdout and "two" in both.stdout
 
+    # One cluster failing is its own run: the other is reported, the failure named, the exit code its own.
+    data["contexts"].append({**context, "name": "gone", "context": {**context["context"], "cluster": "gone"}})
+    data["clusters"].append({"name": "gone", "cluster": {"server": "https://127.0.0.1:1"}})
+    config.write_text(yaml.safe_dump(data))
+    mixed = cli("audit", "--kubeconfig", str(config), "--context", "one,gone", "-n", namespace, "-o", "json")
+    assert mixed.returncode == 8, mixed.stderr
+    runs = json.loads(mixed.stdout)["runs"]
+    assert [(run["context"], run["error"] is None) for run in runs] == [("one", True), ("gone", False)]
+    table = cli("audit", "--kubeconfig", str(config), "--context", "one,gone", "-n", namespace)
+    assert table.returncode == 8 and "error: [gone]" in table.stderr, table.stderr
+
 
 async def test_an_identity_that_can_read_nothing_is_refused_not_reported_clean(
     sandbox_kubeconfig: Path, tmp_path: Path, kube: KubeClient, namespace: str
@@ -297,7 +308,8 @@ async def test_a_partial_identity_says_what_it_missed_and_fails_the_gate_unless_
 
     gate = cli("audit", "-A", "--only", "KS891", "--fail-on", "error", "--kubeconfig", str(config))
     assert gate.returncode == 5, gate.stderr
-    assert "partial result under --fail-on" in gate.stderr and "--allow-partial" in gate.stderr
+    context = yaml.safe_load(config.read_text())["current-context"]
+    assert f"error: [{context}] partial result under --fail-on" in gate.stderr and "--allow-partial" in gate.stderr
     allowed = cli("audit", "-A", "--only", "KS891", "--fail-on", "error", "--allow-partial", "--kubeconfig", str(config))
     assert allowed.returncode == 0, allowed.stderr
 

@@ -8,7 +8,7 @@ import typer
 
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
-from kubesteward.cli.output import check_format
+from kubesteward.cli.output import check_format, escape
 from kubesteward.cli.policy_output import FORMATS, PolicyRun, emit_policy, fails
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, ContextResult
@@ -57,6 +57,7 @@ def audit(
     failures = [r for r in results if r.error is not None]
     if len(results) == 1 and failures and failures[0].error is not None:
         raise failures[0].error
+    _say_what_was_read(results)
     runs = [_run(r, policy) for r in results]
     emit_policy(fmt, runs, scores=True)
     if failures:
@@ -80,6 +81,20 @@ def _audit_live(
                 )
 
         return runner.run(main())
+
+
+def _say_what_was_read(results: list[ContextResult[AuditResult]]) -> None:
+    """At -v: what each cluster's run listed, so a run that judged nothing it meant to is not taken for a clean one."""
+    if STATE.verbosity < 1:
+        return
+    for result in results:
+        if result.value is not None:
+            audited = result.value
+            STATE.err.print(
+                f"{escape(f'[{result.context}]')} read {audited.objects_read} objects of {len(audited.kinds)} kinds "
+                f"({escape(', '.join(audited.kinds))}); judged {audited.result.objects}",
+                highlight=False, soft_wrap=True,
+            )
 
 
 def _run(result: ContextResult[AuditResult], policy: PolicyConfig) -> PolicyRun:

@@ -77,7 +77,7 @@ def partial_gate(partial: Sequence[tuple[str, str]], failing_on: bool, allow_par
         return 0
     for name, missed in partial:
         STATE.err.print(
-            f"[red]error[/]: [{escape(name)}] partial result under --fail-on: not covered: {escape(missed)} "
+            f"[red]error[/]: {escape(f'[{name}]')} partial result under --fail-on: not covered: {escape(missed)} "
             "(--allow-partial accepts it)",
             highlight=False, soft_wrap=True,
         )
