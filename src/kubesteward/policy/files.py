@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubesteward.model.collector import collector_paused
 from kubesteward.model.files import Manifests
 from kubesteward.model.full import FullKey, admit
 from kubesteward.model.origin import Origin
@@ -76,12 +77,14 @@ def judge_manifests(manifests: Manifests, config: PolicyConfig | None = None) ->
     config = config or PolicyConfig()
     objects = []
     keys: dict[int, FullKey] = {}
-    for obj in manifests.objects:
-        manifest = obj.manifest()
-        keys[id(manifest)] = obj.key
-        objects.append(manifest)
-    context = PolicyContext(objects, config.settings)
-    return FileLint(evaluate(context, config), manifests, context, keys)
+    with collector_paused():  # every object decoded again, and the findings: nothing of it in cycles
+        for obj in manifests.objects:
+            manifest = obj.manifest()
+            keys[id(manifest)] = obj.key
+            objects.append(manifest)
+        context = PolicyContext(objects, config.settings)
+        result = evaluate(context, config)
+    return FileLint(result, manifests, context, keys)
 
 
 def lint_files(
