@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from kubesteward.cli import options as opt
 from kubesteward.cli.output import check_format, escape
 from kubesteward.cli.policy_output import FORMATS, Location, PolicyRun, emit_policy, fails
 from kubesteward.cli.state import STATE
@@ -22,10 +23,6 @@ from kubesteward.policy import Located, PolicyConfig, parse_policy_config
 from kubesteward.policy.files import FileLint, lint_files
 
 DEFAULT_FAIL_ON = "error"
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def lint(
@@ -57,9 +54,11 @@ def lint(
     """Check manifests against the policy rules: exit 1 on findings at or above --fail-on."""
     if in_place and not fix:
         raise UsageError("--in-place edits files with the fixes: give --fix too")
+    if fix and output != "table":
+        raise UsageError("--fix writes a patch (or, with --in-place, the files): -o does not apply to it")
     fmt = check_format(output, FORMATS)
     project = load_project_config(config)
-    threshold = _threshold(fail_on or project.fail_on or DEFAULT_FAIL_ON)
+    threshold = opt.severity_threshold(fail_on or project.fail_on or DEFAULT_FAIL_ON)
     policy = _policy_config(project.policy, str(project.path or "defaults"), profile, only, ignore, target_version)
     for file in values or []:
         if not file.is_file():
@@ -138,8 +137,8 @@ def rewrite_in_place(path: Path, text: str) -> None:
     sees half a manifest, and an interrupted run leaves the old one."""
     try:
         mode = path.stat().st_mode & 0o7777
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         delete=False) as handle:
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent,
+                                         prefix=f".{path.name}.", delete=False) as handle:
             handle.write(text)
         os.chmod(handle.name, mode)
         os.replace(handle.name, path)
@@ -147,20 +146,11 @@ def rewrite_in_place(path: Path, text: str) -> None:
         raise OutputError(f"{path}: cannot be rewritten: {exc.strerror or exc}") from None
 
 
-def _threshold(name: str) -> Severity | None:
-    if name == "none":
-        return None
-    try:
-        return Severity.parse(name)
-    except KeyError:
-        raise UsageError(f"--fail-on must be error, warning, info or none, not {name!r}") from None
-
-
 def _policy_config(
     data: object, where: str, profile: str | None, only: list[str] | None, ignore: list[str] | None,
     target_version: str | None,
 ) -> PolicyConfig:
-    policy = parse_policy_config(data, where, profile=profile, only=_split(only), ignore=_split(ignore))
+    policy = parse_policy_config(data, where, profile=profile, only=opt.split_values(only), ignore=opt.split_values(ignore))
     if target_version is None:
         return policy
     try:
