@@ -268,6 +268,7 @@ def test_floating_references_and_the_default_pull_policy() -> None:
     assert not parse_image("nginx:latest@sha256:00").floating and not parse_image("nginx:1").floating
     assert parse_image("nginx").default_pull_policy() == "Always"
     assert parse_image("nginx@sha256:00").default_pull_policy() == "IfNotPresent"
+    assert parse_image("nginx:latest@sha256:00").default_pull_policy() == "Always"
 
 
 @pytest.mark.parametrize(("text", "allowed", "ok"), [

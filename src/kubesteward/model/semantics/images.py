@@ -35,9 +35,9 @@ class ImageRef:
         return self.digest is None and self.tag in (None, "latest")
 
     def default_pull_policy(self) -> str:
-        """What the API server sets when ``imagePullPolicy`` is omitted: Always for a floating
-        reference, IfNotPresent otherwise (a tag or a digest)."""
-        return "Always" if self.floating else "IfNotPresent"
+        """What the API server sets when ``imagePullPolicy`` is omitted: Always for the tag ``latest``
+        (even beside a digest) or no tag and no digest, IfNotPresent otherwise."""
+        return "Always" if self.tag == "latest" or (self.tag is None and self.digest is None) else "IfNotPresent"
 
 
 @functools.lru_cache(maxsize=4096)  # a set's workloads share few images, and four rules read each
