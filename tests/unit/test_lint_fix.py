@@ -184,3 +184,32 @@ def test_additions_change_only_their_lines(text: str, path: tuple[str | int, ...
     assert add_values(text, [Addition(path, value)]) == expected
     assert yaml.safe_load(expected) is not None
 
+
+
+def test_crlf_line_endings_are_kept(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = repo / "deploy" / "shop.yaml"
+    target.write_bytes(WORKLOADS.replace("\n", "\r\n").encode())
+    code, patch, _ = run_in_process(capsys, "lint", "deploy/shop.yaml", "--fix", "--fail-on", "none")
+    assert code == 0 and "\r\n" in patch
+    run_in_process(capsys, "lint", str(target), "--fix", "--in-place", "--fail-on", "none")
+    raw = target.read_bytes()
+    assert raw.count(b"\r\n") == raw.count(b"\n")  # every line, the added ones too
+    assert not codes(capsys, target) & FIXED_CODES
+
+
+def test_an_item_of_a_list_is_fixed_in_place(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = list(yaml.safe_load_all(WORKLOADS))
+    target = repo / "deploy" / "shop.yaml"
+    target.write_text("# exported\n" + yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items},
+                                                      sort_keys=False))
+    run_in_process(capsys, "lint", str(target), "--fix", "--in-place", "--fail-on", "none")
+    assert not codes(capsys, target) & FIXED_CODES
+    text = target.read_text()
+    assert text.startswith("# exported\n")
+    fixed = yaml.safe_load(text)["items"][1]["spec"]["template"]["spec"]["containers"][1]
+    assert fixed["resources"]["limits"] == {"memory": "256Mi"}
+
+
+def test_fix_takes_no_output_format(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_in_process(capsys, "lint", "deploy/shop.yaml", "--fix", "-o", "json")
+    assert code == 2 and out == "" and "-o does not apply" in err

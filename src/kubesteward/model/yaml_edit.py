@@ -38,9 +38,12 @@ class Addition:
 def add_values(text: str, additions: Sequence[Addition]) -> str:
     """``text`` (one YAML document) with ``additions`` made, one after the other; an addition whose place
     already holds a value is left out (adding never changes what someone wrote)."""
+    crlf = "\r\n" in text  # lines added end as the document's do
+    if crlf:
+        text = text.replace("\r\n", "\n")
     for addition in additions:
         text = _add(text, addition)
-    return text
+    return text.replace("\n", "\r\n") if crlf else text
 
 
 def compose(text: str) -> yaml.Node:

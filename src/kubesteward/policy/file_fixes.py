@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kubesteward.model.full import FullKey
@@ -29,7 +28,7 @@ from kubesteward.policy.engine import Located, PolicyResult, evaluate
 from kubesteward.policy.files import FileLint
 from kubesteward.policy.fixes import Fix, apply_fixes, json_patch, safe_fixes
 
-Path_ = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
 
 
 @dataclass
@@ -62,7 +61,7 @@ class FixPlan:
         self.skipped.extend((str(key), why) for key in change.objects)
 
 
-def _related(fix: Path_, found: Path_) -> bool:
+def _related(fix: FieldPath, found: FieldPath) -> bool:
     """Whether a fix at ``fix`` addresses a finding at ``found``: one inside the other, or the same field
     set elsewhere in the pod (a container's missing seccompProfile is fixed on its pod)."""
     shorter = min(len(fix), len(found))
@@ -122,7 +121,8 @@ def _fix_file(
     file: str, entries: list[tuple[Origin, FullKey, Mapping[str, Any], list[Fix]]], plan: FixPlan,
 ) -> FileFix | None:
     try:
-        before = Path(file).read_text(encoding="utf-8")
+        with open(file, encoding="utf-8", newline="") as handle:  # line endings as they are (CRLF kept)
+            before = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         for _origin, key, _subject, _fixes in entries:
             plan.skipped.append((str(key), f"{file} cannot be read again: {exc}"))
