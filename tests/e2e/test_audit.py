@@ -312,6 +312,8 @@ async def test_a_partial_identity_says_what_it_missed_and_fails_the_gate_unless_
     assert f"error: [{context}] partial result under --fail-on" in gate.stderr and "--allow-partial" in gate.stderr
     allowed = cli("audit", "-A", "--only", "KS891", "--fail-on", "error", "--allow-partial", "--kubeconfig", str(config))
     assert allowed.returncode == 0, allowed.stderr
+    elsewhere = cli("audit", "-n", "kube-system", "--kubeconfig", str(config))
+    assert_one_clear_line(elsewhere, 5, "may read nothing in namespace 'kube-system'")
 
 
 def test_bad_input_is_refused_before_any_request(sandbox_kubeconfig: Path) -> None:
