@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import ssl
 import stat
@@ -43,9 +44,9 @@ def pod(namespace: str = "shop", annotations: dict[str, str] | None = None, **ex
 
 
 def review(obj: dict[str, Any] | None, *, operation: str = "CREATE", namespace: str = "shop", dry_run: bool = False,
-           sub_resource: str = "") -> bytes:
+           sub_resource: str = "", old: dict[str, Any] | None = None) -> bytes:
     request: dict[str, Any] = {"uid": "0f1e2d", "operation": operation, "namespace": namespace, "dryRun": dry_run,
-                               "object": obj}
+                               "object": obj, "oldObject": old}
     if sub_resource:
         request["subResource"] = sub_resource
     return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}).encode()
@@ -131,11 +132,20 @@ def test_what_is_not_judged_is_allowed_as_it_is(namespace: str, operation: str, 
         assert answer(judge, body, chosen)["response"] == {"uid": "0f1e2d", "allowed": True}
 
 
-def test_a_workload_update_is_judged() -> None:
-    obj = pod(annotations=UNKNOWN_SUPPRESSION)
-    obj["kind"] = "Deployment"
-    out = answer(admission.validate, review(obj, operation="UPDATE"), policy({"KS891": "error"}))
+def test_a_workload_update_is_judged_when_more_than_its_metadata_changes() -> None:
+    before = pod(annotations=UNKNOWN_SUPPRESSION)
+    before["kind"] = "Deployment"
+    changed = copy.deepcopy(before)
+    changed["spec"]["containers"][0]["image"] = "nginx:1.28"
+    out = answer(admission.validate, review(changed, operation="UPDATE", old=before), policy({"KS891": "error"}))
     assert out["response"]["allowed"] is False
+    # A controller's revision annotation on an object made before the rule: not refused, not mutated.
+    relabelled = copy.deepcopy(before)
+    relabelled["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "2"
+    relabelled["status"] = {"observedGeneration": 2}
+    for judge in (admission.validate, admission.mutate):
+        out = answer(judge, review(relabelled, operation="UPDATE", old=before), policy({"KS891": "error"}))
+        assert out["response"] == {"uid": "0f1e2d", "allowed": True}
 
 
 def test_rules_see_the_object_redacted_and_in_the_requests_namespace() -> None:

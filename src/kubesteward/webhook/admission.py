@@ -4,12 +4,13 @@ Pure (no I/O): the server (:mod:`kubesteward.webhook.server`) parses, times and 
 enters redacted (Secret values, env values and the last-applied annotation never reach a rule, a
 message or a log line), exactly as ``lint`` and ``audit`` see objects.
 
-What is judged: creating a pod; creating or updating anything else the webhook is registered for
-(workloads, any kind with a pod template, the kinds object rules judge). Not judged (allowed as
-they are): a pod's updates (its spec is immutable but for images and tolerations, and refusing a
-label change or a finalizer's removal on a pod running since before a rule existed helps nobody),
-deletes and connects, subresources, objects being deleted, and the exempt namespaces (``kube-system``,
-``kube-public``, ``kube-node-lease`` and the webhook's own).
+What is judged: creating a pod; creating anything else the webhook is registered for (workloads,
+any kind with a pod template, the kinds object rules judge), and updating it when more than its
+metadata changes. Not judged (allowed as they are): an update of metadata alone (a controller's
+revision annotation, a label, a finalizer: refusing it on an object made before a rule existed
+would stop its controller and help nobody), a pod's updates (its spec is immutable but for images
+and tolerations), deletes and connects, subresources, objects being deleted, and the exempt
+namespaces (``kube-system``, ``kube-public``, ``kube-node-lease`` and the webhook's own).
 
 ``dryRun`` requests are answered exactly as the others: nothing here has a side effect to skip
 (the configurations say ``sideEffects: None``), and a dry run must show what the real request would meet.
@@ -78,6 +79,7 @@ class Request:
     sub_resource: str
     dry_run: bool
     object: Mapping[str, Any] | None
+    old_object: Mapping[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -94,6 +96,7 @@ def parse_review(body: bytes) -> Request:
     if not isinstance(request, Mapping) or review.get("kind") != "AdmissionReview" or not request.get("uid"):
         raise BadReview("expected an AdmissionReview with a request and its uid")
     obj = request.get("object")
+    old = request.get("oldObject")
     return Request(
         api_version=str(review.get("apiVersion") or "admission.k8s.io/v1"),
         uid=str(request["uid"]),
@@ -102,6 +105,7 @@ def parse_review(body: bytes) -> Request:
         sub_resource=str(request.get("subResource") or ""),
         dry_run=bool(request.get("dryRun")),
         object=obj if isinstance(obj, Mapping) else None,
+        old_object=old if isinstance(old, Mapping) else None,
     )
 
 
@@ -114,7 +118,12 @@ def judged(request: Request, policy: AdmissionPolicy) -> bool:
         return True
     metadata = obj.get("metadata")
     being_deleted = isinstance(metadata, Mapping) and bool(metadata.get("deletionTimestamp"))
-    return request.operation == "UPDATE" and request.kind != "Pod" and not being_deleted
+    return (request.operation == "UPDATE" and request.kind != "Pod" and not being_deleted
+            and _beyond_metadata(obj) != _beyond_metadata(request.old_object))
+
+
+def _beyond_metadata(obj: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {key: value for key, value in (obj or {}).items() if key not in ("metadata", "status")}
 
 
 def subject(request: Request) -> dict[str, Any]:
