@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubesteward.model.yaml_edit import Addition, add_values
 from tests.support.cli import run_in_process
@@ -213,3 +215,45 @@ def test_an_item_of_a_list_is_fixed_in_place(repo: Path, capsys: pytest.CaptureF
 def test_fix_takes_no_output_format(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_in_process(capsys, "lint", "deploy/shop.yaml", "--fix", "-o", "json")
     assert code == 2 and out == "" and "-o does not apply" in err
+
+
+# Any document of mappings, lists and scalars, written block or flow style: an addition anywhere makes exactly the
+# data with the value added, and (outside flow collections, which are written again) keeps every line as it was.
+_KEYS = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=6)
+_SCALARS = st.one_of(st.integers(-5, 5), st.booleans(), st.text("ab :#-'\"", max_size=6), st.none())
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.dictionaries(_KEYS, inner, min_size=1, max_size=4), st.lists(inner, min_size=1, max_size=3)), max_leaves=12)
+
+
+def _mapping_paths(value: object, at: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    found: list[tuple[str | int, ...]] = []
+    if isinstance(value, dict):
+        found.append(at)
+        for key, child in value.items():
+            found += _mapping_paths(child, (*at, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _mapping_paths(child, (*at, index))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _VALUES, min_size=1, max_size=4), st.booleans(), st.data())
+def test_any_addition_makes_exactly_that_change(document: dict[str, object], flow: bool, data: st.DataObject) -> None:
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=None if flow else False)
+    parent = data.draw(st.sampled_from(_mapping_paths(document)))
+    key = data.draw(st.text("xyz", min_size=1, max_size=3))
+    value = data.draw(_VALUES)
+    expected = yaml.safe_load(text)
+    node = expected
+    for step in parent:
+        node = node[step]
+    had = node.get(key)
+    if had is None:
+        node[key] = value
+    out = add_values(text, [Addition((*parent, key), value)])
+    assert yaml.safe_load(out) == expected
+    if not flow:
+        kept = iter(out.splitlines())
+        # every line stays, in order (but the null the value replaces)
+        assert all(line in kept for line in text.splitlines() if had is not None or not line.endswith(f"{key}: null"))
