@@ -20,8 +20,8 @@ import pytest
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.errors import Forbidden, Invalid, NotFound
 from kubesteward.model.semantics.api_versions import Version, format_version, parse_version
-from tests.support.pods import Obj, compliant_deployment, findings, settings
-from tests.support.pss_cases import ACCEPTED, BASELINE, REPORTED, RESTRICTED, Case
+from tests.support.pods import Case, Obj, compliant_deployment, findings, settings
+from tests.support.pss_cases import ACCEPTED, BASELINE, REPORTED, RESTRICTED
 from tests.support.wait import eventually
 
 NAMESPACES = resources.by_name("Namespace")

@@ -4,7 +4,8 @@ helpers to break it in one place and see what one rule says."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubesteward.findings import Finding
@@ -109,3 +110,27 @@ def judge_change(base: Obj, change: Callable[[Obj], Any], codes: Iterable[str],
         if isinstance(item, list):
             objects.extend(item)
     return findings(objects, codes, policy_settings=policy_settings)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A change to the compliant workload (of ``kind``) and how many findings of ``code`` it must give."""
+
+    code: str
+    change: Callable[[Obj], Any]  # may return other objects to judge with it (a list, or a tuple holding one)
+    found: int = 1
+    kind: str = "Deployment"
+    target: str = "1.32"  # policy.settings.targetVersion
+    settings: Mapping[str, Any] = field(default_factory=dict)  # other policy settings
+    says: str = ""  # a piece of the first finding's message
+
+    def judged(self) -> list[Finding]:
+        base = compliant_deployment() if self.kind == "Deployment" else as_kind(self.kind)
+        return judge_change(base, self.change, [self.code], settings(target_version=self.target, **self.settings))
+
+    def check(self) -> None:
+        """The rule finds what the case says: ``found`` findings of its code, the first saying ``says``."""
+        found = self.judged()
+        assert [f.code for f in found] == [self.code] * self.found
+        if found:
+            assert self.says in found[0].message

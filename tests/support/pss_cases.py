@@ -6,24 +6,14 @@ PSS ones too."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from tests.support.pods import NS, Obj, compliant_container, container, pod_spec
+from tests.support.pods import NS, Case, Obj, compliant_container, container, pod_spec
 
 BASELINE = [f"KS7{n}" for n in range(20, 32)]
 RESTRICTED = [f"KS7{n}" for n in range(40, 48)]
 PRODUCTION = ["KS750", "KS751", "KS752", "KS753"]
 CODES = BASELINE + RESTRICTED + PRODUCTION
-
-
-@dataclass(frozen=True)
-class Case:
-    code: str
-    change: Callable[[Obj], Any]  # changes the compliant Deployment; may return more objects to judge with it
-    found: int = 1
-    target: str = "1.32"
-    says: str = ""
 
 
 def sc(obj: Obj, index: int = 0) -> Obj:
