@@ -255,3 +255,20 @@ async def test_uninstall_deletes_both_configurations(
             await kube.get(await kube.resolve("admissionregistration.k8s.io/v1", kind), name)
     again = cli("webhook", "uninstall", "--name", name, "--kubeconfig", str(sandbox_kubeconfig))
     assert again.returncode == 0 and again.stdout == "" and "nothing to delete" in again.stderr
+
+
+async def test_a_workload_made_before_the_webhook_is_held_to_it_at_its_next_real_change(
+        kube: KubeClient, namespace: str, server: Served, installed: list[str], sandbox_kubeconfig: Path) -> None:
+    legacy = pod("legacy", namespace, resourced=False)
+    template = {"metadata": {"labels": {"app": "legacy"}}, "spec": legacy["spec"]}
+    await kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "legacy", "namespace": namespace},
+                       "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "legacy"}}, "template": template}})
+    install(sandbox_kubeconfig, server, namespace, installed, "--no-mutate")
+    await until_denied(kube, namespace)
+    deployments = await kube.resolve("apps/v1", "Deployment")
+    # Metadata alone (what controllers and people do to running workloads): admitted.
+    await kube.patch(deployments, "legacy", {"metadata": {"labels": {"team": "shop"}}}, namespace=namespace)
+    # A change of its pods: the rules apply.
+    with pytest.raises(Forbidden, match="KS702"):
+        await kube.patch(deployments, "legacy", {"spec": {"template": {"spec": {"containers": [
+            {**legacy["spec"]["containers"][0], "image": "registry.example.com/app:1.4.3"}]}}}}, namespace=namespace)
