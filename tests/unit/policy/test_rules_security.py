@@ -130,6 +130,7 @@ def test_a_secret_value_never_reaches_a_finding_and_is_found_once_redacted() -> 
     ("AWS_SECRET_ACCESS_KEY", True), ("STRIPE_API_KEY", True), ("APIKEY", True), ("SSH_PRIVATE_KEY", True),
     ("GOOGLE_APPLICATION_CREDENTIALS_JSON", True),
     ("PASSWORD_FILE", False), ("TOKEN_URL", False), ("SECRET_NAME", False), ("AWS_ACCESS_KEY_ID", False),
+    ("TOKEN_TTL", False), ("PASSWORD_MIN_LENGTH", False), ("VAULT_TOKEN_PATH", False), ("OIDC_CLIENT_SECRET_REF", False),
     ("PWD", False), ("KEYCLOAK_REALM", False), ("TOKENIZER_THREADS", False), ("LOG_LEVEL", False), ("", False),
 ])
 def test_which_env_names_hold_credentials(name: str, secret: bool) -> None:

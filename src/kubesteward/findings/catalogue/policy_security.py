@@ -460,8 +460,9 @@ KS753 = define(
     explanation="""
 Not a PSS control. A container (init and ephemeral containers included) sets an environment variable
 whose name says it holds a credential (a word PASSWORD, PASSWD, SECRET, TOKEN, CREDENTIAL(S), APIKEY,
-or a pair API_KEY, ACCESS_KEY, PRIVATE_KEY, CLIENT_SECRET; names ending in _FILE, _PATH, _DIR,
-_URL, _NAME, _KEY_ID or _ID excepted) from a non-empty literal `value` instead of
+or a pair API_KEY, ACCESS_KEY, PRIVATE_KEY, CLIENT_SECRET; names whose last word says where or which
+credential, or a setting about it, excepted: _FILE, _PATH, _DIR, _URL, _HOST, _NAME, _ID, _USER, _TTL,
+_TIMEOUT, _LENGTH, _ENABLED, ...) from a non-empty literal `value` instead of
 `valueFrom.secretKeyRef`. The value then lives in the manifest, its repository and every copy of the
 object (readable by anyone who may read the workload, unlike a Secret). kubesteward never shows the
 value: it is redacted where objects enter. A value that only refers to another variable (`$(VAR)`)

@@ -387,15 +387,19 @@ def token_mounted_by_default(template: PodTemplate, ctx: PolicyContext) -> Itera
 # Words of an env var's name that say it holds a credential, alone or as an adjacent pair.
 _SECRET_WORDS = frozenset({"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY"})
 _SECRET_PAIRS = frozenset({("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("CLIENT", "SECRET")})
-# Names that hold where a credential is or which one, not the credential.
-_NOT_SECRET_ENDINGS = (("FILE",), ("PATH",), ("DIR",), ("URL",), ("NAME",), ("KEY", "ID"), ("ID",))
+# Last words of names that hold where a credential is, which one, or a setting about it, not the credential.
+_NOT_SECRET_LAST = frozenset({
+    "FILE", "PATH", "DIR", "URL", "URI", "ENDPOINT", "HOST", "PORT", "NAME", "ID", "REF", "USER", "USERNAME",
+    "TTL", "EXPIRY", "EXPIRES", "LIFETIME", "TIMEOUT", "LENGTH", "ENABLED", "REQUIRED", "HEADER", "TYPE",
+    "ISSUER", "AUDIENCE",
+})
 _EMPTY = {"", f"{REDACTED} {digest('')}"}  # an empty value, as written and as redacted
 
 
 def secret_like(name: str) -> bool:
     """Whether an environment variable's name says it holds a credential."""
     words = tuple(word for word in re.split(r"[^A-Z0-9]+", name.upper()) if word)
-    if not words or any(words[-len(end):] == end for end in _NOT_SECRET_ENDINGS):
+    if not words or words[-1] in _NOT_SECRET_LAST:
         return False
     return any(word in _SECRET_WORDS for word in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
