@@ -27,7 +27,7 @@ from kubesteward.model.coverage import Coverage, coverage_from, require_read
 from kubesteward.model.full import FullObjects, load_full
 from kubesteward.model.objects import LabelSelector
 from kubesteward.model.scope import parse_label_selector, require_namespace_exists
-from kubesteward.model.semantics.pod_templates import KNOWN_PATHS, schema_has_pod_template
+from kubesteward.model.semantics.pod_templates import KNOWN_PATHS, may_make_pods, schema_has_pod_template
 from kubesteward.model.semantics.selectors import selector_matches
 from kubesteward.policy.config import PolicyConfig
 from kubesteward.policy.context import PolicyContext
@@ -132,6 +132,8 @@ def _pod_maker(crd: Mapping[str, Any]) -> ResourceType | None:
         return None
     names = spec.get("names")
     names = names if isinstance(names, Mapping) else {}
+    if not may_make_pods(str(names.get("kind") or "")):
+        return None
     versions = [v for v in spec.get("versions") or [] if isinstance(v, Mapping) and v.get("served")]
     for version in sorted(versions, key=lambda v: not v.get("storage")):
         schema = version.get("schema")

@@ -64,6 +64,10 @@ def test_the_crd_version_listed_is_a_served_one_with_the_template_the_stored_one
     chosen = _pod_maker(crd(None, versions=only_alpha))
     assert chosen is not None and chosen.version == "v1alpha1"
     assert _pod_maker(crd(obj({"spec": obj({"size": {"type": "integer"}})}))) is None
+    # Knative's Service makes pods, but objects of a kind named like the built-in are never searched: not listed
+    knative = crd(ROLLOUT_SCHEMA)
+    knative["spec"]["names"] = {"kind": "Service", "plural": "services"}
+    assert _pod_maker(knative) is None
     assert _pod_maker({"kind": "CustomResourceDefinition", "spec": "nonsense"}) is None
 
 

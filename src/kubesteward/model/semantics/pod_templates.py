@@ -102,7 +102,7 @@ class PodTemplate:
 def pod_template_of(obj: Mapping[str, Any]) -> PodTemplate | None:
     """The pod template of ``obj``, or None for an object that makes no pods."""
     kind = str(obj.get("kind", ""))
-    if kind in _NOT_WORKLOADS:
+    if not may_make_pods(kind):
         return None
     known = KNOWN_PATHS.get(kind)
     if known is not None:
@@ -153,6 +153,12 @@ def _at(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 def _strings(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def may_make_pods(kind: str) -> bool:
+    """Whether objects of ``kind`` are searched for a pod template at all (a custom resource named like
+    a built-in that never holds one, Knative's ``Service``, is not: it would be taken for the built-in)."""
+    return kind not in _NOT_WORKLOADS
 
 
 def schema_has_pod_template(schema: Any) -> bool:
