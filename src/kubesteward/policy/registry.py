@@ -66,10 +66,13 @@ class Rule:
 
     @property
     def needs(self) -> frozenset[str]:
-        """The kinds that must have been read whole for the rule to judge: a set rule concluding
-        from what is absent ("no budget selects these pods") would otherwise report what it could not see."""
-        if self.target != "set":
+        """The kinds that must have been read whole for the rule to judge: a rule concluding from what
+        is absent ("no budget selects these pods", "no LimitRange defaults this request") would otherwise
+        report what it could not see. An object rule judges only the objects it is given."""
+        if self.target == "object":
             return frozenset()
+        if self.target == "pod":
+            return self.kinds  # what it looks up beside the template
         return self.kinds | (POD_MAKERS if self.reads_pods else frozenset())
 
     @property

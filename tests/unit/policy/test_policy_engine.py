@@ -243,3 +243,10 @@ def test_set_rules_needing_a_kind_that_could_not_be_read_are_skipped_not_guessed
     no_pods = evaluate(PolicyContext([replicated], unread={"StatefulSet"}), PolicyConfig())
     assert "StatefulSet" in no_pods.skipped_rules["KS809"]
     assert "KS825" not in no_pods.skipped_rules  # RBAC rules ask nothing about pods
+
+
+def test_pod_rules_looking_up_a_kind_that_could_not_be_read_are_skipped() -> None:
+    """A LimitRange could default the requests the run cannot see: KS701 would be a guess."""
+    blind = evaluate(PolicyContext([deployment("web")], unread={"LimitRange"}), PolicyConfig())
+    assert "KS701" in blind.skipped_rules and "KS701" not in {f.code for f in blind.findings}
+    assert "KS710" in blind.rules  # an image rule looks nothing up
