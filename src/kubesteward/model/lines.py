@@ -7,6 +7,7 @@ document is composed again (YAML nodes carry their marks) and its positions kept
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ def parse_field(path: str | Sequence[Step]) -> tuple[Step, ...]:
     for keys holding dots. A sequence of steps is taken as it is."""
     if not isinstance(path, str):
         return tuple(path)
+    return _parse_dotted(path)
+
+
+@functools.lru_cache(maxsize=4096)  # rules name the same few fields for thousands of objects
+def _parse_dotted(path: str) -> tuple[Step, ...]:
     steps: list[Step] = []
     for match in _STEP.finditer(path):
         key, bracket = match.groups()
