@@ -181,6 +181,8 @@ def test_in_place_without_fix_is_a_usage_error(repo: Path, capsys: pytest.Captur
     ("a:\n  b: 1\n", ("a", "b"), 2, "a:\n  b: 1\n"),
     # a flow sequence item inside a flow mapping: the outermost flow collection is rewritten
     ("a: {l: [{n: 1}]}\n", ("a", "l", 0, "m"), 2, "a:\n  l:\n  - n: 1\n    m: 2\n"),
+    # a flow mapping that is an item of a list in a list
+    ("a:\n- - {n: 1}\n", ("a", 0, 0, "m"), 2, "a:\n- - n: 1\n    m: 2\n"),
 ])
 def test_additions_change_only_their_lines(text: str, path: tuple[str | int, ...], value: object, expected: str) -> None:
     assert add_values(text, [Addition(path, value)]) == expected

@@ -159,7 +159,7 @@ def _replace(text: str, start: int, end: int, value: Any) -> str:
     if head.endswith(":"):  # `key: <value>`: the block goes under the key, indented past it
         indent = len(head) - len(head.lstrip(" -"))
         lines = [head + comment, *_dump(value, indent + 2)]
-    elif head.lstrip(" ").strip("-").strip() == "":  # `- <value>` or the document's root
+    elif not head.replace("-", "").strip():  # `- <value>` (`- - <value>` in nested lists) or the document's root
         lines = _dump(value, len(prefix))
         lines[0] = prefix + lines[0].lstrip(" ")
         lines[-1] += comment
