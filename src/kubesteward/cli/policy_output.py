@@ -373,12 +373,13 @@ def render_table(run: PolicyRun, *, scores: bool = False) -> None:
     if not result.located:
         out.print("[yellow]no policy findings in what could be read (partial result)[/]" if run.partial
                   else "[green]✔ no policy findings[/]")
+    lines: list[str] = []  # printed at once: rich's cost is per call, and a big lint has thousands of lines
     for items in _by_object(result.located):
         head = items[0]
         where = run.location(head)
         start = (where.object_line or where.line) if where else 0
         place = f"  [dim]{escape(where.file)}{f':{start}' if start else ''}[/]" if where else ""
-        out.print(f"[bold]{escape(str(head.finding.object))}[/]{place}", highlight=False, soft_wrap=True)
+        lines.append(f"[bold]{escape(str(head.finding.object))}[/]{place}")
         for item in items:
             found_item = item.finding
             colour = SEVERITY_COLOURS[found_item.severity.label]
@@ -387,13 +388,13 @@ def render_table(run: PolicyRun, *, scores: bool = False) -> None:
             at = ""
             if field_path:
                 at = f" [dim](at {escape(str(field_path))}{f', line {line.line}' if line and line.line else ''})[/]"
-            out.print(
+            lines.append(
                 f"  [{colour}]{SEVERITY_ICONS[found_item.severity.label]} {found_item.code}[/] "
-                f"{escape(found_item.message, one_line=True)}{at}",
-                highlight=False, soft_wrap=True,
+                f"{escape(found_item.message, one_line=True)}{at}"
             )
-            out.print(f"    [green]fix:[/] {escape(found_item.remediation.first.rendered())}", highlight=False,
-                      soft_wrap=True)
+            lines.append(f"    [green]fix:[/] {escape(found_item.remediation.first.rendered(), one_line=True)}")
+    if lines:
+        out.print("\n".join(lines), highlight=False, soft_wrap=True)
     if result.suppressed:
         out.print(f"[dim]{len(result.suppressed)} suppressed (-o json lists them with their reasons)[/]",
                   highlight=False)
