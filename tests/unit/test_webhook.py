@@ -307,7 +307,7 @@ def slow_rule() -> Iterator[None]:
 
     @object_rule(code, kinds=["Pod"])
     def slow(obj: Any, ctx: PolicyContext) -> list[Violation]:
-        time.sleep(0.5)
+        time.sleep(3)
         return []
 
     try:
@@ -325,7 +325,7 @@ async def test_an_evaluation_past_its_budget_is_answered_by_the_failure_policy(
     async with server, httpx.AsyncClient(verify=client_context(files), base_url=server.url) as client:
         started = time.monotonic()
         out = (await client.post("/validate", content=review(pod()))).json()["response"]
-        assert time.monotonic() - started < 0.45  # answered at the budget, not when the rule finished
+        assert time.monotonic() - started < 2  # answered at the budget, not when the rule finished
     if failure_policy == "Fail":
         assert out["allowed"] is False and "longer than its 0.1s budget" in out["status"]["message"]
     else:
