@@ -1,0 +1,1 @@
+"""Drift: namespaces, clusters, and manifests compared with live objects, through one normalisation."""
