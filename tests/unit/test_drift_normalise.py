@@ -1,0 +1,157 @@
+"""The drift normalisation and comparison: each expected difference dropped, user ignores, Secret digests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubesteward.drift.compare import compare, unified_diff
+from kubesteward.drift.normalise import excluded, normalise, parse_ignore, parse_ignores
+from kubesteward.errors import UsageError
+from kubesteward.model.full import admit
+
+
+def _deployment(namespace: str = "a", image: str = "nginx:1.25", replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {
+            "name": "web", "namespace": namespace, "uid": f"uid-{namespace}", "resourceVersion": "7",
+            "generation": 3, "creationTimestamp": f"2026-01-0{len(namespace)}T00:00:00Z",
+            "managedFields": [{"manager": namespace}], "selfLink": f"/x/{namespace}",
+            "annotations": {"deployment.kubernetes.io/revision": namespace,
+                            "kubectl.kubernetes.io/last-applied-configuration": namespace},
+            "labels": {"app": "web"},
+            "ownerReferences": [{"kind": "Thing", "name": "t", "uid": namespace}],
+        },
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "metadata": {"creationTimestamp": None, "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image}, {"name": "side", "image": "busybox"}],
+                         "volumes": [{"name": "tmp", "emptyDir": {}}]},
+            },
+        },
+        "status": {"replicas": replicas, "observedGeneration": len(namespace)},
+    }
+
+
+def test_bookkeeping_and_status_are_not_drift() -> None:
+    left, right = _deployment("a"), _deployment("prod")
+    del right["spec"]["template"]["metadata"]["creationTimestamp"]
+    assert compare(normalise(left), normalise(right)) == []
+    kept = normalise(left)
+    assert "annotations" not in kept["metadata"]  # emptied by the rules: no empty map to compare
+    assert kept["spec"]["template"]["spec"]["volumes"][0]["emptyDir"] == {}  # an empty map that means something
+    assert kept["metadata"]["ownerReferences"] == [{"kind": "Thing", "name": "t"}]
+
+
+def test_real_differences_are_reported_with_paths() -> None:
+    changes = compare(normalise(_deployment("a")), normalise(_deployment("b", image="nginx:1.26", replicas=3)))
+    assert [(c.path, c.kind, c.old, c.new) for c in changes] == [
+        ("/spec/replicas", "changed", 2, 3),
+        ("/spec/template/spec/containers/0/image", "changed", "nginx:1.25", "nginx:1.26"),
+    ]
+    assert changes[0].describe() == "/spec/replicas: 2 -> 3"
+
+
+def test_added_and_removed_fields_and_list_tails() -> None:
+    left = {"kind": "ConfigMap", "data": {"a": "1", "b": "2"}, "list": [1]}
+    right = {"kind": "ConfigMap", "data": {"a": "1", "c": "3"}, "list": [1, 2]}
+    assert [(c.path, c.kind) for c in compare(left, right)] == [
+        ("/data/b", "removed"), ("/data/c", "added"), ("/list/1", "added"),
+    ]
+
+
+def test_service_cluster_assigned_fields_are_dropped_headless_kept() -> None:
+    def service(ip: str, node_port: int) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                "spec": {"clusterIP": ip, "clusterIPs": [ip], "healthCheckNodePort": node_port + 1,
+                         "type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]}}
+
+    assert compare(normalise(service("10.0.0.1", 30001)), normalise(service("10.0.0.2", 30002))) == []
+    kept = compare(normalise(service("10.0.0.1", 30001), keep_node_ports=True),
+                   normalise(service("10.0.0.2", 30002), keep_node_ports=True))
+    assert [c.path for c in kept] == ["/spec/ports/0/nodePort"]
+    headless = normalise(service("None", 1))
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["clusterIPs"] == ["None"]
+
+
+def test_other_cluster_assigned_fields() -> None:
+    sa = {"kind": "ServiceAccount", "metadata": {"name": "default"}, "secrets": [{"name": "default-token-x"}]}
+    assert "secrets" not in normalise(sa)
+    pvc = {"kind": "PersistentVolumeClaim", "metadata": {"name": "d", "annotations": {
+        "pv.kubernetes.io/bind-completed": "yes"}}, "spec": {"volumeName": "pvc-123", "resources": {}}}
+    assert normalise(pvc) == {"kind": "PersistentVolumeClaim", "metadata": {"name": "d"}, "spec": {"resources": {}}}
+    ns = {"kind": "Namespace", "metadata": {"name": "a", "labels": {"kubernetes.io/metadata.name": "a", "t": "x"}}}
+    assert normalise(ns)["metadata"]["labels"] == {"t": "x"}
+    generated = {"kind": "ConfigMap", "metadata": {"name": "job-abc12", "generateName": "job-"}}
+    assert normalise(generated)["metadata"] == {"generateName": "job-"}
+
+
+def test_excluded_objects() -> None:
+    assert excluded({"kind": "Secret", "type": "kubernetes.io/service-account-token", "metadata": {"name": "t"}})
+    assert excluded({"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}})
+    assert excluded({"kind": "ReplicaSet", "metadata": {"name": "r", "ownerReferences": [{"controller": True}]}})
+    assert not excluded({"kind": "ConfigMap", "metadata": {"name": "app",
+                                                            "ownerReferences": [{"controller": False}]}})
+    assert not excluded({"kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}})
+
+
+def test_pointer_and_glob_ignores() -> None:
+    left, right = _deployment("a"), _deployment("b", image="nginx:9", replicas=5)
+    assert [c.path for c in compare(normalise(left, parse_ignores(["/spec/replicas"])),
+                                    normalise(right, parse_ignores(["/spec/replicas"])))] == [
+        "/spec/template/spec/containers/0/image"]
+    rules = parse_ignores(["spec.replicas", "spec.template.spec.containers[*].image"])
+    assert compare(normalise(left, rules), normalise(right, rules)) == []
+    # Only the Deployment kind: a rule for StatefulSets leaves the replicas in.
+    other = parse_ignores(["StatefulSet:/spec/replicas"])
+    assert [c.path for c in compare(normalise(left, other), normalise(right, other))][0] == "/spec/replicas"
+    same = parse_ignores(["Deployment.apps:/spec/replicas", "Deployment:spec.template.spec.containers[0].image"])
+    assert compare(normalise(left, same), normalise(right, same)) == []
+
+
+def test_ignore_rule_grammar() -> None:
+    assert parse_ignore("/metadata/annotations/example.com~1owner").path == (
+        "metadata", "annotations", "example.com/owner")
+    assert parse_ignore('metadata.annotations["example.com/owner"]').path == (
+        "metadata", "annotations", "example.com/owner")
+    rule = parse_ignore("Deployment:/spec/replicas")
+    assert (rule.kind, rule.path) == ("Deployment", ("spec", "replicas"))
+    assert parse_ignore("metadata.labels.app*").path == ("metadata", "labels", "app*")
+    for bad in ("", "/", "spec..replicas", ".spec", "spec.", "spec.[", "Deployment:"):
+        with pytest.raises(UsageError):
+            parse_ignore(bad)
+
+
+def test_secret_values_compared_by_digest_and_never_shown() -> None:
+    def secret(password: str) -> dict[str, Any]:
+        return admit({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "db"},
+                      "data": {"password": password, "user": "YWRtaW4="}}).manifest()
+
+    left, right = normalise(secret("czNjcjN0LW9uZQ==")), normalise(secret("czNjcjN0LXR3bw=="))
+    changes = compare(left, right)
+    assert [(c.path, c.kind, c.secret) for c in changes] == [("/data/password", "changed", True)]
+    line = changes[0].describe()
+    assert line.startswith("/data/password: changed (sha256:") and "redacted" not in line
+    diff = "\n".join(unified_diff(left, right, "a", "b"))
+    text = line + diff + repr(changes[0].document())
+    for value in ("czNjcjN0LW9uZQ==", "czNjcjN0LXR3bw==", "YWRtaW4="):
+        assert value not in text
+    assert "sha256:" in diff
+
+
+def test_secret_values_that_were_never_redacted_are_digested_here() -> None:
+    left = {"kind": "Secret", "stringData": {"token": "plain-one"}}
+    right = {"kind": "Secret"}
+    (change,) = compare(left, right)
+    assert change.kind == "removed" and "plain-one" not in repr(change) and "sha256:" in repr(change.old)
+    assert "plain-one" not in "\n".join(unified_diff(left, right, "a", "b"))
+
+
+def test_unified_diff_shows_the_changed_line_only() -> None:
+    lines = unified_diff(normalise(_deployment("a")), normalise(_deployment("b", replicas=4)), "a/web", "b/web")
+    assert lines[:2] == ["--- a/web", "+++ b/web"]
+    assert [line for line in lines[2:] if line[:1] in "+-"] == ["-  replicas: 2", "+  replicas: 4"]
+    assert unified_diff(None, {"kind": "ConfigMap"}, "a", "b")[-1] == "+kind: ConfigMap"
