@@ -79,6 +79,12 @@ def kind_of(path: Path) -> InputKind:
 def load_inputs(paths: Iterable[Path], options: RenderOptions | None = None) -> Manifests:
     """Every object of ``paths`` (rendered where they are charts or kustomizations), whole, each with its
     origin, and the slim model beside them; :class:`InputError` when they hold none."""
+    return read_inputs(paths, options).manifests()
+
+
+def read_inputs(paths: Iterable[Path], options: RenderOptions | None = None) -> Reader:
+    """What :func:`load_inputs` reads, before it is redacted: ``Reader.documents`` holds the objects as
+    written (Secret values included), for what must send them to an API server (drift's dry run, sync)."""
     options = options or RenderOptions()
     reader = Reader()
     for path in paths:
@@ -89,7 +95,7 @@ def load_inputs(paths: Iterable[Path], options: RenderOptions | None = None) -> 
             else:
                 for obj, origin in render(unit, kind, options):
                     reader.add(obj, origin)
-    return reader.manifests()
+    return reader
 
 
 def _units(path: Path) -> list[tuple[Path, InputKind]]:
