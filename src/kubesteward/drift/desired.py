@@ -1,0 +1,215 @@
+"""Desired (manifests) vs live: ``drift -f``'s library face.
+
+>>> async with ClientFactory() as clients:                                   # doctest: +SKIP
+...     result = await drift_desired(clients.client("prod"), [Path("deploy/")])
+...     for entry in result.objects:
+...         print(entry.status, entry.key)
+
+Each desired object goes through a **server-side dry-run apply** (field manager ``kubesteward``, forced
+so that another manager's fields cannot block the comparison): the answer is the object as the API server
+would make it, its defaults and mutating admission webhooks applied. That answer and the live object are
+both cut down to the fields the manifest sets (:mod:`~kubesteward.drift.fieldset`: what others add, a
+defaulted field, a webhook's sidecar, is theirs), normalised (:mod:`~kubesteward.drift.normalise`) and
+compared (:mod:`~kubesteward.drift.compare`). ``spec.replicas`` is left out when a HorizontalPodAutoscaler
+of the manifests or of the cluster scales the object. A desired object the cluster lacks is ``missing``
+(also when its namespace does not exist); one the API server refuses (an invalid manifest, an unknown
+kind) is an ``error`` entry, not a failed run. Objects that are live but not in the manifests are not
+listed: that needs to know which objects the manifests own (``sync``'s tracking label).
+
+Secrets: the dry-run answer is redacted as live objects are (:func:`~kubesteward.redaction.redact_manifest`),
+so values are compared as digests; the manifests' own values are only sent to the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kubesteward.cluster import KubeClient, resources
+from kubesteward.cluster.resources import ResourceType
+from kubesteward.cluster.writes import FIELD_MANAGER
+from kubesteward.drift.compare import Change, compare, unified_diff
+from kubesteward.drift.fieldset import project, secret_shape, without_path
+from kubesteward.drift.normalise import IgnoreRule, normalise
+from kubesteward.errors import Conflict, Forbidden, Invalid, NotFound
+from kubesteward.model.coverage import Coverage, coverage_from, require_read
+from kubesteward.model.full import FullKey, FullObjects, load_full
+from kubesteward.model.objects import HorizontalPodAutoscaler
+from kubesteward.model.render import RenderOptions, read_inputs
+from kubesteward.model.semantics.autoscaling import scales
+from kubesteward.redaction import redact_manifest
+
+Status = Literal["in-sync", "drifted", "missing", "error"]
+HPA_KIND = "HorizontalPodAutoscaler"
+CONCURRENCY = 16  # dry runs in flight at once: enough to hide latency, few enough to spare the API server
+
+
+@dataclass(frozen=True)
+class ObjectDrift:
+    """One desired object's verdict. ``desired``/``live``: both sides as compared (cut down to the
+    manifest's fields, normalised, Secret values as digests); ``reason``: why missing, or the error."""
+
+    key: FullKey
+    status: Status
+    changes: tuple[Change, ...] = ()
+    desired: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None
+    reason: str = ""
+    origin: str = ""  # the file (or chart template) it came from
+
+    def diff(self) -> list[str]:
+        """The unified diff, live to desired (empty when in sync)."""
+        if self.status not in ("drifted", "missing"):
+            return []
+        return unified_diff(self.live, self.desired, f"live/{self.key}", f"desired/{self.key}")
+
+
+@dataclass(frozen=True)
+class DesiredDrift:
+    """Manifests compared with one cluster: a verdict per desired object, and what the run could read."""
+
+    context: str
+    objects: tuple[ObjectDrift, ...]
+    coverage: Coverage
+    sources: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> bool:
+        """Whether anything differs (an object drifted or missing); errors are reported apart."""
+        return any(entry.status in ("drifted", "missing") for entry in self.objects)
+
+
+@dataclass(frozen=True)
+class _Desired:
+    manifest: dict[str, Any]  # as written: sent to the API server only
+    rt: ResourceType | None
+    namespace: str  # "" when cluster-scoped
+    key: FullKey
+    origin: str
+    error: str = ""
+
+
+async def drift_desired(
+    client: KubeClient,
+    paths: Iterable[Path],
+    render_options: RenderOptions | None = None,
+    namespace: str | None = None,
+    ignore: Sequence[IgnoreRule] = (),
+) -> DesiredDrift:
+    """Compare the objects of ``paths`` (files, directories, kustomizations, charts) with the cluster.
+    ``namespace``: where objects that name none go (default: the context's namespace)."""
+    paths = list(paths)
+    reader = await asyncio.to_thread(read_inputs, paths, render_options)
+    manifests = await asyncio.to_thread(reader.manifests)
+    fallback_ns = namespace or client.config.namespace or "default"
+    desired = [await _locate(client, doc, fallback_ns, str(_origin(reader.origins.get(id(doc))))) for doc in reader.documents]
+
+    store = await _load_live(client, desired)
+    loaded = {group_kind.kind for group_kind in store.loaded}
+    require_read(store.skipped, loaded, namespace, client.context)
+    hpas = [
+        *(obj.decode(HorizontalPodAutoscaler) for obj in manifests.objects.of_kind(HPA_KIND, group="autoscaling")),
+        *(obj.decode(HorizontalPodAutoscaler) for obj in store.of_kind(HPA_KIND, group="autoscaling")),
+    ]
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def judged(item: _Desired) -> ObjectDrift:
+        async with gate:
+            return await _judge(client, item, store, hpas, ignore)
+
+    objects = tuple(await asyncio.gather(*(judged(item) for item in desired)))
+    counts: dict[str, int] = {}
+    for entry in objects:
+        counts[entry.status] = counts.get(entry.status, 0) + 1
+    return DesiredDrift(
+        context=client.context, objects=objects, coverage=coverage_from(store.skipped, loaded, namespace),
+        sources=tuple(str(path) for path in paths), counts=counts,
+    )
+
+
+def _origin(origin: Any) -> str:
+    return str(getattr(origin, "file", "") or "")
+
+
+async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str, origin: str) -> _Desired:
+    api_version, kind = str(doc.get("apiVersion") or ""), str(doc.get("kind") or "")
+    metadata = doc.get("metadata")
+    meta = metadata if isinstance(metadata, Mapping) else {}
+    name = str(meta.get("name") or "")
+    group = api_version.rpartition("/")[0]
+    try:
+        rt = await client.resolve(api_version, kind)
+    except Invalid as exc:  # an unknown kind or apiVersion: this object's error, not the run's
+        ns = str(meta.get("namespace") or "")
+        return _Desired(dict(doc), None, ns, FullKey(group, kind, ns, name), origin, error=_line(exc))
+    ns = str(meta.get("namespace") or fallback_ns) if rt.namespaced else ""
+    return _Desired(dict(doc), rt, ns, FullKey(group, kind, ns, name), origin)
+
+
+async def _load_live(client: KubeClient, desired: Sequence[_Desired]) -> FullObjects:
+    """One LIST per kind and namespace the manifests use (a namespace's identity may not list
+    cluster-wide), HPAs included wherever a workload may be scaled by one."""
+    by_namespace: dict[str, dict[tuple[str, str], ResourceType]] = {}
+    for item in desired:
+        if item.rt is not None:
+            by_namespace.setdefault(item.namespace, {})[(item.rt.group, item.rt.kind)] = item.rt
+    store = FullObjects()
+    lists = []
+    for ns, kinds in sorted(by_namespace.items()):
+        refs: list[ResourceType | str] = list(kinds.values())
+        if ns and ("autoscaling", HPA_KIND) not in kinds:
+            refs.append(HPA_KIND)
+        lists.append(load_full(client, refs, namespace=ns or None, into=store))
+    await asyncio.gather(*lists)
+    return store
+
+
+async def _judge(
+    client: KubeClient, item: _Desired, store: FullObjects, hpas: Sequence[HorizontalPodAutoscaler],
+    ignore: Sequence[IgnoreRule],
+) -> ObjectDrift:
+    if item.error:
+        return ObjectDrift(item.key, "error", reason=item.error, origin=item.origin)
+    try:
+        answer = await client.apply(
+            item.manifest, namespace=item.namespace or None, force=True, dry_run=True, field_manager=FIELD_MANAGER,
+        )
+    except NotFound as exc:
+        if item.namespace and not await _namespace_exists(client, item.namespace):
+            return ObjectDrift(item.key, "missing", reason=f"namespace {item.namespace} does not exist", origin=item.origin)
+        return ObjectDrift(item.key, "error", reason=_line(exc), origin=item.origin)
+    except (Invalid, Conflict, Forbidden) as exc:
+        return ObjectDrift(item.key, "error", reason=_line(exc), origin=item.origin)
+    shape = secret_shape(item.manifest)
+    if any(scales(hpa, item.manifest) for hpa in hpas):
+        shape = without_path(shape, ("spec", "replicas"))  # the autoscaler's to set
+    desired = normalise(project(redact_manifest(answer), shape), ignore)
+    live_obj = store.get(item.key.kind, item.key.namespace, item.key.name, group=item.key.group)
+    unread = next((s for s in store.skipped if s.unread and s.kind == item.key.kind), None)
+    if live_obj is None and unread is not None:  # absent from what could be read proves nothing
+        return ObjectDrift(item.key, "error", reason=f"live {item.key.kind} not readable: {unread.reason}", origin=item.origin)
+    if live_obj is None:
+        return ObjectDrift(item.key, "missing", desired=desired, reason="not in the cluster", origin=item.origin)
+    live = normalise(project(live_obj.manifest(), shape), ignore)
+    changes = tuple(compare(live, desired))
+    return ObjectDrift(
+        item.key, "drifted" if changes else "in-sync", changes, desired=desired, live=live, origin=item.origin,
+    )
+
+
+async def _namespace_exists(client: KubeClient, namespace: str) -> bool:
+    try:
+        await client.get(resources.NAMESPACE, namespace)
+    except NotFound:
+        return False
+    except Forbidden:
+        return True  # cannot tell: the dry run's own error is reported
+    return True
+
+
+def _line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,153 @@
+"""``drift -f`` on the real API server: an application applied with the project's server-side apply shows
+no drift although the server defaulted fields and the Deployment was scaled (as its HPA would); a changed
+ConfigMap value and image are exactly what drifts; a Secret's change is reported by digest, its value in
+no output; objects the cluster lacks are missing (their namespace too); what the server refuses is one
+object's error, not the run's.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubesteward.cluster import KubeClient, resources
+from kubesteward.cluster.resources import ResourceType
+from kubesteward.drift.desired import DesiredDrift, drift_desired
+from kubesteward.drift.normalise import parse_ignores
+
+SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
+NEW_SECRET_VALUE = "n3w-" + uuid.uuid4().hex
+
+
+def resource(kind: str) -> ResourceType:
+    rt = resources.by_name(kind)
+    assert rt is not None
+    return rt
+
+
+DEPLOYMENTS, CONFIGMAPS, SECRETS = resource("Deployment"), resource("ConfigMap"), resource("Secret")
+
+
+def app(namespace: str) -> list[dict[str, Any]]:
+    labels = {"app": "web"}
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": namespace},
+         "data": {"mode": "blue", "level": "info"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-secret", "namespace": namespace},
+         "stringData": {"password": SECRET_VALUE}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+         "spec": {
+             "replicas": 2, "selector": {"matchLabels": labels},
+             "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                 "name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+                 # quantities the server writes in its own form (0.5Gi -> 512Mi)
+                 "resources": {"requests": {"cpu": "0.1", "memory": "0.5Gi"}},
+                 "env": [{"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "web-config", "key": "mode"}}}],
+             }]}},
+         }},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+         "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 80}]}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+         "metadata": {"name": "web", "namespace": namespace},
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                  "minReplicas": 2, "maxReplicas": 6,
+                  "metrics": [{"type": "Resource", "resource": {
+                      "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}},
+    ]
+
+
+def write(path: Path, objects: list[dict[str, Any]]) -> Path:
+    path.write_text(yaml.safe_dump_all(objects))
+    return path
+
+
+def statuses(result: DesiredDrift) -> dict[str, str]:
+    return {f"{entry.key.kind}/{entry.key.name}": entry.status for entry in result.objects}
+
+
+def every_text(result: DesiredDrift) -> str:
+    """Everything the result can show: verdicts, changes, both sides, the diffs."""
+    parts = [repr(result)]
+    for entry in result.objects:
+        parts += [repr(entry.desired), repr(entry.live), *entry.diff(), *(c.describe() for c in entry.changes)]
+        parts += [repr(c.document()) for c in entry.changes]
+    return "\n".join(parts)
+
+
+def assert_no_secret(text: str) -> None:
+    for value in (SECRET_VALUE, NEW_SECRET_VALUE):
+        assert value not in text
+        assert base64.b64encode(value.encode()).decode() not in text
+
+
+async def test_applied_app_is_in_sync_then_exactly_the_edits_drift(
+    kube: KubeClient, namespace: str, tmp_path: Path,
+) -> None:
+    objects = app(namespace)
+    manifest = write(tmp_path / "app.yaml", objects)
+    for obj in objects:
+        await kube.apply(obj, force=True)
+    await kube.scale(DEPLOYMENTS, "web", 4, namespace=namespace)  # as the HPA would
+
+    clean = await drift_desired(kube, [manifest])
+    assert statuses(clean) == {
+        "ConfigMap/web-config": "in-sync", "Secret/web-secret": "in-sync", "Deployment/web": "in-sync",
+        "Service/web": "in-sync", "HorizontalPodAutoscaler/web": "in-sync",
+    }, [(e.key, e.reason, [c.describe() for c in e.changes]) for e in clean.objects]
+    assert not clean.drifted and clean.coverage.complete
+    live = await kube.get(DEPLOYMENTS, "web", namespace=namespace)
+    assert live["spec"]["replicas"] == 4 and "revisionHistoryLimit" in live["spec"]  # what was left out
+
+    # As `kubectl edit` would: another value, another image.
+    await kube.patch(CONFIGMAPS, "web-config", {"data": {"mode": "green"}}, namespace=namespace)
+    await kube.patch(DEPLOYMENTS, "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:1.28"}]}}}}, namespace=namespace, patch_type="strategic")
+    edited = await drift_desired(kube, [manifest])
+    drifted = {name for name, status in statuses(edited).items() if status != "in-sync"}
+    assert drifted == {"ConfigMap/web-config", "Deployment/web"}
+    changes = {f"{e.key.kind}/{e.key.name}": [c.path for c in e.changes] for e in edited.objects if e.changes}
+    assert changes == {
+        "ConfigMap/web-config": ["/data/mode"],
+        "Deployment/web": ["/spec/template/spec/containers/0/image"],
+    }
+    image = next(e for e in edited.objects if e.key.kind == "Deployment").changes[0]
+    assert (image.old, image.new) == ("nginx:1.28", "nginx:1.27")  # live -> desired
+
+    # A Secret's value changed: reported by digest only.
+    await kube.patch(SECRETS, "web-secret", {"stringData": {"password": NEW_SECRET_VALUE}}, namespace=namespace)
+    secret = next(e for e in (await drift_desired(kube, [manifest])).objects if e.key.kind == "Secret")
+    assert secret.status == "drifted"
+    assert [(c.path, c.secret) for c in secret.changes] == [("/data/password", True)]
+    assert str(secret.changes[0].old).startswith("sha256:") and secret.changes[0].old != secret.changes[0].new
+    assert_no_secret(every_text(edited) + every_text(clean))
+    assert_no_secret("\n".join(secret.diff()) + repr(secret))
+
+    # The user's rules leave out what they expect to differ.
+    ignored = await drift_desired(kube, [manifest], ignore=parse_ignores(["spec.template.spec.containers[*].image"]))
+    assert statuses(ignored)["Deployment/web"] == "in-sync"
+
+
+async def test_missing_objects_and_refused_ones_are_reported_per_object(
+    kube: KubeClient, namespace: str, tmp_path: Path,
+) -> None:
+    gone = f"absent-{uuid.uuid4().hex[:8]}"
+    manifest = write(tmp_path / "more.yaml", [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "not-applied", "namespace": namespace},
+         "data": {"a": "1"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "elsewhere", "namespace": gone},
+         "data": {"a": "1"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bad-port", "namespace": namespace},
+         "spec": {"ports": [{"port": 700000}]}},
+        {"apiVersion": "example.invalid/v1", "kind": "Nothing", "metadata": {"name": "x", "namespace": namespace}},
+    ])
+    result = await drift_desired(kube, [manifest])
+    by_name = {entry.key.name: entry for entry in result.objects}
+    assert by_name["not-applied"].status == "missing" and by_name["not-applied"].desired is not None
+    assert (by_name["elsewhere"].status, by_name["elsewhere"].reason) == ("missing", f"namespace {gone} does not exist")
+    assert by_name["bad-port"].status == "error" and "700000" in by_name["bad-port"].reason
+    assert by_name["x"].status == "error" and "example.invalid" in by_name["x"].reason
+    assert result.drifted
