@@ -26,6 +26,7 @@ from kubesteward.errors import EXIT_CODES, KubestewardError
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("kubesteward.cli.diagnose", "diagnose"),
     "audit": ("kubesteward.cli.audit", "audit"),
+    "drift": ("kubesteward.cli.drift", "drift"),
     "snapshot": ("kubesteward.cli.diagnose", "snapshot"),
     "explain": ("kubesteward.cli.diagnose", "explain"),
     "lint": ("kubesteward.cli.lint", "lint"),
@@ -94,8 +95,8 @@ app = typer.Typer(
     name="kubesteward",
     cls=LazyGroup,
     # Names the commands that exist, every one (tests/unit/test_cli_help.py): add a command here when it lands.
-    help="Kubernetes operations engine, across many clusters: diagnose, audit, lint, snapshot, explain, status, watch,"
-    " silence, rbac, webhook, sandbox, exit-codes.",
+    help="Kubernetes operations engine, across many clusters: diagnose, audit, lint, drift, snapshot, explain, status,"
+    " watch, silence, rbac, webhook, sandbox, exit-codes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

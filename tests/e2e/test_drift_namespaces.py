@@ -1,0 +1,202 @@
+"""``kubesteward drift --namespaces`` on the real API server: two namespaces applied with kubectl (so with
+the last-applied annotation, assigned cluster IPs and node ports, uids, managedFields, default tokens and
+the root-CA ConfigMap) and five planted differences report exactly those five and nothing else; the
+planted Secret values appear in no output format nor at -vv; ``--ignore`` removes what it names; an
+identical namespace and the same namespace through two contexts are in sync; bad input is one line.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubesteward.cluster import KubeClient
+from kubesteward.drift.namespaces import drift_namespaces
+from kubesteward.drift.normalise import parse_ignores
+from tests.support.cli import assert_one_clear_line, cli, kubectl, run_in_process
+
+PLANTED_LEFT = "s3cr3t-left-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
+PLANTED_RIGHT = "s3cr3t-right-" + uuid.uuid4().hex
+PLANTED_ENV = "s3cr3t-env-" + uuid.uuid4().hex  # the same on both sides: shown (as a digest) in the diff
+FORMATS = ("table", "json", "yaml", "markdown")
+
+
+def _manifests(level: str, image: str, replicas: int, password: str, extra: bool) -> str:
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config"},
+         "data": {"LEVEL": level, "REGION": "eu"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "type": "Opaque",
+         "stringData": {"password": password, "user": "app"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}},
+                               "spec": {"serviceAccountName": "app",
+                                        "containers": [{"name": "web", "image": image,
+                                                        "env": [{"name": "DB_PASSWORD", "value": PLANTED_ENV}]}]}}}},
+        # Scaled by an HPA on both sides: its replicas are the HPA's, not drift.
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "worker"},
+         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "worker"}},
+                  "template": {"metadata": {"labels": {"app": "worker"}},
+                               "spec": {"containers": [{"name": "w", "image": "busybox:1.36"}]}}}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "worker"},
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker"},
+                  "minReplicas": 1, "maxReplicas": 5}},
+        # Cluster IP and node port assigned per namespace: never drift.
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+         "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "reader"},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "reader"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+         "subjects": [{"kind": "ServiceAccount", "name": "app"}]},
+    ]
+    if extra:
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "only-right"},
+                     "data": {"x": "1"}})
+    return yaml.safe_dump_all(docs)
+
+
+LEFT = _manifests("info", "nginx:1.25", 2, PLANTED_LEFT, extra=False)
+RIGHT = _manifests("debug", "nginx:1.26", 3, PLANTED_RIGHT, extra=True)
+EXPECTED = {
+    ("ConfigMap/app-config", "drifted"): {"/data/LEVEL"},
+    ("Deployment.apps/web", "drifted"): {"/spec/replicas", "/spec/template/spec/containers/0/image"},
+    ("Secret/db", "drifted"): {"/data/password"},
+    ("ConfigMap/only-right", "extra"): set(),
+}
+IN_SYNC = {"ConfigMap/app-config", "Deployment.apps/worker", "HorizontalPodAutoscaler.autoscaling/worker",
+           "Service/web", "PodDisruptionBudget.policy/web", "Role.rbac.authorization.k8s.io/reader",
+           "RoleBinding.rbac.authorization.k8s.io/reader", "ServiceAccount/app", "ServiceAccount/default"}
+
+
+@pytest.fixture(scope="module")
+def spaces(sandbox_kubeconfig: Path) -> Iterator[tuple[str, str, str]]:
+    """Three namespaces: left, right (five differences), and a copy of left."""
+    suffix = uuid.uuid4().hex[:6]
+    names = (f"drift-l-{suffix}", f"drift-r-{suffix}", f"drift-c-{suffix}")
+    try:
+        for name, manifests in zip(names, (LEFT, RIGHT, LEFT), strict=True):
+            kubectl(sandbox_kubeconfig, "create", "namespace", name)
+            kubectl(sandbox_kubeconfig, "apply", "-n", name, "-f", "-", stdin=manifests)
+        yield names
+    finally:
+        for name in names:
+            kubectl(sandbox_kubeconfig, "delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+def _summary(document: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    out = {}
+    for obj in document["objects"]:
+        kind = f"{obj['kind']}.{obj['group']}" if obj["group"] else obj["kind"]
+        out[(f"{kind}/{obj['name']}", obj["status"])] = {c["path"] for c in obj.get("changes", [])}
+    return out
+
+
+def _drifted(document: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    return {key: paths for key, paths in _summary(document).items() if key[1] != "in-sync"}
+
+
+async def test_library_reports_exactly_the_planted_differences(
+    kube: KubeClient, spaces: tuple[str, str, str],
+) -> None:
+    left, right, _copy = spaces
+    result = await drift_namespaces(kube, left, kube, right)
+    assert result.complete and not result.in_sync
+    document = result.document()
+    assert _drifted(document) == EXPECTED
+    in_sync = {ref for ref, status in _summary(document) if status == "in-sync"}
+    assert IN_SYNC - {"ConfigMap/app-config"} <= in_sync
+    # No default token, no root-CA ConfigMap, nothing a controller made (ReplicaSets are not even asked for).
+    refs = {ref for ref, _status in _summary(document)}
+    assert "ConfigMap/kube-root-ca.crt" not in refs and not any(ref.startswith("ReplicaSet") for ref in refs)
+    secret = next(obj for obj in result.objects if obj.ref == "Secret/db")
+    (change,) = secret.changes
+    assert change.secret and change.describe().startswith("/data/password: changed (sha256:")
+
+
+async def test_ignore_and_name_map(kube: KubeClient, spaces: tuple[str, str, str]) -> None:
+    left, right, _copy = spaces
+    result = await drift_namespaces(
+        kube, left, kube, right, ignore=parse_ignores(["Deployment:/spec/replicas", "data.LEVEL"]),
+        name_map={"app-config": "only-right"}, kinds=["ConfigMap", "Deployment"],
+    )
+    drifted = _drifted(result.document())
+    assert drifted[("Deployment.apps/web", "drifted")] == {"/spec/template/spec/containers/0/image"}
+    # app-config mapped onto only-right: compared as one object (its data differs), the right's own
+    # app-config is then extra.
+    mapped = next(obj for obj in result.objects if obj.right_name == "only-right")
+    assert mapped.name == "app-config" and {c.path for c in mapped.changes} == {"/data/REGION", "/data/x"}
+    assert ("ConfigMap/app-config", "extra") in drifted
+
+
+def test_cli_every_format_exit_1_and_no_secret_anywhere(
+    sandbox_kubeconfig: Path, spaces: tuple[str, str, str],
+) -> None:
+    left, right, _copy = spaces
+    base = ("drift", "--kubeconfig", str(sandbox_kubeconfig), "--namespaces", left, right)
+    seen: dict[str, str] = {}
+    for fmt in FORMATS:
+        result = cli(*base, "-o", fmt)
+        assert result.returncode == 1, result.stderr
+        seen[fmt] = result.stdout + result.stderr
+    verbose = cli("-vv", *base)
+    assert verbose.returncode == 1, verbose.stderr
+    assert "GET" in verbose.stderr  # -vv did log the requests
+    seen["-vv"] = verbose.stdout + verbose.stderr
+    for where, text in seen.items():
+        for planted in (PLANTED_LEFT, PLANTED_RIGHT, PLANTED_ENV):
+            assert planted not in text, where
+    assert _drifted(json.loads(seen["json"])) == EXPECTED
+    assert _drifted(yaml.safe_load(seen["yaml"])) == EXPECTED
+    table = seen["table"]
+    assert "drifted" in table and "extra" in table and "+++ " in table and "-  replicas: 2" in table
+    assert "/data/password: changed (sha256:" in table
+    assert "| `Secret/db` | drifted |" in seen["markdown"] and "```diff" in seen["markdown"]
+    summary_only = cli(*base, "--no-diff", "--ignore", "/spec/replicas")
+    assert summary_only.returncode == 1 and "+++ " not in summary_only.stdout
+    assert "replicas" not in summary_only.stdout
+
+
+def test_cli_identical_namespaces_and_two_contexts_exit_0(
+    sandbox_kubeconfig: Path, spaces: tuple[str, str, str], tmp_path: Path,
+) -> None:
+    left, right, copy = spaces
+    same = cli("drift", "--kubeconfig", str(sandbox_kubeconfig), "--namespaces", left, copy, "--fail-on", "drift")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "0 drifted, 0 missing" in same.stdout and "0 extra" in same.stdout
+    # Two contexts (here two names for the one cluster): the same namespace compared across them.
+    config = yaml.safe_load(sandbox_kubeconfig.read_text())
+    original = config["contexts"][0]
+    config["contexts"].append({"name": "other", "context": dict(original["context"])})
+    two = tmp_path / "two-contexts"
+    two.write_text(yaml.safe_dump(config))
+    across = ("drift", "--kubeconfig", str(two), "--context", original["name"], "--context", "other")
+    in_sync = cli(*across, "-n", left, "-o", "json")
+    assert in_sync.returncode == 0, in_sync.stderr
+    document = json.loads(in_sync.stdout)
+    assert document["inSync"] and document["right"]["context"] == "other" and document["counts"]["in-sync"] >= 9
+    drifted = cli(*across, "--namespaces", left, right, "-o", "json")
+    assert drifted.returncode == 1 and _drifted(json.loads(drifted.stdout)) == EXPECTED
+
+
+def test_cli_bad_input_is_one_line(sandbox_kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args, needle in (
+        ((), "say what to compare"),
+        (("--namespaces", "a", "b", "--map", "nothing"), "--map"),
+        (("--namespaces", "a", "b", "--ignore", "spec..x"), "--ignore"),
+        (("--namespaces", "a", "b", "-o", "sarif"), "output format"),
+        (("--namespaces", "a", "b", "--fail-on", "warning"), "--fail-on"),
+    ):
+        code, _out, err = run_in_process(capsys, "drift", *args)
+        assert code == 2 and needle in err and "Traceback" not in err, (args, err)
+    missing = cli("drift", "--kubeconfig", str(sandbox_kubeconfig), "--namespaces", "default", "no-such-ns-x")
+    assert_one_clear_line(missing, 2, "no-such-ns-x", "does not exist")
