@@ -19,7 +19,8 @@ import yaml
 from kubesteward.cluster import KubeClient
 from kubesteward.drift.namespaces import drift_namespaces
 from kubesteward.drift.normalise import parse_ignores
-from tests.support.cli import assert_one_clear_line, cli, kubectl, run_in_process
+from tests.support.cli import assert_one_clear_line, cli, kubectl, run_in_process, variant
+from tests.support.identities import service_account_token
 
 PLANTED_LEFT = "s3cr3t-left-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
 PLANTED_RIGHT = "s3cr3t-right-" + uuid.uuid4().hex
@@ -200,3 +201,30 @@ def test_cli_bad_input_is_one_line(sandbox_kubeconfig: Path, capsys: pytest.Capt
         assert code == 2 and needle in err and "Traceback" not in err, (args, err)
     missing = cli("drift", "--kubeconfig", str(sandbox_kubeconfig), "--namespaces", "default", "no-such-ns-x")
     assert_one_clear_line(missing, 2, "no-such-ns-x", "does not exist")
+
+
+async def test_partial_read_is_a_gap_not_drift(
+    kube: KubeClient, sandbox_kubeconfig: Path, spaces: tuple[str, str, str], namespace: str, tmp_path: Path,
+) -> None:
+    left, right, copy = spaces
+    token = await service_account_token(kube, namespace, "drifter", read_in=(left,))
+    subject = [{"kind": "ServiceAccount", "name": "drifter", "namespace": namespace}]
+    await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                       "metadata": {"name": "drifter-cm", "namespace": copy},
+                       "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]})
+    await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                       "metadata": {"name": "drifter-cm", "namespace": copy}, "subjects": subject,
+                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "drifter-cm"}})
+    config = variant(sandbox_kubeconfig, tmp_path, user={"token": token})
+    base = ("drift", "--kubeconfig", str(config), "--kinds", "ConfigMap,Secret", "--namespaces", left, copy)
+    gated = cli(*base, "--fail-on", "drift")
+    assert gated.returncode == 5, gated.stdout + gated.stderr
+    assert "partial" in gated.stdout and "Secret (forbidden)" in gated.stdout and "--allow-partial" in gated.stderr
+    assert "Secret/db" not in gated.stdout  # the Secret the right side could not read is not "missing"
+    allowed = cli(*base, "--fail-on", "drift", "--allow-partial", "-o", "json")
+    assert allowed.returncode == 0, allowed.stderr
+    document = json.loads(allowed.stdout)
+    assert document["inSync"] and not document["right"]["coverage"]["complete"]
+    assert [gap["kind"] for gap in document["right"]["coverage"]["unreadKinds"]] == ["Secret"]
+    nothing = cli("drift", "--kubeconfig", str(config), "--namespaces", left, right)
+    assert_one_clear_line(nothing, 5, "forbidden")

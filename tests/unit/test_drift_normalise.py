@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from kubesteward.drift.compare import compare, unified_diff
+from kubesteward.drift.namespaces import compare_stores
 from kubesteward.drift.normalise import excluded, normalise, parse_ignore, parse_ignores
 from kubesteward.errors import UsageError
-from kubesteward.model.full import admit
+from kubesteward.model.cluster import Skipped
+from kubesteward.model.full import FullObjects, admit
 
 
 def _deployment(namespace: str = "a", image: str = "nginx:1.25", replicas: int = 2) -> dict[str, Any]:
@@ -155,3 +157,49 @@ def test_unified_diff_shows_the_changed_line_only() -> None:
     assert lines[:2] == ["--- a/web", "+++ b/web"]
     assert [line for line in lines[2:] if line[:1] in "+-"] == ["-  replicas: 2", "+  replicas: 4"]
     assert unified_diff(None, {"kind": "ConfigMap"}, "a", "b")[-1] == "+kind: ConfigMap"
+
+
+def _store(*manifests: dict[str, Any]) -> FullObjects:
+    store = FullObjects()
+    for manifest in manifests:
+        store.add_manifest(manifest)
+    return store
+
+
+def _cm(name: str, namespace: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace,
+                                                                  "uid": namespace + name}, "data": data}
+
+
+def test_compare_stores_statuses_and_name_map() -> None:
+    left = _store(_cm("same", "a", k="1"), _cm("changed", "a", k="1"), _cm("old", "a", k="1"), _cm("gone", "a"),
+                  _cm("kube-root-ca.crt", "a", ca="x"),
+                  {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                   "metadata": {"name": "default-token", "namespace": "a"}, "data": {"token": "dA=="}})
+    right = _store(_cm("same", "b", k="1"), _cm("changed", "b", k="2"), _cm("new", "b", k="1"), _cm("added", "b"),
+                   _cm("kube-root-ca.crt", "b", ca="y"))
+    result = {obj.ref: (obj.status, [c.path for c in obj.changes])
+              for obj in compare_stores(left, right, name_map={"old": "new"})}
+    assert result == {
+        "ConfigMap/added": ("extra", []), "ConfigMap/changed": ("drifted", ["/data/k"]),
+        "ConfigMap/gone": ("missing", []), "ConfigMap/old=new": ("in-sync", []), "ConfigMap/same": ("in-sync", []),
+    }
+
+
+def test_compare_stores_hpa_scaled_replicas_and_unread_kinds() -> None:
+    def deploy(namespace: str, replicas: int, name: str = "web") -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+                "spec": {"replicas": replicas}}
+
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h", "namespace": "b"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "maxReplicas": 3}}
+    left = _store(deploy("a", 2), deploy("a", 2, "api"), {"apiVersion": "v1", "kind": "Secret",
+                                                          "metadata": {"name": "s", "namespace": "a"}})
+    right = _store(deploy("b", 5), deploy("b", 5, "api"), hpa)
+    right.skipped.append(Skipped("Secret", "forbidden: secrets"))
+    result = {obj.ref: (obj.status, [c.path for c in obj.changes]) for obj in compare_stores(left, right)}
+    # web is scaled by an HPA (on the right): its replicas are not drift; api's are. The Secret the right
+    # side could not read is a coverage gap, not a missing object.
+    assert result == {"Deployment.apps/api": ("drifted", ["/spec/replicas"]), "Deployment.apps/web": ("in-sync", []),
+                      "HorizontalPodAutoscaler.autoscaling/h": ("extra", [])}
