@@ -8,6 +8,7 @@ object's error, not the run's.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ import yaml
 
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
-from kubesteward.drift.desired import DesiredDrift, drift_desired
+from kubesteward.drift.desired import drift_desired
+from kubesteward.drift.namespaces import DriftResult
 from kubesteward.drift.normalise import parse_ignores
+from tests.support.cli import assert_one_clear_line, cli
 
 SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
 NEW_SECRET_VALUE = "n3w-" + uuid.uuid4().hex
@@ -65,16 +68,15 @@ def write(path: Path, objects: list[dict[str, Any]]) -> Path:
     return path
 
 
-def statuses(result: DesiredDrift) -> dict[str, str]:
-    return {f"{entry.key.kind}/{entry.key.name}": entry.status for entry in result.objects}
+def statuses(result: DriftResult) -> dict[str, str]:
+    return {f"{entry.kind}/{entry.name}": entry.status for entry in result.objects}
 
 
-def every_text(result: DesiredDrift) -> str:
-    """Everything the result can show: verdicts, changes, both sides, the diffs."""
-    parts = [repr(result)]
+def every_text(result: DriftResult) -> str:
+    """Everything the result can show: verdicts, changes, both sides, the diffs, the document."""
+    parts = [repr(result), repr(result.document())]
     for entry in result.objects:
-        parts += [repr(entry.desired), repr(entry.live), *entry.diff(), *(c.describe() for c in entry.changes)]
-        parts += [repr(c.document()) for c in entry.changes]
+        parts += [*entry.diff("desired", "live"), *(c.describe() for c in entry.changes)]
     return "\n".join(parts)
 
 
@@ -97,8 +99,8 @@ async def test_applied_app_is_in_sync_then_exactly_the_edits_drift(
     assert statuses(clean) == {
         "ConfigMap/web-config": "in-sync", "Secret/web-secret": "in-sync", "Deployment/web": "in-sync",
         "Service/web": "in-sync", "HorizontalPodAutoscaler/web": "in-sync",
-    }, [(e.key, e.reason, [c.describe() for c in e.changes]) for e in clean.objects]
-    assert not clean.drifted and clean.coverage.complete
+    }, [(e.ref, e.reason, [c.describe() for c in e.changes]) for e in clean.objects]
+    assert clean.in_sync and clean.complete
     live = await kube.get(DEPLOYMENTS, "web", namespace=namespace)
     assert live["spec"]["replicas"] == 4 and "revisionHistoryLimit" in live["spec"]  # what was left out
 
@@ -109,22 +111,22 @@ async def test_applied_app_is_in_sync_then_exactly_the_edits_drift(
     edited = await drift_desired(kube, [manifest])
     drifted = {name for name, status in statuses(edited).items() if status != "in-sync"}
     assert drifted == {"ConfigMap/web-config", "Deployment/web"}
-    changes = {f"{e.key.kind}/{e.key.name}": [c.path for c in e.changes] for e in edited.objects if e.changes}
+    changes = {f"{e.kind}/{e.name}": [c.path for c in e.changes] for e in edited.objects if e.changes}
     assert changes == {
         "ConfigMap/web-config": ["/data/mode"],
         "Deployment/web": ["/spec/template/spec/containers/0/image"],
     }
-    image = next(e for e in edited.objects if e.key.kind == "Deployment").changes[0]
-    assert (image.old, image.new) == ("nginx:1.28", "nginx:1.27")  # live -> desired
+    image = next(e for e in edited.objects if e.kind == "Deployment").changes[0]
+    assert (image.old, image.new) == ("nginx:1.27", "nginx:1.28")  # desired -> live
 
     # A Secret's value changed: reported by digest only.
     await kube.patch(SECRETS, "web-secret", {"stringData": {"password": NEW_SECRET_VALUE}}, namespace=namespace)
-    secret = next(e for e in (await drift_desired(kube, [manifest])).objects if e.key.kind == "Secret")
+    changed = await drift_desired(kube, [manifest])
+    secret = next(e for e in changed.objects if e.kind == "Secret")
     assert secret.status == "drifted"
     assert [(c.path, c.secret) for c in secret.changes] == [("/data/password", True)]
     assert str(secret.changes[0].old).startswith("sha256:") and secret.changes[0].old != secret.changes[0].new
-    assert_no_secret(every_text(edited) + every_text(clean))
-    assert_no_secret("\n".join(secret.diff()) + repr(secret))
+    assert_no_secret(every_text(edited) + every_text(clean) + every_text(changed))
 
     # The user's rules leave out what they expect to differ.
     ignored = await drift_desired(kube, [manifest], ignore=parse_ignores(["spec.template.spec.containers[*].image"]))
@@ -145,9 +147,41 @@ async def test_missing_objects_and_refused_ones_are_reported_per_object(
         {"apiVersion": "example.invalid/v1", "kind": "Nothing", "metadata": {"name": "x", "namespace": namespace}},
     ])
     result = await drift_desired(kube, [manifest])
-    by_name = {entry.key.name: entry for entry in result.objects}
-    assert by_name["not-applied"].status == "missing" and by_name["not-applied"].desired is not None
+    by_name = {entry.name: entry for entry in result.objects}
+    assert by_name["not-applied"].status == "missing" and by_name["not-applied"].left is not None
     assert (by_name["elsewhere"].status, by_name["elsewhere"].reason) == ("missing", f"namespace {gone} does not exist")
     assert by_name["bad-port"].status == "error" and "700000" in by_name["bad-port"].reason
     assert by_name["x"].status == "error" and "example.invalid" in by_name["x"].reason
-    assert result.drifted
+    assert not result.in_sync and result.counts()["error"] == 2
+
+
+async def test_cli_exit_codes_and_every_format_without_the_secret(
+    kube: KubeClient, namespace: str, tmp_path: Path, sandbox_kubeconfig: Path,
+) -> None:
+    objects = app(namespace)
+    manifest = write(tmp_path / "app.yaml", objects)
+    for obj in objects:
+        await kube.apply(obj, force=True)
+    base = ("drift", "-f", str(manifest), "--kubeconfig", str(sandbox_kubeconfig))
+
+    clean = cli(*base, "-o", "json", timeout=120)
+    assert clean.returncode == 0, clean.stderr
+    document = json.loads(clean.stdout)
+    assert document["inSync"] and document["counts"]["in-sync"] == len(objects)
+
+    await kube.patch(CONFIGMAPS, "web-config", {"data": {"mode": "green"}}, namespace=namespace)
+    await kube.patch(SECRETS, "web-secret", {"stringData": {"password": NEW_SECRET_VALUE}}, namespace=namespace)
+    for fmt in ("table", "json", "yaml", "markdown"):
+        result = cli(*base, "-o", fmt, timeout=120)
+        assert result.returncode == 1, (fmt, result.stderr)
+        assert_no_secret(result.stdout + result.stderr)
+        assert "web-config" in result.stdout and "/data/password" in result.stdout, fmt
+    document = json.loads(cli(*base, "-o", "json", timeout=120).stdout)
+    drifted = {(o["kind"], o["namespace"], o["name"]) for o in document["objects"] if o["status"] != "in-sync"}
+    assert drifted == {("ConfigMap", namespace, "web-config"), ("Secret", namespace, "web-secret")}
+    table = cli(*base, timeout=120).stdout
+    assert f"ConfigMap/{namespace}/web-config" in table
+    assert "-  mode: blue" in table and "+  mode: green" in table  # the diff: manifests, then the cluster
+    assert cli(*base, "--fail-on", "none", timeout=120).returncode == 0
+
+    assert_one_clear_line(cli("drift", "-f", str(manifest), "--namespaces", "a", "b"), 2, "-f")

@@ -1,4 +1,5 @@
-"""``kubesteward drift``: two namespaces, or one namespace in two clusters, compared object by object.
+"""``kubesteward drift``: two namespaces, one namespace in two clusters, or manifests and the live cluster
+(``-f``), compared object by object.
 
 Exit codes as ``kubectl diff``'s: 0 in sync, 1 drift found; a run that could read only part of what was
 asked exits 5 under ``--fail-on`` unless ``--allow-partial``; errors keep their documented codes.
@@ -7,6 +8,7 @@ asked exits 5 under ``--fail-on`` unless ``--allow-partial``; errors keep their 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,14 +18,16 @@ from kubesteward.cli import runner
 from kubesteward.cli.output import check_format, emit_machine, escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory
+from kubesteward.drift.desired import drift_desired
 from kubesteward.drift.namespaces import DEFAULT_KINDS, DriftResult, drift_namespaces
 from kubesteward.drift.normalise import IgnoreRule, parse_ignores
-from kubesteward.errors import UsageError
+from kubesteward.errors import InputError, UsageError
+from kubesteward.model.render import RenderOptions
 from kubesteward.reporting.markdown import code_span
 
 FORMATS = ("table", "json", "yaml", "markdown")
 _STATUS_LOOK = {"in-sync": ("green", "in sync"), "drifted": ("yellow", "drifted"),
-                "missing": ("red", "missing"), "extra": ("magenta", "extra")}
+                "missing": ("red", "missing"), "extra": ("magenta", "extra"), "error": ("red", "error")}
 _DIFF_COLOURS = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
 
 
@@ -53,6 +57,16 @@ def drift(
         list[str] | None,
         typer.Option("--map", help="OLD=NEW: the left side's object OLD is the right side's NEW; repeatable."),
     ] = None,
+    filename: Annotated[
+        list[Path] | None,
+        typer.Option("-f", "--filename", help="Manifests to compare with the live cluster: files, directories, "
+                     "kustomizations, Helm charts; repeatable."),
+    ] = None,
+    values: Annotated[
+        list[Path] | None, typer.Option("--values", help="-f charts: a values file (repeatable; later files win).")
+    ] = None,
+    set_values: Annotated[list[str] | None, typer.Option("--set", help="-f charts: key=value (repeatable).")] = None,
+    release: Annotated[str, typer.Option("--release-name", help="-f charts: the release name.")] = "release",
     output: Annotated[str, typer.Option("-o", "--output", help="table, json, yaml or markdown.")] = "table",
     no_diff: Annotated[bool, typer.Option("--no-diff", help="Table: the summary only, no diff per object.")] = False,
     fail_on: Annotated[
@@ -63,21 +77,30 @@ def drift(
     allow_partial: opt.AllowPartial = False,
     request_timeout: opt.RequestTimeout = 30.0,
 ) -> int:
-    """Compare two namespaces (--namespaces A B), or one namespace in two clusters (--context A --context B -n NS)."""
+    """Compare two namespaces (--namespaces A B), one namespace in two clusters (--context A --context B -n NS),
+    or manifests with the live cluster (-f PATH)."""
     fmt = check_format(output, FORMATS)
     rules = parse_ignores(ignore or [])
     mapping = _parse_map(opt.split_values(name_map))
     if fail_on not in (None, "drift", "none"):
         raise UsageError(f"--fail-on must be drift or none, not {fail_on!r}")
     contexts = opt.split_values(context)
-    if len(contexts) > 2:
-        raise UsageError("--context: give one (both namespaces in that cluster) or two (one cluster each)")
-    if namespaces is None and len(contexts) != 2:
-        raise UsageError("say what to compare: --namespaces A B, or --context A --context B [-n NAMESPACE]")
-    if namespaces is not None and namespace is not None:
-        raise UsageError("-n and --namespaces: give one (-n is for the same namespace in two clusters)")
-    chosen = opt.split_values(kinds) or list(DEFAULT_KINDS)
-    result = _run(kubeconfig, contexts, namespaces, namespace, chosen, rules, mapping, request_timeout)
+    if filename:
+        if namespaces is not None or len(contexts) > 1 or kinds or mapping:
+            raise UsageError("-f compares manifests with one cluster: --namespaces, a second --context, --kinds "
+                             "and --map do not apply to it")
+        render = _render_options(values, set_values, release, namespace)
+        result = _run_desired(kubeconfig, contexts, filename, render, namespace, rules, request_timeout)
+    else:
+        if len(contexts) > 2:
+            raise UsageError("--context: give one (both namespaces in that cluster) or two (one cluster each)")
+        if namespaces is None and len(contexts) != 2:
+            raise UsageError("say what to compare: --namespaces A B, --context A --context B [-n NAMESPACE], "
+                             "or -f PATH")
+        if namespaces is not None and namespace is not None:
+            raise UsageError("-n and --namespaces: give one (-n is for the same namespace in two clusters)")
+        chosen = opt.split_values(kinds) or list(DEFAULT_KINDS)
+        result = _run(kubeconfig, contexts, namespaces, namespace, chosen, rules, mapping, request_timeout)
     STATE.retain(result)
     if STATE.verbosity >= 1:
         for side in (result.left, result.right):
@@ -125,6 +148,30 @@ def _run(
         return runner.run(main())
 
 
+def _render_options(
+    values: list[Path] | None, set_values: list[str] | None, release: str, namespace: str | None,
+) -> RenderOptions:
+    for file in values or []:
+        if not file.is_file():
+            raise InputError(f"--values {file}: no such file")
+    return RenderOptions(values=tuple(values or ()), set_values=tuple(set_values or ()), release=release,
+                         namespace=namespace)
+
+
+def _run_desired(
+    kubeconfig: str | None, contexts: list[str], paths: list[Path], render: RenderOptions, namespace: str | None,
+    ignore: tuple[IgnoreRule, ...], timeout: float,
+) -> DriftResult:
+    with STATE.status("reading the manifests and the cluster..."):
+
+        async def main() -> DriftResult:
+            async with ClientFactory(kubeconfig, timeout=timeout) as factory:
+                client = factory.client(contexts[0] if contexts else None)
+                return await drift_desired(client, paths, render, namespace=namespace, ignore=ignore)
+
+        return runner.run(main())
+
+
 def _table(result: DriftResult, *, show_diff: bool) -> None:
     out = STATE.out
     left, right = result.left.label, result.right.label
@@ -135,12 +182,13 @@ def _table(result: DriftResult, *, show_diff: bool) -> None:
                       highlight=False, soft_wrap=True)
     for obj in result.objects:
         colour, word = _STATUS_LOOK[obj.status]
-        changes = f" ({len(obj.changes)} changes)" if obj.changes else ""
+        changes = f" ({len(obj.changes)} changes)" if obj.changes else f" ({obj.reason})" if obj.reason else ""
         out.print(f"  [{colour}]{word:<8}[/] {escape(obj.ref)}{changes}", highlight=False, soft_wrap=True)
     counts = result.counts()
     out.print(
         f"{len(result.objects)} objects: {counts['in-sync']} in sync, {counts['drifted']} drifted, "
-        f"{counts['missing']} missing from {escape(right)}, {counts['extra']} extra in {escape(right)}",
+        f"{counts['missing']} missing from {escape(right)}, {counts['extra']} extra in {escape(right)}"
+        + (f", {counts['error']} not compared (error)" if counts["error"] else ""),
         highlight=False, soft_wrap=True,
     )
     if not show_diff:
@@ -165,7 +213,8 @@ def _markdown(result: DriftResult) -> str:
     counts = result.counts()
     lines += [
         f"{len(result.objects)} objects: {counts['in-sync']} in sync, {counts['drifted']} drifted, "
-        f"{counts['missing']} missing, {counts['extra']} extra.", "",
+        f"{counts['missing']} missing, {counts['extra']} extra"
+        + (f", {counts['error']} not compared (error)." if counts["error"] else "."), "",
         "| Object | Status | Changes |", "|---|---|---|",
     ]
     for obj in result.objects:

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.writes import FIELD_MANAGER
-from kubesteward.drift.compare import Change, compare, unified_diff
+from kubesteward.drift.compare import Change, compare
 from kubesteward.drift.fieldset import project, secret_shape, without_path
+from kubesteward.drift.namespaces import DriftResult, ObjectDrift, Side, Status
 from kubesteward.drift.normalise import IgnoreRule, normalise
 from kubesteward.errors import Conflict, Forbidden, Invalid, NotFound
 from kubesteward.model.coverage import Coverage, coverage_from, require_read
@@ -42,45 +43,8 @@ from kubesteward.model.render import RenderOptions, read_inputs
 from kubesteward.model.semantics.autoscaling import scales
 from kubesteward.redaction import redact_manifest
 
-Status = Literal["in-sync", "drifted", "missing", "error"]
 HPA_KIND = "HorizontalPodAutoscaler"
 CONCURRENCY = 16  # dry runs in flight at once: enough to hide latency, few enough to spare the API server
-
-
-@dataclass(frozen=True)
-class ObjectDrift:
-    """One desired object's verdict. ``desired``/``live``: both sides as compared (cut down to the
-    manifest's fields, normalised, Secret values as digests); ``reason``: why missing, or the error."""
-
-    key: FullKey
-    status: Status
-    changes: tuple[Change, ...] = ()
-    desired: dict[str, Any] | None = None
-    live: dict[str, Any] | None = None
-    reason: str = ""
-    origin: str = ""  # the file (or chart template) it came from
-
-    def diff(self) -> list[str]:
-        """The unified diff, live to desired (empty when in sync)."""
-        if self.status not in ("drifted", "missing"):
-            return []
-        return unified_diff(self.live, self.desired, f"live/{self.key}", f"desired/{self.key}")
-
-
-@dataclass(frozen=True)
-class DesiredDrift:
-    """Manifests compared with one cluster: a verdict per desired object, and what the run could read."""
-
-    context: str
-    objects: tuple[ObjectDrift, ...]
-    coverage: Coverage
-    sources: tuple[str, ...] = ()
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def drifted(self) -> bool:
-        """Whether anything differs (an object drifted or missing); errors are reported apart."""
-        return any(entry.status in ("drifted", "missing") for entry in self.objects)
 
 
 @dataclass(frozen=True)
@@ -89,7 +53,6 @@ class _Desired:
     rt: ResourceType | None
     namespace: str  # "" when cluster-scoped
     key: FullKey
-    origin: str
     error: str = ""
 
 
@@ -99,14 +62,14 @@ async def drift_desired(
     render_options: RenderOptions | None = None,
     namespace: str | None = None,
     ignore: Sequence[IgnoreRule] = (),
-) -> DesiredDrift:
+) -> DriftResult:
     """Compare the objects of ``paths`` (files, directories, kustomizations, charts) with the cluster.
     ``namespace``: where objects that name none go (default: the context's namespace)."""
     paths = list(paths)
     reader = await asyncio.to_thread(read_inputs, paths, render_options)
     manifests = await asyncio.to_thread(reader.manifests)
     fallback_ns = namespace or client.config.namespace or "default"
-    desired = [await _locate(client, doc, fallback_ns, str(_origin(reader.origins.get(id(doc))))) for doc in reader.documents]
+    desired = [await _locate(client, doc, fallback_ns) for doc in reader.documents]
 
     store = await _load_live(client, desired)
     loaded = {group_kind.kind for group_kind in store.loaded}
@@ -121,21 +84,20 @@ async def drift_desired(
         async with gate:
             return await _judge(client, item, store, hpas, ignore)
 
-    objects = tuple(await asyncio.gather(*(judged(item) for item in desired)))
-    counts: dict[str, int] = {}
-    for entry in objects:
-        counts[entry.status] = counts.get(entry.status, 0) + 1
-    return DesiredDrift(
-        context=client.context, objects=objects, coverage=coverage_from(store.skipped, loaded, namespace),
-        sources=tuple(str(path) for path in paths), counts=counts,
+    objects = await asyncio.gather(*(judged(item) for item in desired))
+    objects.sort(key=lambda obj: (obj.group, obj.kind, obj.namespace, obj.name))
+    sources = ", ".join(str(path) for path in paths)
+    return DriftResult(
+        left=Side(context="", namespace=sources, coverage=Coverage(namespace=None, gaps=(), not_served=()),
+                  objects_read=len(desired)),
+        right=Side(context=client.context, namespace=namespace or "", coverage=coverage_from(store.skipped, loaded, namespace),
+                   objects_read=len(store)),
+        objects=tuple(objects),
+        kinds=tuple(sorted({f"{gk.group}/{gk.kind}" if gk.group else gk.kind for gk in store.loaded})),
     )
 
 
-def _origin(origin: Any) -> str:
-    return str(getattr(origin, "file", "") or "")
-
-
-async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str, origin: str) -> _Desired:
+async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str) -> _Desired:
     api_version, kind = str(doc.get("apiVersion") or ""), str(doc.get("kind") or "")
     metadata = doc.get("metadata")
     meta = metadata if isinstance(metadata, Mapping) else {}
@@ -145,9 +107,9 @@ async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str, 
         rt = await client.resolve(api_version, kind)
     except Invalid as exc:  # an unknown kind or apiVersion: this object's error, not the run's
         ns = str(meta.get("namespace") or "")
-        return _Desired(dict(doc), None, ns, FullKey(group, kind, ns, name), origin, error=_line(exc))
+        return _Desired(dict(doc), None, ns, FullKey(group, kind, ns, name), error=_line(exc))
     ns = str(meta.get("namespace") or fallback_ns) if rt.namespaced else ""
-    return _Desired(dict(doc), rt, ns, FullKey(group, kind, ns, name), origin)
+    return _Desired(dict(doc), rt, ns, FullKey(group, kind, ns, name))
 
 
 async def _load_live(client: KubeClient, desired: Sequence[_Desired]) -> FullObjects:
@@ -173,17 +135,17 @@ async def _judge(
     ignore: Sequence[IgnoreRule],
 ) -> ObjectDrift:
     if item.error:
-        return ObjectDrift(item.key, "error", reason=item.error, origin=item.origin)
+        return _verdict(item, "error", reason=item.error)
     try:
         answer = await client.apply(
             item.manifest, namespace=item.namespace or None, force=True, dry_run=True, field_manager=FIELD_MANAGER,
         )
     except NotFound as exc:
         if item.namespace and not await _namespace_exists(client, item.namespace):
-            return ObjectDrift(item.key, "missing", reason=f"namespace {item.namespace} does not exist", origin=item.origin)
-        return ObjectDrift(item.key, "error", reason=_line(exc), origin=item.origin)
+            return _verdict(item, "missing", reason=f"namespace {item.namespace} does not exist")
+        return _verdict(item, "error", reason=_line(exc))
     except (Invalid, Conflict, Forbidden) as exc:
-        return ObjectDrift(item.key, "error", reason=_line(exc), origin=item.origin)
+        return _verdict(item, "error", reason=_line(exc))
     shape = secret_shape(item.manifest)
     if any(scales(hpa, item.manifest) for hpa in hpas):
         shape = without_path(shape, ("spec", "replicas"))  # the autoscaler's to set
@@ -191,14 +153,21 @@ async def _judge(
     live_obj = store.get(item.key.kind, item.key.namespace, item.key.name, group=item.key.group)
     unread = next((s for s in store.skipped if s.unread and s.kind == item.key.kind), None)
     if live_obj is None and unread is not None:  # absent from what could be read proves nothing
-        return ObjectDrift(item.key, "error", reason=f"live {item.key.kind} not readable: {unread.reason}", origin=item.origin)
+        return _verdict(item, "error", reason=f"live {item.key.kind} not readable: {unread.reason}")
     if live_obj is None:
-        return ObjectDrift(item.key, "missing", desired=desired, reason="not in the cluster", origin=item.origin)
+        return _verdict(item, "missing", desired=desired)
     live = normalise(project(live_obj.manifest(), shape), ignore)
-    changes = tuple(compare(live, desired))
-    return ObjectDrift(
-        item.key, "drifted" if changes else "in-sync", changes, desired=desired, live=live, origin=item.origin,
-    )
+    changes = tuple(compare(desired, live))  # the manifests are the reference, as the left side is
+    return _verdict(item, "drifted" if changes else "in-sync", changes, desired, live)
+
+
+def _verdict(
+    item: _Desired, status: Status, changes: tuple[Change, ...] = (), desired: dict[str, Any] | None = None,
+    live: dict[str, Any] | None = None, reason: str = "",
+) -> ObjectDrift:
+    key = item.key
+    return ObjectDrift(key.kind, key.group, key.name, key.name, status, changes, left=desired, right=live,
+                       namespace=key.namespace, reason=reason)
 
 
 async def _namespace_exists(client: KubeClient, namespace: str) -> bool:

@@ -33,8 +33,9 @@ DEFAULT_KINDS: tuple[str, ...] = (
     "Deployment", "StatefulSet", "DaemonSet", "CronJob", "Service", "Ingress", "ConfigMap", "Secret",
     "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding",
 )
-# ``missing``: on the left only (the reference) and absent from the right; ``extra``: on the right only.
-Status = Literal["in-sync", "drifted", "missing", "extra"]
+# ``missing``: on the left only (the reference) and absent from the right; ``extra``: on the right only;
+# ``error``: the object could not be compared (manifests vs live: the API server refused its dry run).
+Status = Literal["in-sync", "drifted", "missing", "extra", "error"]
 _REPLICAS = IgnoreRule(path=("spec", "replicas"), text="/spec/replicas (an HPA scales it)")
 
 
@@ -51,11 +52,14 @@ class ObjectDrift:
     changes: tuple[Change, ...] = ()
     left: Mapping[str, Any] | None = None
     right: Mapping[str, Any] | None = None
+    namespace: str = ""  # manifests vs live, where objects span namespaces; "" in the namespace modes
+    reason: str = ""  # why missing or in error, when there is more to say
 
     @property
     def ref(self) -> str:
         kind = f"{self.kind}.{self.group}" if self.group else self.kind
-        return f"{kind}/{self.name}" if self.name == self.right_name else f"{kind}/{self.name}={self.right_name}"
+        name = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{kind}/{name}" if self.name == self.right_name else f"{kind}/{name}={self.right_name}"
 
     def diff(self, left_label: str, right_label: str) -> list[str]:
         """The unified diff of the two sides' YAML (lines without newlines)."""
@@ -63,8 +67,12 @@ class ObjectDrift:
 
     def document(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "group": self.group, "name": self.name, "status": self.status}
+        if self.namespace:
+            out["namespace"] = self.namespace
         if self.right_name != self.name:
             out["rightName"] = self.right_name
+        if self.reason:
+            out["reason"] = self.reason
         if self.changes:
             out["changes"] = [change.document() for change in self.changes]
         return out
@@ -81,7 +89,7 @@ class Side:
 
     @property
     def label(self) -> str:
-        return f"{self.context}/{self.namespace}" if self.context else self.namespace
+        return "/".join(part for part in (self.context, self.namespace) if part)
 
     def document(self) -> dict[str, Any]:
         return {"context": self.context, "namespace": self.namespace, "objectsRead": self.objects_read,
@@ -110,7 +118,7 @@ class DriftResult:
         return self.left.coverage.complete and self.right.coverage.complete
 
     def counts(self) -> dict[str, int]:
-        counts = {"in-sync": 0, "drifted": 0, "missing": 0, "extra": 0}
+        counts = {"in-sync": 0, "drifted": 0, "missing": 0, "extra": 0, "error": 0}
         for obj in self.objects:
             counts[obj.status] += 1
         return counts
