@@ -28,7 +28,7 @@ PLANTED_ENV = "s3cr3t-env-" + uuid.uuid4().hex  # the same on both sides: shown 
 FORMATS = ("table", "json", "yaml", "markdown")
 
 
-def _manifests(level: str, image: str, replicas: int, password: str, extra: bool) -> str:
+def _manifests(namespace: str, level: str, image: str, replicas: int, password: str, extra: bool) -> str:
     docs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config"},
          "data": {"LEVEL": level, "REGION": "eu"}},
@@ -58,7 +58,7 @@ def _manifests(level: str, image: str, replicas: int, password: str, extra: bool
          "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "reader"},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
-         "subjects": [{"kind": "ServiceAccount", "name": "app"}]},
+         "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": namespace}]},
     ]
     if extra:
         docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "only-right"},
@@ -66,8 +66,16 @@ def _manifests(level: str, image: str, replicas: int, password: str, extra: bool
     return yaml.safe_dump_all(docs)
 
 
-LEFT = _manifests("info", "nginx:1.25", 2, PLANTED_LEFT, extra=False)
-RIGHT = _manifests("debug", "nginx:1.26", 3, PLANTED_RIGHT, extra=True)
+
+
+def _left(namespace: str) -> str:
+    return _manifests(namespace, "info", "nginx:1.25", 2, PLANTED_LEFT, extra=False)
+
+
+def _right(namespace: str) -> str:
+    return _manifests(namespace, "debug", "nginx:1.26", 3, PLANTED_RIGHT, extra=True)
+
+
 EXPECTED = {
     ("ConfigMap/app-config", "drifted"): {"/data/LEVEL"},
     ("Deployment.apps/web", "drifted"): {"/spec/replicas", "/spec/template/spec/containers/0/image"},
@@ -85,9 +93,9 @@ def spaces(sandbox_kubeconfig: Path) -> Iterator[tuple[str, str, str]]:
     suffix = uuid.uuid4().hex[:6]
     names = (f"drift-l-{suffix}", f"drift-r-{suffix}", f"drift-c-{suffix}")
     try:
-        for name, manifests in zip(names, (LEFT, RIGHT, LEFT), strict=True):
+        for name, manifests in zip(names, (_left, _right, _left), strict=True):
             kubectl(sandbox_kubeconfig, "create", "namespace", name)
-            kubectl(sandbox_kubeconfig, "apply", "-n", name, "-f", "-", stdin=manifests)
+            kubectl(sandbox_kubeconfig, "apply", "-n", name, "-f", "-", stdin=manifests(name))
         yield names
     finally:
         for name in names:

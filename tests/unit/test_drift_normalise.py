@@ -203,3 +203,16 @@ def test_compare_stores_hpa_scaled_replicas_and_unread_kinds() -> None:
     # side could not read is a coverage gap, not a missing object.
     assert result == {"Deployment.apps/api": ("drifted", ["/spec/replicas"]), "Deployment.apps/web": ("in-sync", []),
                       "HorizontalPodAutoscaler.autoscaling/h": ("extra", [])}
+
+
+def test_role_binding_subjects_in_their_own_namespace_are_the_same_subjects() -> None:
+    def binding(namespace: str, subject_namespace: str) -> dict[str, Any]:
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "b", "namespace": namespace},
+                "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": subject_namespace},
+                             {"kind": "ServiceAccount", "name": "ci", "namespace": "tools"}]}
+
+    assert compare(normalise(binding("staging", "staging")), normalise(binding("prod", "prod"))) == []
+    (change,) = compare(normalise(binding("staging", "staging")), normalise(binding("prod", "staging")))
+    assert (change.path, change.kind, change.new) == ("/subjects/0/namespace", "added", "staging")
+    assert normalise(binding("prod", "prod"))["subjects"][1]["namespace"] == "tools"

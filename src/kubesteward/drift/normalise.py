@@ -13,6 +13,8 @@ same rules serve every mode. Three groups of rules:
   is a choice), ``healthCheckNodePort`` and, unless asked to keep them, its ports' ``nodePort`` (on a
   live object one cannot tell an assigned port from a chosen one); a ServiceAccount's ``secrets``; a
   PVC's ``volumeName``; a generated ``metadata.name`` (``generateName`` is compared instead).
+- **The object's own namespace** where it is referred to: a RoleBinding subject's ``namespace`` when it is
+  the binding's (so a copy of a namespace binds the same subjects).
 - **User rules** (:class:`IgnoreRule`): a JSON pointer (``/spec/replicas``) or a path glob
   (``spec.template.spec.containers[*].image``), optionally for one kind only (``Deployment:/spec/replicas``).
 
@@ -147,6 +149,8 @@ def normalise(
         out.pop("secrets", None)
     elif kind == "PersistentVolumeClaim" and isinstance(spec, dict):
         spec.pop("volumeName", None)
+    elif kind == "RoleBinding":
+        _relative_subjects(out.get("subjects"), str(manifest.get("metadata", {}).get("namespace") or ""))
     _drop_template_timestamps(out)
     for rule in ignore:
         if rule.applies_to(manifest):
@@ -186,6 +190,14 @@ def _normalise_service(spec: dict[str, Any], keep_node_ports: bool) -> None:
         for port in ports:
             if isinstance(port, dict):
                 port.pop("nodePort", None)
+
+
+def _relative_subjects(subjects: Any, namespace: str) -> None:
+    # A binding's subject in the binding's own namespace is the same subject in a copy of the namespace.
+    if isinstance(subjects, list) and namespace:
+        for subject in subjects:
+            if isinstance(subject, dict) and subject.get("namespace") == namespace:
+                del subject["namespace"]
 
 
 def _drop_template_timestamps(node: Any) -> None:
