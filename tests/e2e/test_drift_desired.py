@@ -1,5 +1,6 @@
 """``drift -f`` on the real API server: an application applied with the project's server-side apply shows
-no drift although the server defaulted fields and the Deployment was scaled (as its HPA would); a changed
+no drift although the server defaulted fields, the Deployment was scaled (as its HPA would) and a mutating
+webhook added fields; a changed
 ConfigMap value and image are exactly what drifts; a Secret's change is reported by digest, its value in
 no output; objects the cluster lacks are missing (their namespace too); what the server refuses is one
 object's error, not the run's.
@@ -20,7 +21,11 @@ from kubesteward.cluster.resources import ResourceType
 from kubesteward.drift.desired import drift_desired
 from kubesteward.drift.namespaces import DriftResult
 from kubesteward.drift.normalise import parse_ignores
+from kubesteward.webhook.admission import MUTATED_ANNOTATION as MUTATED
+from kubesteward.webhook.install import uninstall
 from tests.support.cli import assert_one_clear_line, cli
+from tests.support.wait import eventually
+from tests.support.webhook import install, start_server
 
 SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
 NEW_SECRET_VALUE = "n3w-" + uuid.uuid4().hex
@@ -185,3 +190,33 @@ async def test_cli_exit_codes_and_every_format_without_the_secret(
     assert cli(*base, "--fail-on", "none", timeout=120).returncode == 0
 
     assert_one_clear_line(cli("drift", "-f", str(manifest), "--namespaces", "a", "b"), 2, "-f")
+
+
+async def test_a_mutating_webhooks_additions_are_no_drift(
+    kube: KubeClient, namespace: str, tmp_path: Path, sandbox_kubeconfig: Path,
+) -> None:
+    # kubesteward's own webhook, mutation only: it adds resources, a security context and an annotation
+    # to a Deployment that lacks them, at the dry run as at the apply.
+    served = start_server(tmp_path / "tls")
+    names: list[str] = []
+    try:
+        install(sandbox_kubeconfig, served, namespace, names, "--no-validate")
+        bare = {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "bare", "namespace": namespace, "annotations": {"team": "web"}},
+                "spec": {"selector": {"matchLabels": {"app": "bare"}}, "template": {
+                    "metadata": {"labels": {"app": "bare"}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}}
+
+        async def applied() -> dict[str, Any]:
+            answer: dict[str, Any] = await kube.apply(bare, force=True)
+            return answer
+
+        stored = await eventually(applied, lambda obj: MUTATED in (obj["metadata"].get("annotations") or {}),
+                                  timeout=30, interval=0.3, what="the mutating webhook to be called")
+        assert "resources" in stored["spec"]["template"]["spec"]["containers"][0]
+        result = await drift_desired(kube, [write(tmp_path / "bare.yaml", [bare])])
+        assert statuses(result) == {"Deployment/bare": "in-sync"}, [c.describe() for o in result.objects for c in o.changes]
+    finally:
+        for name in names:
+            await uninstall(kube, name)
+        served.stop()

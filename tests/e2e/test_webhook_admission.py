@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,41 +24,10 @@ from kubesteward.errors import ClusterError, Forbidden, NotFound
 from kubesteward.webhook.install import uninstall
 from tests.support.cli import cli, kubectl
 from tests.support.wait import eventually
+from tests.support.webhook import Served, install, start_server
 
 TOLERATE_KWOK = [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]
 PROBE = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    url: str
-    cert_dir: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-def start_server(cert_dir: Path, *args: str) -> Served:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kubesteward", "webhook", "serve", "--listen", "127.0.0.1:0", "--cert-dir",
-         str(cert_dir), *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 30
-    seen = []
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        seen.append(line)
-        found = re.search(r"serving (https://127\.0\.0\.1:\d+)", line)
-        if found:
-            return Served(process, found.group(1), cert_dir)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise AssertionError(f"webhook server did not start: {''.join(seen)}")
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +48,6 @@ async def installed(kube: KubeClient, sandbox_kubeconfig: Path) -> AsyncIterator
     finally:
         for name in names:
             await uninstall(kube, name)
-
-
-def install(kubeconfig: Path, served: Served, namespace: str, names: list[str], *args: str) -> str:
-    name = f"ks-e2e-{uuid.uuid4().hex[:8]}"
-    names.append(name)
-    result = cli("webhook", "install", "--url", served.url, "--cert-dir", str(served.cert_dir), "--name", name,
-                 "-n", namespace, "--kubeconfig", str(kubeconfig), *args)
-    assert result.returncode == 0, result.stderr
-    assert f"applied ValidatingWebhookConfiguration/{name}" in result.stdout or "--no-validate" in args
-    return name
 
 
 def pod(name: str, namespace: str, *, hardened: bool = True, resourced: bool = True,
