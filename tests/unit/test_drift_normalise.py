@@ -216,3 +216,11 @@ def test_role_binding_subjects_in_their_own_namespace_are_the_same_subjects() ->
     (change,) = compare(normalise(binding("staging", "staging")), normalise(binding("prod", "staging")))
     assert (change.path, change.kind, change.new) == ("/subjects/0/namespace", "added", "staging")
     assert normalise(binding("prod", "prod"))["subjects"][1]["namespace"] == "tools"
+
+
+def test_a_template_whose_metadata_held_only_a_null_timestamp_has_none() -> None:
+    with_null = {"kind": "CronJob", "spec": {"jobTemplate": {"metadata": {"creationTimestamp": None},
+                                                             "spec": {"template": {"spec": {}}}}}}
+    without = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": {}}}}}}
+    assert normalise(with_null) == without
+    assert compare(normalise(with_null), normalise(without)) == []

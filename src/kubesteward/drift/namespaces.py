@@ -16,7 +16,7 @@ a side that could read nothing is refused (:class:`~kubesteward.errors.Forbidden
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -208,9 +208,16 @@ def _by_key(store: FullObjects, unread_elsewhere: set[str]) -> dict[tuple[str, s
     return out
 
 
-def _hpas(store: FullObjects) -> list[o.HorizontalPodAutoscaler]:
-    return [obj.decode(o.HorizontalPodAutoscaler) for obj in store.of_kind("HorizontalPodAutoscaler")]
+def _hpas(store: FullObjects) -> dict[tuple[str, str], list[o.HorizontalPodAutoscaler]]:
+    """The HPAs by the kind and name they target (so each object is judged against its own only)."""
+    by_target: dict[tuple[str, str], list[o.HorizontalPodAutoscaler]] = {}
+    for obj in store.of_kind("HorizontalPodAutoscaler"):
+        hpa = obj.decode(o.HorizontalPodAutoscaler)
+        by_target.setdefault((hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name), []).append(hpa)
+    return by_target
 
 
-def _scaled(manifest: Mapping[str, Any], hpas: Iterable[o.HorizontalPodAutoscaler]) -> bool:
-    return any(scales(hpa, manifest) for hpa in hpas)
+def _scaled(manifest: Mapping[str, Any], hpas: Mapping[tuple[str, str], list[o.HorizontalPodAutoscaler]]) -> bool:
+    metadata = manifest.get("metadata")
+    name = str(metadata.get("name") or "") if isinstance(metadata, Mapping) else ""
+    return any(scales(hpa, manifest) for hpa in hpas.get((str(manifest.get("kind") or ""), name), ()))

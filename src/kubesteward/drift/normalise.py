@@ -24,7 +24,6 @@ Fields that are ``null`` are dropped (the API treats them as absent), and so are
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -136,7 +135,7 @@ def normalise(
     """A copy of ``manifest`` without what is expected to differ (the module's rules) and without the
     fields ``ignore`` names. ``keep_node_ports``: compare Service node ports (when the desired side
     chose them); otherwise they are taken for cluster-assigned."""
-    out: dict[str, Any] = copy.deepcopy(dict(manifest))
+    out: dict[str, Any] = _copy_without_nulls(manifest)  # a copy of the caller's data, changed in place below
     out.pop("status", None)
     metadata = out.get("metadata")
     if isinstance(metadata, dict):
@@ -155,8 +154,7 @@ def normalise(
     for rule in ignore:
         if rule.applies_to(manifest):
             _remove(out, rule.path)
-    cleaned: dict[str, Any] = _drop_empty(out)
-    return cleaned
+    return out
 
 
 def _normalise_metadata(metadata: dict[str, Any]) -> None:
@@ -205,8 +203,8 @@ def _drop_template_timestamps(node: Any) -> None:
     # ``metadata.creationTimestamp: null`` from their Go type, present on one side only.
     if isinstance(node, dict):
         for key, value in list(node.items()):
-            if key == "metadata" and isinstance(value, dict) and "creationTimestamp" in value:
-                del value["creationTimestamp"]
+            if key == "metadata" and isinstance(value, dict):
+                value.pop("creationTimestamp", None)
                 if not value:
                     del node[key]
             _drop_template_timestamps(value)
@@ -244,10 +242,13 @@ def _is_glob(segment: str) -> bool:
     return any(char in segment for char in "*?[")
 
 
-def _drop_empty(node: Any) -> Any:
-    """``node`` without ``null`` fields (an empty map, such as ``emptyDir: {}``, means something: kept)."""
-    if isinstance(node, dict):
-        return {key: _drop_empty(value) for key, value in node.items() if value is not None}
+def _copy_without_nulls(node: Any) -> Any:
+    """A copy of ``node`` (plain data) without ``null`` fields (an empty map, such as ``emptyDir: {}``,
+    means something: kept)."""
+    if isinstance(node, (str, int, float, bool)):  # most nodes: leaves, told apart before the slower ABC check
+        return node
+    if isinstance(node, (dict, Mapping)):
+        return {key: _copy_without_nulls(value) for key, value in node.items() if value is not None}
     if isinstance(node, list):
-        return [_drop_empty(item) for item in node]
+        return [_copy_without_nulls(item) for item in node]
     return node
