@@ -8,6 +8,9 @@
   (``drift --namespaces A B -o json``, a new process per run: start, both sides' LISTs, the comparison,
   the report), the library call (``drift_namespaces``, both sides read), and the comparison alone
   (``compare_stores`` on the loaded objects). Median and worst of the runs. Target: <= 1 s end to end.
+- ``desired``: manifests vs live: the first namespace's 1,000 objects as one manifest file, with the same
+  planted differences, compared with the live namespace (``drift -f FILE -o json``, one server-side dry-run
+  apply per object), end to end and as the library call (``drift_desired``). Target: <= 5 s end to end.
 
     python bench/drift.py [SECTION…] --kubeconfig PATH [--apps 100] [--runs 5]
 
@@ -32,6 +35,7 @@ from typing import Any
 
 from kubesteward.cluster import KubeClient, load_config
 from kubesteward.cluster.resources import NAMESPACE
+from kubesteward.drift.desired import drift_desired
 from kubesteward.drift.namespaces import DEFAULT_KINDS, compare_stores, drift_namespaces
 from kubesteward.errors import Conflict, NotFound
 from kubesteward.model.full import load_full
@@ -153,9 +157,34 @@ async def bench_namespaces(kubeconfig: Path, apps: int, runs: int) -> None:
     _figures("comparison alone", pure)
 
 
+async def bench_desired(kubeconfig: Path, apps: int, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        manifest = Path(directory) / "desired.yaml"
+        manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List",
+                                        "items": namespace_objects(LEFT, apps, plant=True)}))
+        async with KubeClient(load_config(str(kubeconfig))) as client:
+            await populate(client, apps)
+            library: list[float] = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                result = await drift_desired(client, [manifest])
+                library.append(time.perf_counter() - started)
+        wall: list[float] = []
+        cpu: list[float] = []
+        for _ in range(runs):
+            elapsed, cpu_seconds, code, stdout = run_cli(
+                ["drift", "--kubeconfig", str(kubeconfig), "-f", str(manifest), "-o", "json"])
+            wall.append(elapsed)
+            cpu.append(cpu_seconds)
+    counts = json.loads(stdout)["counts"]
+    print(f"desired: {len(result.objects)} manifest objects vs {LEFT} ({counts}); CLI exit {code}")
+    _figures("CLI end to end", wall, f", CPU median {statistics.median(cpu):.3f} s")
+    _figures("library (dry runs and LISTs)", library)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", help="namespaces (the default: every section)")
+    parser.add_argument("sections", nargs="*", help="namespaces, desired (the default: every section)")
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--apps", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
@@ -168,12 +197,14 @@ def main() -> None:
 
         asyncio.run(clean())
         return
-    sections = args.sections or ["namespaces"]
-    unknown = set(sections) - {"namespaces"}
+    sections = args.sections or ["namespaces", "desired"]
+    unknown = set(sections) - {"namespaces", "desired"}
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     if "namespaces" in sections:
         asyncio.run(bench_namespaces(args.kubeconfig, args.apps, args.runs))
+    if "desired" in sections:
+        asyncio.run(bench_desired(args.kubeconfig, args.apps, args.runs))
 
 
 if __name__ == "__main__":
