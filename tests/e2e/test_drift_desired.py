@@ -177,7 +177,7 @@ async def test_cli_exit_codes_and_every_format_without_the_secret(
     await kube.patch(CONFIGMAPS, "web-config", {"data": {"mode": "green"}}, namespace=namespace)
     await kube.patch(SECRETS, "web-secret", {"stringData": {"password": NEW_SECRET_VALUE}}, namespace=namespace)
     for fmt in ("table", "json", "yaml", "markdown"):
-        result = cli(*base, "-o", fmt, timeout=120)
+        result = cli("-vv", *base, "-o", fmt, timeout=120)  # the requests logged too
         assert result.returncode == 1, (fmt, result.stderr)
         assert_no_secret(result.stdout + result.stderr)
         assert "web-config" in result.stdout and "/data/password" in result.stdout, fmt
@@ -220,3 +220,37 @@ async def test_a_mutating_webhooks_additions_are_no_drift(
         for name in names:
             await uninstall(kube, name)
         served.stop()
+
+
+async def test_a_kustomization_rendered_by_kustomize_and_files_without_a_namespace(
+    kube: KubeClient, namespace: str, tmp_path: Path, sandbox_kubeconfig: Path,
+) -> None:
+    base = tmp_path / "overlay"
+    base.mkdir()
+    plain = [obj for obj in app(namespace) if obj["kind"] in ("ConfigMap", "Service")]
+    for obj in plain:
+        del obj["metadata"]["namespace"]
+    write(base / "app.yaml", plain)
+    (base / "kustomization.yaml").write_text(yaml.safe_dump({
+        "namespace": namespace, "resources": ["app.yaml"], "labels": [{"pairs": {"team": "web"}}],
+    }))
+    desired = await drift_desired(kube, [base])
+    assert statuses(desired) == {"ConfigMap/web-config": "missing", "Service/web": "missing"}
+    rendered = [{**obj, "metadata": {**obj["metadata"], "namespace": namespace, "labels": {"team": "web"}}}
+                for obj in plain]
+    for obj in rendered:
+        await kube.apply(obj, force=True)
+    assert (await drift_desired(kube, [base])).in_sync  # kustomize's label and namespace included
+    await kube.patch(CONFIGMAPS, "web-config", {"metadata": {"labels": {"team": "db"}}}, namespace=namespace)
+    labelled = await drift_desired(kube, [base])
+    assert [(o.name, [c.path for c in o.changes]) for o in labelled.drifted_objects] == [
+        ("web-config", ["/metadata/labels/team"])]
+
+    # The plain file names no namespace: -n places its objects, as kubectl does.
+    # The changed label is kustomize's, not the file's: no drift there.
+    result = cli("drift", "-f", str(base / "app.yaml"), "-n", namespace, "-o", "json",
+                 "--kubeconfig", str(sandbox_kubeconfig), timeout=120)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert {(o["namespace"], o["name"], o["status"]) for o in document["objects"]} == {
+        (namespace, "web-config", "in-sync"), (namespace, "web", "in-sync")}

@@ -23,6 +23,7 @@ so values are compared as digests; the manifests' own values are only sent to th
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from kubesteward.model.full import FullKey, FullObjects, load_full
 from kubesteward.model.objects import HorizontalPodAutoscaler
 from kubesteward.model.render import RenderOptions, read_inputs
 from kubesteward.model.semantics.autoscaling import scales
-from kubesteward.redaction import redact_manifest
+from kubesteward.redaction import REDACTED, redact_manifest
 
 HPA_KIND = "HorizontalPodAutoscaler"
 CONCURRENCY = 16  # dry runs in flight at once: enough to hide latency, few enough to spare the API server
@@ -107,7 +108,7 @@ async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str) 
         rt = await client.resolve(api_version, kind)
     except Invalid as exc:  # an unknown kind or apiVersion: this object's error, not the run's
         ns = str(meta.get("namespace") or "")
-        return _Desired(dict(doc), None, ns, FullKey(group, kind, ns, name), error=_line(exc))
+        return _Desired(dict(doc), None, ns, FullKey(group, kind, ns, name), error=error_line(exc))
     ns = str(meta.get("namespace") or fallback_ns) if rt.namespaced else ""
     return _Desired(dict(doc), rt, ns, FullKey(group, kind, ns, name))
 
@@ -143,9 +144,9 @@ async def _judge(
     except NotFound as exc:
         if item.namespace and not await _namespace_exists(client, item.namespace):
             return _verdict(item, "missing", reason=f"namespace {item.namespace} does not exist")
-        return _verdict(item, "error", reason=_line(exc))
+        return _verdict(item, "error", reason=error_line(exc, item.manifest))
     except (Invalid, Conflict, Forbidden) as exc:
-        return _verdict(item, "error", reason=_line(exc))
+        return _verdict(item, "error", reason=error_line(exc, item.manifest))
     shape = secret_shape(item.manifest)
     if any(scales(hpa, item.manifest) for hpa in hpas):
         shape = without_path(shape, ("spec", "replicas"))  # the autoscaler's to set
@@ -180,5 +181,33 @@ async def _namespace_exists(client: KubeClient, namespace: str) -> bool:
     return True
 
 
-def _line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def error_line(exc: Exception, manifest: Mapping[str, Any] | None = None) -> str:
+    """The error's first line; a Secret's values the API server may quote in it are cut out."""
+    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for value in _secret_values(manifest or {}):
+        line = line.replace(value, REDACTED)
+    return line
+
+
+def _secret_values(manifest: Mapping[str, Any]) -> list[str]:
+    if manifest.get("kind") != "Secret":
+        return []
+    values: list[str] = []
+    for field in ("data", "stringData"):
+        given = manifest.get(field)
+        for value in given.values() if isinstance(given, Mapping) else ():
+            text = str(value)
+            values.append(text)
+            other = base64.b64encode(text.encode()) if field == "stringData" else _decoded(text)
+            if other:
+                values.append(other.decode(errors="replace"))
+    # Longest first, so a value holding another is cut whole; a short one may cut ordinary words too,
+    # a garbled line being better than a value shown.
+    return sorted((value for value in values if value), key=len, reverse=True)
+
+
+def _decoded(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        return b""
