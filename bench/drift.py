@@ -122,6 +122,18 @@ def run_cli(args: list[str]) -> tuple[float, float, int, str]:
         return elapsed, usage.ru_utime + usage.ru_stime, code, out.read().decode()
 
 
+def cli_runs(args: list[str], runs: int) -> tuple[list[float], list[float], int, str]:
+    """``runs`` CLI processes: their wall and CPU seconds, and the last one's exit code and stdout."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    code, stdout = 0, ""
+    for _ in range(runs):
+        elapsed, cpu_seconds, code, stdout = run_cli(args)
+        wall.append(elapsed)
+        cpu.append(cpu_seconds)
+    return wall, cpu, code, stdout
+
+
 def _figures(name: str, seconds: list[float], extra: str = "") -> None:
     print(f"  {name:<28} median {statistics.median(seconds):.3f} s, worst {max(seconds):.3f} s{extra}")
 
@@ -143,13 +155,8 @@ async def bench_namespaces(kubeconfig: Path, apps: int, runs: int) -> None:
             started = time.perf_counter()
             compare_stores(left, right)
             pure.append(time.perf_counter() - started)
-    wall: list[float] = []
-    cpu: list[float] = []
-    for _ in range(runs):
-        elapsed, cpu_seconds, code, stdout = run_cli(
-            ["drift", "--kubeconfig", str(kubeconfig), "--namespaces", LEFT, RIGHT, "-o", "json"])
-        wall.append(elapsed)
-        cpu.append(cpu_seconds)
+    wall, cpu, code, stdout = cli_runs(
+        ["drift", "--kubeconfig", str(kubeconfig), "--namespaces", LEFT, RIGHT, "-o", "json"], runs)
     counts = json.loads(stdout)["counts"]
     print(f"  objects compared: {len(result.objects)} ({counts}); CLI exit {code}")
     _figures("CLI end to end", wall, f", CPU median {statistics.median(cpu):.3f} s")
@@ -169,13 +176,8 @@ async def bench_desired(kubeconfig: Path, apps: int, runs: int) -> None:
                 started = time.perf_counter()
                 result = await drift_desired(client, [manifest])
                 library.append(time.perf_counter() - started)
-        wall: list[float] = []
-        cpu: list[float] = []
-        for _ in range(runs):
-            elapsed, cpu_seconds, code, stdout = run_cli(
-                ["drift", "--kubeconfig", str(kubeconfig), "-f", str(manifest), "-o", "json"])
-            wall.append(elapsed)
-            cpu.append(cpu_seconds)
+        wall, cpu, code, stdout = cli_runs(
+            ["drift", "--kubeconfig", str(kubeconfig), "-f", str(manifest), "-o", "json"], runs)
     counts = json.loads(stdout)["counts"]
     print(f"desired: {len(result.objects)} manifest objects vs {LEFT} ({counts}); CLI exit {code}")
     _figures("CLI end to end", wall, f", CPU median {statistics.median(cpu):.3f} s")
