@@ -2,7 +2,8 @@
 the last-applied annotation, assigned cluster IPs and node ports, uids, managedFields, default tokens and
 the root-CA ConfigMap) and five planted differences report exactly those five and nothing else; the
 planted Secret values appear in no output format nor at -vv; ``--ignore`` removes what it names; an
-identical namespace and the same namespace through two contexts are in sync; bad input is one line.
+identical namespace and the same namespace through two contexts are in sync; a partial read is a gap, not
+drift; the same namespace in two real clusters (a second sandbox) reports the same five; bad input is one line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 from kubesteward.cluster import KubeClient
 from kubesteward.drift.namespaces import drift_namespaces
 from kubesteward.drift.normalise import parse_ignores
+from kubesteward.sandbox.cluster import Sandbox
 from tests.support.cli import assert_one_clear_line, cli, kubectl, run_in_process, variant
 from tests.support.identities import service_account_token
 
@@ -215,6 +217,17 @@ async def test_partial_read_is_a_gap_not_drift(
     kube: KubeClient, sandbox_kubeconfig: Path, spaces: tuple[str, str, str], namespace: str, tmp_path: Path,
 ) -> None:
     left, right, copy = spaces
+    try:
+        await _partial_read(kube, sandbox_kubeconfig, (left, right, copy), namespace, tmp_path)
+    finally:  # the bindings made in the module's namespaces would be drift to the tests after this one
+        kubectl(sandbox_kubeconfig, "delete", "-n", left, "role,rolebinding", "drifter-read", "--ignore-not-found")
+        kubectl(sandbox_kubeconfig, "delete", "-n", copy, "role,rolebinding", "drifter-cm", "--ignore-not-found")
+
+
+async def _partial_read(
+    kube: KubeClient, sandbox_kubeconfig: Path, spaces: tuple[str, str, str], namespace: str, tmp_path: Path,
+) -> None:
+    left, right, copy = spaces
     token = await service_account_token(kube, namespace, "drifter", read_in=(left,))
     subject = [{"kind": "ServiceAccount", "name": "drifter", "namespace": namespace}]
     await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -236,3 +249,38 @@ async def test_partial_read_is_a_gap_not_drift(
     assert [gap["kind"] for gap in document["right"]["coverage"]["unreadKinds"]] == ["Secret"]
     nothing = cli("drift", "--kubeconfig", str(config), "--namespaces", left, right)
     assert_one_clear_line(nothing, 5, "forbidden")
+
+
+@pytest.fixture(scope="module")
+def other_cluster() -> Iterator[Sandbox]:
+    """A second, small sandbox: another cluster, with its own API server, uids and IP ranges."""
+    sandbox = Sandbox(name=f"t18-drift-{uuid.uuid4().hex[:6]}", nodes=1, metrics=False)
+    try:
+        sandbox.up(timeout=300)
+        yield sandbox
+    finally:
+        sandbox.down()
+        (sandbox.state_dir.parent / f".{sandbox.name}.lock").unlink(missing_ok=True)
+
+
+def test_cross_cluster_between_two_sandboxes(
+    sandbox_kubeconfig: Path, spaces: tuple[str, str, str], other_cluster: Sandbox, tmp_path: Path,
+) -> None:
+    left = spaces[0]
+    # The same namespace name in the other cluster, holding the right side's objects.
+    kubectl(other_cluster.kubeconfig, "create", "namespace", left)
+    kubectl(other_cluster.kubeconfig, "apply", "-n", left, "-f", "-", stdin=_right(left))
+    here, there = (yaml.safe_load(path.read_text()) for path in (sandbox_kubeconfig, other_cluster.kubeconfig))
+    merged = {**here, **{field: here[field] + there[field] for field in ("clusters", "users", "contexts")}}
+    both = tmp_path / "both"
+    both.write_text(yaml.safe_dump(merged))
+    names = (here["contexts"][0]["name"], there["contexts"][0]["name"])
+    assert names[0] != names[1]
+    result = cli("drift", "--kubeconfig", str(both), "--context", names[0], "--context", names[1], "-n", left,
+                 "-o", "json")
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["left"]["context"], document["right"]["context"]) == names
+    assert _drifted(document) == EXPECTED  # uids, cluster IPs, node ports and tokens of two clusters: no noise
+    for planted in (PLANTED_LEFT, PLANTED_RIGHT, PLANTED_ENV):
+        assert planted not in result.stdout + result.stderr
