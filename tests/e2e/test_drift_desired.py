@@ -21,6 +21,7 @@ from kubesteward.cluster.resources import ResourceType
 from kubesteward.drift.desired import drift_desired
 from kubesteward.drift.namespaces import DriftResult
 from kubesteward.drift.normalise import parse_ignores
+from kubesteward.model.render import RenderOptions
 from kubesteward.webhook.admission import MUTATED_ANNOTATION as MUTATED
 from kubesteward.webhook.install import uninstall
 from tests.support.cli import assert_one_clear_line, cli
@@ -254,3 +255,22 @@ async def test_a_kustomization_rendered_by_kustomize_and_files_without_a_namespa
     document = json.loads(result.stdout)
     assert {(o["namespace"], o["name"], o["status"]) for o in document["objects"]} == {
         (namespace, "web-config", "in-sync"), (namespace, "web", "in-sync")}
+
+
+async def test_a_chart_rendered_by_helm_with_values(kube: KubeClient, namespace: str, tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("mode: blue\n")
+    (chart / "templates" / "config.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
+        "  namespace: {{ .Release.Namespace }}\ndata:\n  mode: {{ .Values.mode }}\n")
+    values = tmp_path / "prod.yaml"
+    values.write_text("mode: green\n")
+    render = RenderOptions(values=(values,), release="shop", namespace=namespace)
+    assert statuses(await drift_desired(kube, [chart], render)) == {"ConfigMap/shop-config": "missing"}
+    await kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shop-config", "namespace": namespace},
+                      "data": {"mode": "green"}}, force=True)
+    assert (await drift_desired(kube, [chart], render)).in_sync
+    blue = await drift_desired(kube, [chart], RenderOptions(release="shop", namespace=namespace))
+    assert [(c.path, c.old, c.new) for o in blue.objects for c in o.changes] == [("/data/mode", "blue", "green")]
