@@ -224,3 +224,23 @@ def test_a_template_whose_metadata_held_only_a_null_timestamp_has_none() -> None
     without = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": {}}}}}}
     assert normalise(with_null) == without
     assert compare(normalise(with_null), normalise(without)) == []
+
+
+def test_lists_with_a_merge_key_are_matched_by_it() -> None:
+    def pod(*env: str, containers: tuple[str, ...] = ("app", "side"), image: str = "x:1") -> dict[str, Any]:
+        return {"kind": "Pod", "spec": {"containers": [
+            {"name": name, "image": image if name == "app" else "y:1",
+             "env": [{"name": var, "value": "v"} for var in env] if name == "app" else []}
+            for name in containers]}}
+
+    # One variable inserted in the middle: one change, not one at every index after it.
+    (added,) = compare(pod("A", "C"), pod("A", "B", "C"))
+    assert (added.path, added.kind, added.new) == ("/spec/containers/0/env/1", "added", {"name": "B", "value": "v"})
+    assert compare(pod("A"), pod("A", containers=("side", "app"))) == []  # the same containers, moved
+    (moved,) = compare(pod("A"), pod("A", containers=("side", "app"), image="x:2"))
+    assert (moved.path, moved.old, moved.new) == ("/spec/containers/0/image", "x:1", "x:2")
+    (removed,) = compare(pod("A", "B"), pod("B"))
+    assert (removed.path, removed.kind) == ("/spec/containers/0/env/0", "removed")
+    assert compare(pod("A"), pod("A", containers=("app",)))[0].path == "/spec/containers/1"
+    # Without a key every item carries once, lists go index by index.
+    assert [c.path for c in compare({"args": ["a", "b"]}, {"args": ["b", "a"]})] == ["/args/0", "/args/1"]

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from kubesteward.drift.fieldset import merge_key
 from kubesteward.drift.normalise import pointer
 from kubesteward.redaction import REDACTED, digest
 
@@ -86,8 +87,10 @@ def value_digest(value: Any) -> str:
 
 
 def compare(left: Mapping[str, Any], right: Mapping[str, Any]) -> list[Change]:
-    """What differs from ``left`` to ``right`` (both normalised), in document order: maps key by key,
-    lists index by index (a list of other length adds or removes its tail)."""
+    """What differs from ``left`` to ``right`` (both normalised), in document order: maps key by key, lists
+    of items with a merge key (``name``, ``mountPath``, ``containerPort``, ``port``) item by item as
+    server-side apply matches them, other lists index by index (a list of other length adds or removes
+    its tail)."""
     secret = left.get("kind") == "Secret" or right.get("kind") == "Secret"
     changes: list[Change] = []
     _walk(secret_safe(left) if secret else left, secret_safe(right) if secret else right, [], changes, secret)
@@ -106,6 +109,10 @@ def _walk(old: Any, new: Any, path: list[str | int], out: list[Change], secret: 
                 _walk(old[key], new[key], here, out, secret)
         return
     if isinstance(old, list) and isinstance(new, list):
+        key = _shared_merge_key(old, new)
+        if key is not None:
+            _walk_keyed(old, new, key, path, out, secret)
+            return
         for index in range(max(len(old), len(new))):
             here = [*path, index]
             if index >= len(new):
@@ -117,6 +124,31 @@ def _walk(old: Any, new: Any, path: list[str | int], out: list[Change], secret: 
         return
     if old != new:
         out.append(_change(path, "changed", old, new, secret))
+
+
+def _shared_merge_key(old: list[Any], new: list[Any]) -> str | None:
+    """The merge key both lists' items carry (containers by ``name``, ports by ``containerPort``...), or None."""
+    if not old or not new:
+        return None
+    key = merge_key(old)
+    return key if key is not None and merge_key(new) == key else None
+
+
+def _walk_keyed(old: list[Any], new: list[Any], key: str, path: list[str | int], out: list[Change], secret: bool) -> None:
+    # Items matched as server-side apply merges them: an item inserted or moved is one change (or none),
+    # not a change at every index after it. Paths carry the left index (the right one for an added item).
+    new_at = {repr(item[key]): index for index, item in enumerate(new)}
+    matched: set[int] = set()
+    for index, item in enumerate(old):
+        other = new_at.get(repr(item[key]))
+        if other is None:
+            out.append(_change([*path, index], "removed", item, None, secret))
+        else:
+            matched.add(other)
+            _walk(item, new[other], [*path, index], out, secret)
+    for index, item in enumerate(new):
+        if index not in matched:
+            out.append(_change([*path, index], "added", None, item, secret))
 
 
 def _change(path: Sequence[str | int], kind: ChangeKind, old: Any, new: Any, secret: bool) -> Change:
