@@ -140,7 +140,7 @@ async def test_applied_app_is_in_sync_then_exactly_the_edits_drift(
 
 
 async def test_missing_objects_and_refused_ones_are_reported_per_object(
-    kube: KubeClient, namespace: str, tmp_path: Path,
+    kube: KubeClient, namespace: str, tmp_path: Path, sandbox_kubeconfig: Path,
 ) -> None:
     gone = f"absent-{uuid.uuid4().hex[:8]}"
     manifest = write(tmp_path / "more.yaml", [
@@ -159,6 +159,12 @@ async def test_missing_objects_and_refused_ones_are_reported_per_object(
     assert by_name["bad-port"].status == "error" and "700000" in by_name["bad-port"].reason
     assert by_name["x"].status == "error" and "example.invalid" in by_name["x"].reason
     assert not result.in_sync and result.counts()["error"] == 2
+    assert "[" not in by_name["x"].reason  # the context is the result's, not each line's
+
+    table = cli("drift", "-f", str(manifest), "--kubeconfig", str(sandbox_kubeconfig), timeout=120)
+    assert table.returncode == 1, table.stderr
+    assert f"ConfigMap/{gone}/elsewhere (namespace {gone} does not exist)" in table.stdout
+    assert "unknown apiVersion 'example.invalid/v1'" in table.stdout and "2 not compared (error)" in table.stdout
 
 
 async def test_cli_exit_codes_and_every_format_without_the_secret(

@@ -105,6 +105,8 @@ async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str) 
     name = str(meta.get("name") or "")
     group = api_version.rpartition("/")[0]
     try:
+        if not api_version or not kind:  # as kubectl: the API server would not know what to make
+            raise Invalid("apiVersion and kind are required")
         rt = await client.resolve(api_version, kind)
     except Invalid as exc:  # an unknown kind or apiVersion: this object's error, not the run's
         ns = str(meta.get("namespace") or "")
@@ -183,7 +185,11 @@ async def _namespace_exists(client: KubeClient, namespace: str) -> bool:
 
 def error_line(exc: Exception, manifest: Mapping[str, Any] | None = None) -> str:
     """The error's first line; a Secret's values the API server may quote in it are cut out."""
-    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc)
+    context = getattr(exc, "context", None)
+    if context:  # the result names its cluster once, not in every line
+        text = text.removeprefix(f"[{context}] ")
+    line = text.splitlines()[0] if text else type(exc).__name__
     for value in _secret_values(manifest or {}):
         line = line.replace(value, REDACTED)
     return line
