@@ -165,6 +165,8 @@ async def test_missing_objects_and_refused_ones_are_reported_per_object(
     assert table.returncode == 1, table.stderr
     assert f"ConfigMap/{gone}/elsewhere (namespace {gone} does not exist)" in table.stdout
     assert "unknown apiVersion 'example.invalid/v1'" in table.stdout and "2 not compared (error)" in table.stdout
+    markdown = cli("drift", "-f", str(manifest), "--kubeconfig", str(sandbox_kubeconfig), "-o", "markdown", timeout=120)
+    assert f"`namespace {gone} does not exist`" in markdown.stdout and "2 not compared (error)." in markdown.stdout
 
 
 async def test_cli_exit_codes_and_every_format_without_the_secret(

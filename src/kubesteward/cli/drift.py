@@ -218,7 +218,8 @@ def _markdown(result: DriftResult) -> str:
         "| Object | Status | Changes |", "|---|---|---|",
     ]
     for obj in result.objects:
-        changes = "<br>".join(code_span(change.describe()) for change in obj.changes).replace("|", "\\|")
+        described = [change.describe() for change in obj.changes] or ([obj.reason] if obj.reason else [])
+        changes = "<br>".join(code_span(text) for text in described).replace("|", "\\|")
         lines.append(f"| {code_span(obj.ref)} | {_STATUS_LOOK[obj.status][1]} | {changes} |")
     for obj in result.drifted_objects:
         diff = obj.diff(left, right)
