@@ -284,3 +284,27 @@ def test_cross_cluster_between_two_sandboxes(
     assert _drifted(document) == EXPECTED  # uids, cluster IPs, node ports and tokens of two clusters: no noise
     for planted in (PLANTED_LEFT, PLANTED_RIGHT, PLANTED_ENV):
         assert planted not in result.stdout + result.stderr
+
+
+async def test_custom_resources_by_api_version_and_kind(
+    kube: KubeClient, sandbox_kubeconfig: Path, spaces: tuple[str, str, str],
+) -> None:
+    left, right, _copy = spaces
+    group = f"t{uuid.uuid4().hex[:8]}.drift.kubesteward.io"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    kubectl(sandbox_kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(crd))
+    try:
+        kubectl(sandbox_kubeconfig, "wait", "--for=condition=Established", f"crd/widgets.{group}", "--timeout=60s")
+        for namespace, size in ((left, 3), (right, 4)):
+            widget = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": size}}
+            kubectl(sandbox_kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(widget))
+        result = await drift_namespaces(kube, left, kube, right, kinds=[f"{group}/v1/Widget"])
+        assert {(obj.ref, obj.status): [c.describe() for c in obj.changes] for obj in result.objects} == {
+            (f"Widget.{group}/w", "drifted"): ["/spec/size: 3 -> 4"]}
+    finally:
+        kubectl(sandbox_kubeconfig, "delete", "crd", f"widgets.{group}", "--ignore-not-found", "--wait=false")
