@@ -51,7 +51,6 @@ _LABELS = frozenset({"kubernetes.io/metadata.name"})
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
 # Made in every namespace by the API server's root-CA publisher.
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
-ANY = "*"
 
 
 @dataclass(frozen=True)
