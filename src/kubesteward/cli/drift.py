@@ -194,6 +194,8 @@ def _table(result: DriftResult, *, show_diff: bool) -> None:
     if not show_diff:
         return
     for obj in result.drifted_objects:
+        if obj.status == "error":  # nothing compared: its line above says why
+            continue
         out.print("")
         for change in obj.changes:
             out.print(f"  {escape(obj.ref)}: {escape(change.describe(), one_line=True)}", highlight=False,
@@ -222,6 +224,8 @@ def _markdown(result: DriftResult) -> str:
         changes = "<br>".join(code_span(text) for text in described).replace("|", "\\|")
         lines.append(f"| {code_span(obj.ref)} | {_STATUS_LOOK[obj.status][1]} | {changes} |")
     for obj in result.drifted_objects:
+        if obj.status == "error":
+            continue
         diff = obj.diff(left, right)
         fence = "`" * max(3, 1 + max((len(run) for line in diff for run in re.findall(r"`+", line)), default=0))
         lines += ["", f"### {code_span(obj.ref)}", "", f"{fence}diff", *diff, fence]
