@@ -25,7 +25,8 @@ def project(source: Any, shape: Any) -> Any:
     if isinstance(shape, Mapping):
         if not isinstance(source, Mapping):
             return source
-        return {key: project(source[key], sub) for key, sub in shape.items() if key in source}
+        # A field the manifest sets to null asks for nothing (apply treats it as absent).
+        return {key: project(source[key], sub) for key, sub in shape.items() if key in source and sub is not None}
     if isinstance(shape, list) and isinstance(source, list):
         key = merge_key(shape)
         if key is not None:
