@@ -242,6 +242,8 @@ async def _partial_read(
     assert gated.returncode == 5, gated.stdout + gated.stderr
     assert "partial" in gated.stdout and "Secret (forbidden)" in gated.stdout and "--allow-partial" in gated.stderr
     assert "Secret/db" not in gated.stdout  # the Secret the right side could not read is not "missing"
+    plain = cli(*base)  # without --fail-on too: exit 0 would be the verdict "in sync"
+    assert plain.returncode == 5 and "partial" in plain.stdout, plain.stdout + plain.stderr
     allowed = cli(*base, "--fail-on", "drift", "--allow-partial", "-o", "json")
     assert allowed.returncode == 0, allowed.stderr
     document = json.loads(allowed.stdout)

@@ -2,7 +2,8 @@
 (``-f``), compared object by object.
 
 Exit codes as ``kubectl diff``'s: 0 in sync, 1 drift found; a run that could read only part of what was
-asked exits 5 under ``--fail-on`` unless ``--allow-partial``; errors keep their documented codes.
+asked exits 5 unless ``--allow-partial``, with or without ``--fail-on``: drift's exit code is its verdict, and
+0 would say "in sync" about what it could not see. Errors keep their documented codes.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def drift(
     fail_on: Annotated[
         str | None,
         typer.Option("--fail-on", help="drift (the default: exit 1 when anything differs) or none (exit 0 "
-                     "whatever differs); either turns on the partial-run gate."),
+                     "whatever differs). A partial run exits 5 either way unless --allow-partial."),
     ] = None,
     allow_partial: opt.AllowPartial = False,
     request_timeout: opt.RequestTimeout = 30.0,
@@ -115,7 +116,7 @@ def drift(
         return 1
     partial = [(side.label, side.coverage.summary()) for side in (result.left, result.right)
                if not side.coverage.complete]
-    return opt.partial_gate(partial, fail_on is not None, allow_partial)
+    return opt.partial_gate(partial, True, allow_partial)  # always: exit 0 is the verdict "in sync"
 
 
 def _parse_map(values: list[str]) -> dict[str, str]:
