@@ -23,6 +23,7 @@ from kubesteward.drift.normalise import parse_ignores
 from kubesteward.sandbox.cluster import Sandbox
 from tests.support.cli import assert_one_clear_line, cli, kubectl, run_in_process, variant
 from tests.support.identities import service_account_token
+from tests.support.sandboxes import own_sandbox
 
 PLANTED_LEFT = "s3cr3t-left-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
 PLANTED_RIGHT = "s3cr3t-right-" + uuid.uuid4().hex
@@ -256,13 +257,8 @@ async def _partial_read(
 @pytest.fixture(scope="module")
 def other_cluster() -> Iterator[Sandbox]:
     """A second, small sandbox: another cluster, with its own API server, uids and IP ranges."""
-    sandbox = Sandbox(name=f"t18-drift-{uuid.uuid4().hex[:6]}", nodes=1, metrics=False)
-    try:
-        sandbox.up(timeout=300)
+    with own_sandbox("t18-drift") as sandbox:
         yield sandbox
-    finally:
-        sandbox.down()
-        (sandbox.state_dir.parent / f".{sandbox.name}.lock").unlink(missing_ok=True)
 
 
 def test_cross_cluster_between_two_sandboxes(

@@ -11,7 +11,6 @@ since the shared test cluster keeps none; it is torn down at the end.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from kubesteward.policy.least_privilege import read_audit_log
 from kubesteward.sandbox.cluster import Sandbox
 from tests.support.cli import cli, variant
 from tests.support.identities import service_account_token
+from tests.support.sandboxes import own_sandbox
 from tests.support.wait import eventually
 
 NAMESPACE, ACCOUNT = "shop", "worker"
@@ -36,13 +36,8 @@ assert CONFIGMAP is not None and CLUSTER_ROLE_BINDING is not None
 
 @pytest.fixture(scope="module")
 def audited() -> Iterator[Sandbox]:
-    sandbox = Sandbox(name=f"t17-audit-{uuid.uuid4().hex[:6]}", nodes=1, metrics=False, audit_log=True)
-    try:
-        sandbox.up(timeout=300)
+    with own_sandbox("t17-audit", audit_log=True) as sandbox:
         yield sandbox
-    finally:
-        sandbox.down()
-        (sandbox.state_dir.parent / f".{sandbox.name}.lock").unlink(missing_ok=True)
 
 
 @pytest.fixture
