@@ -15,8 +15,10 @@ from pathlib import Path
 
 from kubesteward.gotools.build import Component, Progress, ensure_built, env_var_for, override, wrapper_gomod
 
-KUSTOMIZE = "v5.8.1"  # sigs.k8s.io/kustomize/kustomize/v5; it reads its version from its module's tag
-HELM = "v4.3.2"  # helm.sh/helm/v4; its go.mod needs Go 1.26
+# The pinned tags of sigs.k8s.io/kustomize/kustomize/v5 (which reports its module's tag as its version)
+# and of helm.sh/helm/v4 (whose go.mod sets the Go toolchain the README asks for).
+KUSTOMIZE = "v5.8.1"
+HELM = "v4.3.2"
 
 
 def kustomize_component() -> Component:
