@@ -86,6 +86,8 @@ def drift(
     if fail_on not in (None, "drift", "none"):
         raise UsageError(f"--fail-on must be drift or none, not {fail_on!r}")
     contexts = opt.split_values(context)
+    # As every cluster command: no kubeconfig, but the local sandbox runs, means the sandbox.
+    kubeconfig = opt.resolve_targets(kubeconfig, None).kubeconfig
     if filename:
         if namespaces is not None or len(contexts) > 1 or kinds or mapping:
             raise UsageError("-f compares manifests with one cluster: --namespaces, a second --context, --kinds "
