@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -9,14 +10,16 @@ import textwrap
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from kubesteward.errors import StateError, UsageError
 from kubesteward.notifications.silences import Matcher, Silence
 from kubesteward.notifications.types import Alert, Notification
-from kubesteward.state import AlertRecord, GroupRecord, StateStore
+from kubesteward.redaction import register
+from kubesteward.state import AlertRecord, AuditEntry, GroupRecord, StateStore
 from kubesteward.state.url import resolve
 from tests.support.postgres import fresh_database
 
@@ -407,3 +410,92 @@ def test_sqlite_runs_in_wal_mode_so_readers_do_not_block_the_daemon(tmp_path: Pa
     StateStore.open(str(path)).close()
     with sqlite3.connect(path) as conn:  # WAL is a property of the file: it persists after close
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+# ---------------------------------------------------------------------------------------------- audit trail
+
+
+def audit_entry(name: str, when: dt.datetime = T0, *, app: str = "shop", **changes: Any) -> AuditEntry:
+    entry = AuditEntry(
+        at=when, actor="alice@prod", context="prod", app=app, action="update", kind="Deployment", group="apps",
+        namespace="shop", name=name, source="git:/srv/repo@main:deploy (0123abc)", revision="0123abc" + "0" * 33,
+        dry_run=False, outcome="ok", detail="image web:1.2 -> web:1.3",
+    )
+    return dataclasses.replace(entry, **changes)
+
+
+def test_audit_entries_round_trip_newest_first_by_app_and_limited(store: StateStore) -> None:
+    assert store.audit_entries() == []
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    first = audit_entry("web", dt.datetime(2026, 3, 4, 7, 6, 7, 999999, tzinfo=plus_two))  # T0 + 0.876543 s in UTC
+    cluster_scoped = audit_entry("ops", at(5), app="platform", kind="Namespace", group="", namespace="",
+                                 action="create", dry_run=True, revision="", source="deploy/platform")
+    store.record_audit([first, cluster_scoped])
+    # One instant, two entries: the one recorded last comes first, as it happened last.
+    store.record_audit([audit_entry("a", at(10)), audit_entry("b", at(10), action="prune", outcome="failed")])
+    store.record_audit([])  # nothing to record: no transaction, no error
+
+    everything = store.audit_entries()
+    assert [e.name for e in everything] == ["b", "a", "ops", "web"]
+    assert everything[3] == first and everything[3].at.tzinfo == dt.UTC  # same instant, to the microsecond
+    assert everything[2] == cluster_scoped and everything[2].dry_run is True and everything[3].dry_run is False
+    assert everything[0].action == "prune" and everything[0].outcome == "failed"
+    assert [e.name for e in store.audit_entries(app="shop")] == ["b", "a", "web"]
+    assert [e.name for e in store.audit_entries(app="platform")] == ["ops"]
+    assert store.audit_entries(app="nothing") == []
+    assert [e.name for e in store.audit_entries(limit=2)] == ["b", "a"]
+    assert [e.name for e in store.audit_entries(app="shop", limit=1)] == ["b"]
+    with pytest.raises(ValueError, match="at least 1"):
+        store.audit_entries(limit=0)
+
+
+def test_audit_detail_and_source_are_scrubbed_and_one_line(store: StateStore, raw: Engine) -> None:
+    token = "Zk9q-registered-token-7731"
+    register(token)
+    store.record_audit([
+        audit_entry(
+            "web",
+            detail=f"apply refused:\n  token {token}\n  Authorization: Bearer abcdefghijklmnop0123456789",
+            source="git:https://bot:hunter2-pass@git.example/repo@main:deploy (0123abc)",
+        )
+    ])
+    [entry] = store.audit_entries()
+    assert entry.detail == "apply refused: token *** Authorization: Bearer ***"
+    assert entry.source == "git:https://bot:***@git.example/repo@main:deploy (0123abc)"
+    with raw.connect() as conn:  # nothing of either in the database itself, in any column
+        dumped = " ".join(str(v) for row in conn.execute(text("SELECT * FROM ks_audit")).all() for v in row)
+    assert token not in dumped and "hunter2-pass" not in dumped and "abcdefghijklmnop" not in dumped
+
+
+def test_an_audit_batch_with_a_bad_entry_records_none_of_it(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        store.record_audit([audit_entry("good"), audit_entry("bad", dt.datetime(2026, 1, 1))])
+    assert store.audit_entries() == []
+
+
+def test_a_database_made_before_the_audit_trail_gets_it_and_keeps_its_data(state_url: str, raw: Engine) -> None:
+    with StateStore.open(state_url) as before:
+        before.commit(alerts=[alert_record("a")], notifications=[("hook", notification("g", 1))])
+        kept = before.add_silence(silence("namespace=shop"))
+    with raw.begin() as conn:  # what version 1 created: every table but ks_audit
+        conn.execute(text("DROP TABLE ks_audit"))
+    with raw.connect() as conn:
+        assert "ks_audit" not in inspect(conn).get_table_names()
+
+    with StateStore.open(state_url) as after:
+        assert set(after.load_alerts()) == {"a"}
+        assert after.silences(T0) == [kept] and after.outbox_stats()["hook"]["pending"] == 1
+        after.record_audit([audit_entry("web")])
+        assert [e.name for e in after.audit_entries()] == ["web"]
+    with raw.connect() as conn:
+        # Additive: the version stays, so an older kubesteward sharing the database still opens it.
+        assert conn.execute(text("SELECT version FROM ks_schema_version")).scalars().all() == [1]
+        assert {"ks_audit_app_at", "ks_audit_at"} <= {i["name"] for i in inspect(conn).get_indexes("ks_audit")}
+
+
+def test_audit_entry_names_its_object_as_kubectl_does() -> None:
+    assert audit_entry("web").object == "Deployment.apps/shop/web"
+    assert audit_entry("ops", kind="Namespace", group="", namespace="").object == "Namespace/ops"
+    assert audit_entry("cfg", kind="ConfigMap", group="").object == "ConfigMap/shop/cfg"
+    document = audit_entry("web", dt.datetime(2026, 3, 4, 7, 6, 7, tzinfo=dt.timezone(dt.timedelta(hours=2)))).document()
+    assert document["at"] == "2026-03-04T05:06:07Z" and document["dryRun"] is False and document["group"] == "apps"

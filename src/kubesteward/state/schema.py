@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 SCHEMA_VERSION = 1
 # len("2026-01-02T03:04:05.000000Z"). Byte order ("C") on PostgreSQL: a linguistic collation of the database
@@ -72,6 +72,33 @@ silences = Table(
     Column("ends_at", TIMESTAMP, nullable=False, index=True),
     Column("created_by", String(256), nullable=False),
     Column("comment", Text, nullable=False),
+)
+
+
+# The audit trail of writes (sync, self-heal): appended, never updated. Added after version 1 without a new
+# version: a table is additive, create_all adds it to an older database, and an older kubesteward sharing the
+# database (a watch daemon not yet upgraded) keeps working beside it, which a version bump would refuse.
+audit = Table(
+    "ks_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", TIMESTAMP, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    Column("app", String(253), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("kind", String(253), nullable=False),
+    Column("api_group", String(253), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("revision", String(64), nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    # history --app: one app's entries, newest first.
+    Index("ks_audit_app_at", "app", "at"),
+    Index("ks_audit_at", "at"),
 )
 
 

@@ -1,4 +1,5 @@
-"""The durable memory of ``kubesteward watch``: alerts, notification groups, the outbox, silences.
+"""The durable memory of ``kubesteward watch``: alerts, notification groups, the outbox, silences; and the
+audit trail of ``sync``.
 
 One :class:`StateStore` per process, over SQLite (default, a file) or
 PostgreSQL (a URL, for a shared or in-cluster daemon). Synchronous SQLAlchemy
@@ -20,7 +21,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,9 @@ from kubesteward.errors import OutputError, StateError
 from kubesteward.notifications.silences import Matcher, Silence
 from kubesteward.notifications.types import Notification
 from kubesteward.private_files import create_private, private_directory
+from kubesteward.redaction import scrub
 from kubesteward.state import schema as s
+from kubesteward.state.audit import AuditEntry
 from kubesteward.state.url import StateLocation, resolve
 
 # Errors from the database layer that become one StateError line. SQLAlchemy wraps driver errors; the raw
@@ -170,6 +173,7 @@ class StateStore:
                         f"understands ({s.SCHEMA_VERSION}): upgrade kubesteward"
                     )
             # Version 1 is the first schema: nothing to migrate yet. Future versions migrate here, by version.
+            # Tables added since without a version (additive: ks_audit) are created in an older database here.
             s.metadata.create_all(conn, checkfirst=True)
             if conn.execute(select(func.count()).select_from(s.schema_version)).scalar() == 0:
                 conn.execute(s.schema_version.insert().values(version=s.SCHEMA_VERSION))
@@ -415,6 +419,70 @@ class StateStore:
                 update(table).where(table.c.id == silence_id).values(ends_at=stamp, starts_at=min(row.starts_at, stamp))
             )
         return True
+
+    # ------------------------------------------------------------------ audit trail
+
+    def record_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append ``entries`` in ONE transaction (all or none), in the order given.
+
+        ``detail`` and ``source`` are scrubbed here, the one door into the table: a Git URL's password or a
+        token quoted by an API error never reaches the database.
+        """
+        rows = [
+            {
+                "at": s.to_db(e.at),
+                "actor": e.actor,
+                "context": e.context,
+                "app": e.app,
+                "action": e.action,
+                "kind": e.kind,
+                "api_group": e.group,
+                "namespace": e.namespace,
+                "name": e.name,
+                "source": scrub(e.source),
+                "revision": e.revision,
+                "dry_run": e.dry_run,
+                "outcome": e.outcome,
+                "detail": scrub(" ".join(e.detail.split()))[:_MAX_ERROR_TEXT],
+            }
+            for e in entries
+        ]
+        if not rows:
+            return
+        with self._transaction("commit failed", write=True) as conn:
+            conn.execute(s.audit.insert(), rows)
+
+    def audit_entries(self, *, app: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries (of ``app`` when given), newest first; entries of one instant in the
+        reverse of the order they were recorded."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        a = s.audit.c
+        query = select(s.audit).order_by(a.at.desc(), a.id.desc()).limit(limit)
+        if app is not None:
+            query = query.where(a.app == app)
+        with self._transaction("read failed", write=False) as conn:
+            rows = conn.execute(query).all()
+        return [_audit_entry(row._mapping) for row in rows]
+
+
+def _audit_entry(row: RowMapping) -> AuditEntry:
+    return AuditEntry(
+        at=s.from_db(row["at"]),
+        actor=row["actor"],
+        context=row["context"],
+        app=row["app"],
+        action=row["action"],
+        kind=row["kind"],
+        group=row["api_group"],
+        namespace=row["namespace"],
+        name=row["name"],
+        source=row["source"],
+        revision=row["revision"],
+        dry_run=bool(row["dry_run"]),
+        outcome=row["outcome"],
+        detail=row["detail"],
+    )
 
 
 def _outbox_item(row: RowMapping) -> OutboxItem:
