@@ -22,6 +22,7 @@ from kubesteward.cluster import ClientFactory
 from kubesteward.drift.desired import drift_desired
 from kubesteward.drift.namespaces import DEFAULT_KINDS, DriftResult, drift_namespaces
 from kubesteward.drift.normalise import IgnoreRule, parse_ignores
+from kubesteward.drift.source import DesiredSource
 from kubesteward.errors import InputError, UsageError
 from kubesteward.model.render import RenderOptions
 from kubesteward.reporting.markdown import code_span
@@ -63,6 +64,9 @@ def drift(
         typer.Option("-f", "--filename", help="Manifests to compare with the live cluster: files, directories, "
                      "kustomizations, Helm charts; repeatable."),
     ] = None,
+    git: opt.GitRepo = None,
+    ref: opt.GitRef = "HEAD",
+    git_path: opt.GitPath = ".",
     values: Annotated[
         list[Path] | None, typer.Option("--values", help="-f charts: a values file (repeatable; later files win).")
     ] = None,
@@ -79,7 +83,7 @@ def drift(
     request_timeout: opt.RequestTimeout = 30.0,
 ) -> int:
     """Compare two namespaces (--namespaces A B), one namespace in two clusters (--context A --context B -n NS),
-    or manifests with the live cluster (-f PATH)."""
+    or manifests with the live cluster (-f PATH, or --git REPO [--ref REF] [--path DIR])."""
     fmt = check_format(output, FORMATS)
     rules = parse_ignores(ignore or [])
     mapping = _parse_map(opt.split_values(name_map))
@@ -88,18 +92,21 @@ def drift(
     contexts = opt.split_values(context)
     # As every cluster command: no kubeconfig, but the local sandbox runs, means the sandbox.
     kubeconfig = opt.resolve_targets(kubeconfig, None).kubeconfig
-    if filename:
+    if not (filename or git) and (ref != "HEAD" or git_path != "."):
+        raise UsageError("--ref and --path need --git")
+    if filename or git:
         if namespaces is not None or len(contexts) > 1 or kinds or mapping:
-            raise UsageError("-f compares manifests with one cluster: --namespaces, a second --context, --kinds "
-                             "and --map do not apply to it")
+            raise UsageError("-f and --git compare manifests with one cluster: --namespaces, a second --context, "
+                             "--kinds and --map do not apply to them")
         render = _render_options(values, set_values, release, namespace)
-        result = _run_desired(kubeconfig, contexts, filename, render, namespace, rules, request_timeout)
+        source = opt.desired_source(filename, git, ref, git_path, render)
+        result = _run_desired(kubeconfig, contexts, source, namespace, rules, request_timeout)
     else:
         if len(contexts) > 2:
             raise UsageError("--context: give one (both namespaces in that cluster) or two (one cluster each)")
         if namespaces is None and len(contexts) != 2:
             raise UsageError("say what to compare: --namespaces A B, --context A --context B [-n NAMESPACE], "
-                             "or -f PATH")
+                             "-f PATH or --git REPO")
         if namespaces is not None and namespace is not None:
             raise UsageError("-n and --namespaces: give one (-n is for the same namespace in two clusters)")
         chosen = opt.split_values(kinds) or list(DEFAULT_KINDS)
@@ -162,15 +169,16 @@ def _render_options(
 
 
 def _run_desired(
-    kubeconfig: str | None, contexts: list[str], paths: list[Path], render: RenderOptions, namespace: str | None,
+    kubeconfig: str | None, contexts: list[str], source: DesiredSource, namespace: str | None,
     ignore: tuple[IgnoreRule, ...], timeout: float,
 ) -> DriftResult:
-    with STATE.status("reading the manifests and the cluster..."):
+    with STATE.status("reading the manifests and the cluster..."), source.open() as opened:
 
         async def main() -> DriftResult:
             async with ClientFactory(kubeconfig, timeout=timeout) as factory:
                 client = factory.client(contexts[0] if contexts else None)
-                return await drift_desired(client, paths, render, namespace=namespace, ignore=ignore)
+                return await drift_desired(client, opened.paths, source.render, namespace=namespace, ignore=ignore,
+                                           label=opened.label)
 
         return runner.run(main())
 

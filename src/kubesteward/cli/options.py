@@ -18,7 +18,9 @@ from kubesteward.cluster.config import kubeconfig_paths
 from kubesteward.errors import Forbidden, UsageError
 
 if TYPE_CHECKING:
+    from kubesteward.drift.source import DesiredSource
     from kubesteward.findings import Severity
+    from kubesteward.model.render import RenderOptions
 
 Kubeconfig = Annotated[
     str | None,
@@ -63,6 +65,27 @@ AllowPartial = Annotated[
     typer.Option("--allow-partial", help="With --fail-on: pass a run that could read only part of what was asked "
                  "(RBAC). Without it such a run exits 5; the output says what was not covered either way."),
 ]
+
+GitRepo = Annotated[
+    str | None,
+    typer.Option("--git", help="Read the manifests from this Git repository (a local path or file:// URL) "
+                 "instead of -f; the commit is recorded."),
+]
+GitRef = Annotated[str, typer.Option("--ref", help="--git: the branch, tag or commit to read.")]
+GitPath = Annotated[str, typer.Option("--path", help="--git: the directory inside the repository.")]
+
+
+def desired_source(
+    filename: Sequence[Path] | None, git: str | None, ref: str, path: str, render: RenderOptions | None = None,
+) -> DesiredSource:
+    """``-f PATH…`` or ``--git REPO --ref REF --path DIR``, exactly one of them."""
+    from kubesteward.drift.source import DesiredSource, GitSpec  # only the commands that read manifests
+
+    if filename and git:
+        raise UsageError("-f and --git: give one of them")
+    if git is None and (ref != "HEAD" or path != "."):
+        raise UsageError("--ref and --path need --git")
+    return DesiredSource(paths=tuple(filename or ()), git=GitSpec(git, ref, path) if git else None, render=render)
 
 
 def split_values(values: list[str] | None) -> list[str]:

@@ -63,9 +63,11 @@ async def drift_desired(
     render_options: RenderOptions | None = None,
     namespace: str | None = None,
     ignore: Sequence[IgnoreRule] = (),
+    label: str | None = None,
 ) -> DriftResult:
     """Compare the objects of ``paths`` (files, directories, kustomizations, charts) with the cluster.
-    ``namespace``: where objects that name none go (default: the context's namespace)."""
+    ``namespace``: where objects that name none go (default: the context's namespace); ``label``: what the
+    manifests are called in the result (default: their paths; a Git source names its repository and commit)."""
     paths = list(paths)
     reader = await asyncio.to_thread(read_inputs, paths, render_options)
     manifests = await asyncio.to_thread(reader.manifests)
@@ -87,7 +89,7 @@ async def drift_desired(
 
     objects = await asyncio.gather(*(judged(item) for item in desired))
     objects.sort(key=lambda obj: (obj.group, obj.kind, obj.namespace, obj.name))
-    sources = ", ".join(str(path) for path in paths)
+    sources = label or ", ".join(str(path) for path in paths)
     return DriftResult(
         left=Side(context="", namespace=sources, coverage=Coverage(namespace=None, gaps=(), not_served=()),
                   objects_read=len(desired)),
