@@ -8,6 +8,7 @@ asked exits 5 unless ``--allow-partial``, with or without ``--fail-on``: drift's
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Annotated
@@ -177,8 +178,9 @@ def _run_desired(
         async def main() -> DriftResult:
             async with ClientFactory(kubeconfig, timeout=timeout) as factory:
                 client = factory.client(contexts[0] if contexts else None)
-                return await drift_desired(client, opened.paths, source.render, namespace=namespace, ignore=ignore,
-                                           label=opened.label)
+                result = await drift_desired(client, opened.paths, source.render, namespace=namespace,
+                                             ignore=ignore, label=opened.label)
+                return dataclasses.replace(result, revision=opened.revision)
 
         return runner.run(main())
 

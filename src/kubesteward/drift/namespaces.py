@@ -104,6 +104,7 @@ class DriftResult:
     right: Side
     objects: tuple[ObjectDrift, ...]
     kinds: tuple[str, ...]
+    revision: str | None = None  # manifests vs live from Git: the commit compared
 
     @property
     def drifted_objects(self) -> list[ObjectDrift]:
@@ -124,10 +125,11 @@ class DriftResult:
         return counts
 
     def document(self) -> dict[str, Any]:
-        return {
+        out = {
             "left": self.left.document(), "right": self.right.document(), "kinds": list(self.kinds),
             "inSync": self.in_sync, "counts": self.counts(), "objects": [obj.document() for obj in self.objects],
         }
+        return {**out, "revision": self.revision} if self.revision else out
 
 
 async def drift_namespaces(
