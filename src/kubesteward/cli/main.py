@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("kubesteward.cli.diagnose", "diagnose"),
     "audit": ("kubesteward.cli.audit", "audit"),
     "drift": ("kubesteward.cli.drift", "drift"),
+    "history": ("kubesteward.cli.history", "history"),
     "snapshot": ("kubesteward.cli.diagnose", "snapshot"),
     "explain": ("kubesteward.cli.diagnose", "explain"),
     "lint": ("kubesteward.cli.lint", "lint"),
@@ -96,7 +97,7 @@ app = typer.Typer(
     cls=LazyGroup,
     # Names the commands that exist, every one (tests/unit/test_cli_help.py): add a command here when it lands.
     help="Kubernetes operations engine, across many clusters: diagnose, audit, lint, drift, snapshot, explain, status,"
-    " watch, silence, rbac, webhook, sandbox, exit-codes.",
+    " watch, silence, history, rbac, webhook, sandbox, exit-codes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -65,6 +65,14 @@ AllowPartial = Annotated[
     typer.Option("--allow-partial", help="With --fail-on: pass a run that could read only part of what was asked "
                  "(RBAC). Without it such a run exits 5; the output says what was not covered either way."),
 ]
+StateUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        help="State store: a SQLite file path or sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB. "
+        "Default: $KUBESTEWARD_STATE_URL, else $XDG_STATE_HOME/kubesteward/watch.db.",
+    ),
+]
 
 GitRepo = Annotated[
     str | None,

@@ -30,14 +30,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-StateUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--state",
-        help="State store: a SQLite file path or sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB. "
-        "Default: $KUBESTEWARD_STATE_URL, else $XDG_STATE_HOME/kubesteward/watch.db.",
-    ),
-]
 DEFAULT_DURATION = "1h"  # amtool's default
 
 
@@ -68,7 +60,7 @@ def add(
         str, typer.Option("--comment", "-c", help="Why (shown to whoever wonders where the alerts went).")
     ] = "",
     author: Annotated[str | None, typer.Option("--author", help="Who (default $USER).")] = None,
-    state: StateUrl = None,
+    state: opt.StateUrl = None,
     output: opt.Output = "table",
 ) -> None:
     """Silence alerts matching every MATCHER, starting now; prints the new silence's id."""
@@ -95,7 +87,7 @@ def add(
 @app.command("list")
 def list_(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include expired silences.")] = False,
-    state: StateUrl = None,
+    state: opt.StateUrl = None,
     output: opt.Output = "table",
 ) -> None:
     """Active and pending silences (--all: expired ones too)."""
@@ -133,7 +125,7 @@ def list_(
 @app.command()
 def expire(
     silence_id: Annotated[str, typer.Argument(metavar="ID", help="The silence's id (see `silence list`).")],
-    state: StateUrl = None,
+    state: opt.StateUrl = None,
 ) -> None:
     """End a silence now; its alerts notify again from the watch's next cycle."""
     with _open(state) as store:
