@@ -184,6 +184,7 @@ async def load_full(
     kinds: Iterable[KindRef],
     *,
     namespace: str | None = None,
+    label_selector: str | None = None,
     page_size: int = 500,
     into: FullObjects | None = None,
     fall_back: bool = False,
@@ -192,15 +193,19 @@ async def load_full(
     redacted as it arrives (no Secret value outlives its page). A kind that may not be listed, or whose
     API is not served, is recorded in ``skipped``; anything else fails the load. ``fall_back``: a
     namespaced kind refused cluster-wide is listed in the context's namespace instead, as the slim
-    model's load does (``skipped`` then names the namespace it was read in)."""
+    model's load does (``skipped`` then names the namespace it was read in). ``label_selector``: only the
+    objects it selects (an ApplySet's members), listed by the API server's filter."""
     store = into if into is not None else FullObjects()
     types = [await resolve_kind(client, ref) for ref in kinds]
-    await asyncio.gather(*(_load_kind(client, rt, namespace, page_size, store, fall_back) for rt in types))
+    await asyncio.gather(
+        *(_load_kind(client, rt, namespace, label_selector, page_size, store, fall_back) for rt in types)
+    )
     return store
 
 
 async def _load_kind(
-    client: KubeClient, rt: ResourceType, namespace: str | None, page_size: int, store: FullObjects, fall_back: bool,
+    client: KubeClient, rt: ResourceType, namespace: str | None, label_selector: str | None, page_size: int,
+    store: FullObjects, fall_back: bool,
 ) -> None:
     head = {"apiVersion": rt.api_version, "kind": rt.kind}  # list items of built-ins come without them
 
@@ -214,7 +219,9 @@ async def _load_kind(
             raise InputError(f"a {rt.kind} in {where} is nested too deeply to hold", context=client.context) from None
 
     try:
-        listed = await client.list(rt, namespace=scope, type=msgspec.Raw, each=redacted, limit=page_size)
+        listed = await client.list(
+            rt, namespace=scope, label_selector=label_selector, type=msgspec.Raw, each=redacted, limit=page_size
+        )
     except NotFound:
         store.skipped.append(Skipped(rt.kind, f"the API {rt.api_version} is not served by this cluster", unread=False))
         return
@@ -224,7 +231,10 @@ async def _load_kind(
             store.skipped.append(Skipped(rt.kind, f"forbidden: {str(exc).split(': ', 1)[-1]}"))
             return
         try:
-            listed = await client.list(rt, namespace=fallback, type=msgspec.Raw, each=redacted, limit=page_size)
+            listed = await client.list(
+                rt, namespace=fallback, label_selector=label_selector, type=msgspec.Raw, each=redacted,
+                limit=page_size,
+            )
         except (Forbidden, NotFound):
             store.skipped.append(Skipped(rt.kind, f"forbidden: cannot list {rt.plural} cluster-wide or in {fallback!r}"))
             return
