@@ -49,7 +49,9 @@ CONCURRENCY = 16  # dry runs in flight at once: enough to hide latency, few enou
 
 
 @dataclass(frozen=True)
-class _Desired:
+class DesiredObject:
+    """One manifest and where the API server serves it (``rt`` None and ``error`` set when it does not)."""
+
     manifest: dict[str, Any]  # as written: sent to the API server only
     rt: ResourceType | None
     namespace: str  # "" when cluster-scoped
@@ -72,7 +74,7 @@ async def drift_desired(
     reader = await asyncio.to_thread(read_inputs, paths, render_options)
     manifests = await asyncio.to_thread(reader.manifests)
     fallback_ns = namespace or client.config.namespace or "default"
-    desired = [await _locate(client, doc, fallback_ns) for doc in reader.documents]
+    desired = [await locate(client, doc, fallback_ns) for doc in reader.documents]
 
     store = await _load_live(client, desired)
     loaded = {group_kind.kind for group_kind in store.loaded}
@@ -83,7 +85,7 @@ async def drift_desired(
     ]
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def judged(item: _Desired) -> ObjectDrift:
+    async def judged(item: DesiredObject) -> ObjectDrift:
         async with gate:
             return await _judge(client, item, store, hpas, ignore)
 
@@ -100,7 +102,8 @@ async def drift_desired(
     )
 
 
-async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str) -> _Desired:
+async def locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str) -> DesiredObject:
+    """Where ``doc`` goes: its resource type and namespace (``fallback_ns`` when it names none and is namespaced)."""
     api_version, kind = str(doc.get("apiVersion") or ""), str(doc.get("kind") or "")
     metadata = doc.get("metadata")
     meta = metadata if isinstance(metadata, Mapping) else {}
@@ -112,12 +115,12 @@ async def _locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str) 
         rt = await client.resolve(api_version, kind)
     except Invalid as exc:  # an unknown kind or apiVersion: this object's error, not the run's
         ns = str(meta.get("namespace") or "")
-        return _Desired(dict(doc), None, ns, FullKey(group, kind, ns, name), error=error_line(exc))
+        return DesiredObject(dict(doc), None, ns, FullKey(group, kind, ns, name), error=error_line(exc))
     ns = str(meta.get("namespace") or fallback_ns) if rt.namespaced else ""
-    return _Desired(dict(doc), rt, ns, FullKey(group, kind, ns, name))
+    return DesiredObject(dict(doc), rt, ns, FullKey(group, kind, ns, name))
 
 
-async def _load_live(client: KubeClient, desired: Sequence[_Desired]) -> FullObjects:
+async def _load_live(client: KubeClient, desired: Sequence[DesiredObject]) -> FullObjects:
     """One LIST per kind and namespace the manifests use (a namespace's identity may not list
     cluster-wide), HPAs included wherever a workload may be scaled by one."""
     by_namespace: dict[str, dict[tuple[str, str], ResourceType]] = {}
@@ -136,7 +139,7 @@ async def _load_live(client: KubeClient, desired: Sequence[_Desired]) -> FullObj
 
 
 async def _judge(
-    client: KubeClient, item: _Desired, store: FullObjects, hpas: Sequence[HorizontalPodAutoscaler],
+    client: KubeClient, item: DesiredObject, store: FullObjects, hpas: Sequence[HorizontalPodAutoscaler],
     ignore: Sequence[IgnoreRule],
 ) -> ObjectDrift:
     if item.error:
@@ -146,7 +149,7 @@ async def _judge(
             item.manifest, namespace=item.namespace or None, force=True, dry_run=True, field_manager=FIELD_MANAGER,
         )
     except NotFound as exc:
-        if item.namespace and not await _namespace_exists(client, item.namespace):
+        if item.namespace and not await namespace_exists(client, item.namespace):
             return _verdict(item, "missing", reason=f"namespace {item.namespace} does not exist")
         return _verdict(item, "error", reason=error_line(exc, item.manifest))
     except (Invalid, Conflict, Forbidden) as exc:
@@ -167,7 +170,7 @@ async def _judge(
 
 
 def _verdict(
-    item: _Desired, status: Status, changes: tuple[Change, ...] = (), desired: dict[str, Any] | None = None,
+    item: DesiredObject, status: Status, changes: tuple[Change, ...] = (), desired: dict[str, Any] | None = None,
     live: dict[str, Any] | None = None, reason: str = "",
 ) -> ObjectDrift:
     key = item.key
@@ -175,7 +178,8 @@ def _verdict(
                        namespace=key.namespace, reason=reason)
 
 
-async def _namespace_exists(client: KubeClient, namespace: str) -> bool:
+async def namespace_exists(client: KubeClient, namespace: str) -> bool:
+    """Whether the namespace exists (True when the identity may not tell: the caller's own error says more)."""
     try:
         await client.get(resources.NAMESPACE, namespace)
     except NotFound:
