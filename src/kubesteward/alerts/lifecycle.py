@@ -25,7 +25,7 @@ import datetime as dt
 import fnmatch
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from kubesteward.findings import CODES, Severity
@@ -164,14 +164,18 @@ class AlertBook:
 
     def observe(
         self, context: str, incidents: Iterable[Incident], model: ClusterModel, now: dt.datetime, *,
-        scope: str = "cluster",
+        scope: str = "cluster", own_ids: bool = False, held: Collection[str] = (),
     ) -> None:
-        """The current incidents of one cluster: open, update and clear its alerts (of ``scope``)."""
-        seen: set[str] = set()
+        """The current incidents of one cluster: open, update and clear its alerts (of ``scope``).
+
+        ``own_ids``: each alert's fingerprint is its incident's ``id`` (an observer whose roots are
+        also the cluster's, such as drift, must not take over their alerts). ``held``: fingerprints
+        this observation could not check again, kept as they are (neither updated nor cleared)."""
+        seen: set[str] = set(held)
         for incident in incidents:
             if incident.severity < self.policy.min_severity:
                 continue
-            fp = incident_id(context, incident.root)
+            fp = incident.id if own_ids else incident_id(context, incident.root)
             if fp in seen:
                 continue  # a second incident of one root: its alert is the first's (the worst)
             seen.add(fp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,13 +23,16 @@ from kubesteward.cli.output import escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory
 from kubesteward.config_file import load_project_config
+from kubesteward.drift.normalise import parse_ignores
+from kubesteward.drift.source import DesiredSource, GitSpec
 from kubesteward.durations import parse_seconds
-from kubesteward.errors import DeliveryIncomplete, UsageError
+from kubesteward.errors import DeliveryIncomplete, InputError, UsageError
 from kubesteward.findings import Severity
 from kubesteward.metrics import DEFAULT_METRICS_ADDR, DEFAULT_SERIES_CAP, serve_metrics
 from kubesteward.notifications.types import LABEL_NAMES, parse_iso
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import WatchSettings
+from kubesteward.watch.drift import DriftSettings
 from kubesteward.watch.service import CheckOptions, WatchService
 
 Duration = Annotated[str, typer.Option(help="Duration, e.g. 30s, 5m, 4h.")]
@@ -105,6 +109,24 @@ def watch(
         str, typer.Option("--delivery-wait", help="With --once: how long to keep trying to deliver before exiting "
                           f"{DeliveryIncomplete.exit_code} with what is still queued.")
     ] = "30s",
+    drift_from: Annotated[
+        list[Path] | None,
+        typer.Option("--drift-from", help="Alert (KS902) when live objects drift from these manifests (files, "
+                     "directories, kustomizations, charts; repeatable), compared as drift -f does."),
+    ] = None,
+    drift_git: Annotated[
+        str | None, typer.Option("--drift-git", help="Alert when live objects drift from this Git repository's "
+                                 "manifests (a local path or file:// URL), instead of --drift-from.")
+    ] = None,
+    drift_ref: Annotated[str, typer.Option("--drift-ref", help="--drift-git: the branch, tag or commit, "
+                                           "resolved again at every check.")] = "HEAD",
+    drift_path: Annotated[str, typer.Option("--drift-path", help="--drift-git: the directory inside it.")] = ".",
+    drift_interval: Annotated[str, typer.Option("--drift-interval", help="How often to compare.")] = "1m",
+    drift_ignore: Annotated[
+        list[str] | None,
+        typer.Option("--drift-ignore", help="A field drift leaves out, as drift --ignore (JSON pointer or path "
+                     "glob, optionally Kind: first); repeatable."),
+    ] = None,
     ignore: opt.Ignore = None,
     only: opt.Only = None,
     config: opt.Config = None,
@@ -138,6 +160,7 @@ def watch(
         inhibit=not no_inhibit,
     )
     settings = WatchSettings(resync=_seconds("--resync", resync))
+    drift = _drift_settings(drift_from, drift_git, drift_ref, drift_path, drift_interval, drift_ignore)
     backoff_max = _seconds("--sink-backoff-max", sink_backoff_max)
     if backoff_max <= 0:
         raise UsageError("--sink-backoff-max must be longer than 0s")
@@ -153,7 +176,7 @@ def watch(
         return runner.run(
             _run(targets, store, sinks, policy, settings, checks, scope, request_timeout, once,
                  None if metrics_addr == "off" else metrics_addr, metrics_allow_remote, metrics_series_cap,
-                 backoff_max, wait)
+                 backoff_max, wait, drift)
         )
     finally:
         store.close()
@@ -163,11 +186,12 @@ async def _run(
     targets: opt.Targets, store: StateStore, sinks: list[Sink], policy: AlertPolicy,
     settings: WatchSettings, checks: CheckOptions, namespace: str | None, timeout: float, once: bool,
     metrics_addr: str | None, allow_remote: bool, series_cap: int, backoff_max: float, delivery_wait: float,
+    drift: DriftSettings | None,
 ) -> int:
     async with ClientFactory(targets.kubeconfig, timeout=timeout) as factory:
         clients = [factory.client(c) for c in targets.contexts]
         service = WatchService(clients, store, sinks, policy=policy, watch=settings, checks=checks,
-                               namespace=namespace, retry_backoff=(min(1.0, backoff_max), backoff_max))
+                               namespace=namespace, retry_backoff=(min(1.0, backoff_max), backoff_max), drift=drift)
         server = (
             serve_metrics(service, metrics_addr, allow_remote=allow_remote, series_cap=series_cap)
             if metrics_addr else None
@@ -188,6 +212,7 @@ async def _run(
                 else:
                     STATE.err.print(f"[yellow]warning[/]: cannot watch {escape(context)} yet: {escape(str(error))}; "
                                     "retrying until it can", highlight=False, soft_wrap=True)
+            drift_failed = _report_drift(service, once)
             if once:
                 await service.deliverer.drain(timeout=delivery_wait)
                 undelivered = await asyncio.to_thread(service.deliverer.backlog)
@@ -199,6 +224,7 @@ async def _run(
                         highlight=False, soft_wrap=True,  # one line, whatever the terminal width
                     )
                 codes = [e.exit_code for _, e in failed] + ([DeliveryIncomplete.exit_code] if undelivered else [])
+                codes += drift_failed
                 return max(codes, default=0)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -220,6 +246,44 @@ async def _run(
             for s in sinks:
                 await s.aclose()
 
+
+
+def _drift_settings(
+    paths: list[Path] | None, git: str | None, ref: str, path: str, interval: str, ignore: list[str] | None,
+) -> DriftSettings | None:
+    if not (paths or git):
+        if ref != "HEAD" or path != "." or ignore:
+            raise UsageError("--drift-ref, --drift-path and --drift-ignore need --drift-from or --drift-git")
+        return None
+    if paths and git:
+        raise UsageError("--drift-from and --drift-git: give one of them")
+    if git is None and (ref != "HEAD" or path != "."):
+        raise UsageError("--drift-ref and --drift-path need --drift-git")
+    for item in paths or ():
+        if not item.exists():
+            raise InputError(f"--drift-from {item}: no such file or directory")
+    seconds = _seconds("--drift-interval", interval)
+    if seconds <= 0:
+        raise UsageError("--drift-interval must be longer than 0s")
+    source = DesiredSource(paths=tuple(paths or ()), git=GitSpec(git, ref, path) if git else None)
+    return DriftSettings(source, seconds, parse_ignores(ignore or []))
+
+
+def _report_drift(service: WatchService, once: bool) -> list[int]:
+    """A line per context whose first drift check failed (an error under --once) or was partial;
+    the failed checks' exit codes."""
+    codes = []
+    for context, health in service.drift_health.items():
+        if health.failed:
+            codes.append(health.exit_code)
+            level = "[red]error[/]" if once else "[yellow]warning[/]"
+            then = "" if once else "; checking again every interval"
+            STATE.err.print(f"{level}: {escape(context)}: drift check failed: {escape(health.reason)}{then}",
+                            highlight=False, soft_wrap=True)
+        elif health.state == "partial":
+            STATE.err.print(f"[yellow]warning[/]: {escape(context)}: drift check partial: {escape(health.reason)}",
+                            highlight=False, soft_wrap=True)
+    return codes
 
 
 _STATE_STYLE = {"firing": "red", "pending": "yellow", "silenced": "dim", "inhibited": "dim"}

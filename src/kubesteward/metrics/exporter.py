@@ -50,10 +50,28 @@ class ClusterView:
     reason: str = ""  # why it is not synced, one line
     skipped_kinds: Mapping[str, str] = field(default_factory=dict)  # kind -> "none" | "partial" (RBAC, no API)
     skipped_checks: Sequence[str] = ()  # codes whose analyzers could not run for want of a kind
+    # watch --drift-from: the last drift check's state (pending|ok|partial|failed; "" without a drift source)
+    drift_state: str = ""
+    drift_reason: str = ""
 
     @property
     def current_state(self) -> str:
         return self.state or ("synced" if self.synced else "syncing")
+
+    @property
+    def ready(self) -> bool:
+        """Synced, and the drift check (when there is one) has compared at least part of the manifests."""
+        return self.current_state == "synced" and self.drift_state in ("", "ok", "partial")
+
+    @property
+    def not_ready_reason(self) -> str:
+        """One line: why it is not ready ("" when it is)."""
+        if self.current_state != "synced":
+            return f"{self.current_state}: {self.reason}" if self.reason else self.current_state
+        if not self.ready:
+            reason = f": {self.drift_reason}" if self.drift_reason else ""
+            return f"drift check {self.drift_state}{reason}"
+        return ""
 
 
 class MetricsSource(Protocol):

@@ -183,18 +183,18 @@ def _text(status: int, text: str) -> web.Response:
 
 
 def _readiness(source: MetricsSource) -> tuple[int, str]:
-    """200 ``ok`` when every context is synced; else 503 with one line per context that is not,
-    saying its state and why (``prod: unauthorized: ...``)."""
+    """200 ``ok`` when every context is synced (and its drift check, if any, could run); else 503 with one
+    line per context that is not, saying its state and why (``prod: unauthorized: ...``)."""
     if _ask(source.ready):
         return 200, "ok\n"
     try:
-        waiting = sorted((v for v in source.clusters() if v.current_state != "synced"), key=lambda v: v.context)
+        waiting = sorted((v for v in source.clusters() if not v.ready), key=lambda v: v.context)
     except Exception:
         log.exception("metrics: listing clusters for /readyz failed")
         waiting = []
     if not waiting:
         return 503, "not ready: the watch engine is not ready\n"
-    lines = [f"{v.context}: {v.current_state}" + (f": {_one_line(v.reason)}" if v.reason else "") for v in waiting]
+    lines = [f"{v.context}: {_one_line(v.not_ready_reason)}" for v in waiting]
     return 503, "not ready:\n" + "".join(f"{line}\n" for line in lines)
 
 

@@ -38,6 +38,8 @@ from kubesteward.model.cluster import ClusterModel
 from kubesteward.notifications.silences import Silence
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import ClusterWatch, Evaluated, WatchSettings
+from kubesteward.watch.drift import SCOPE as DRIFT_SCOPE
+from kubesteward.watch.drift import DriftHealth, DriftSettings, check_context
 from kubesteward.watch.evaluate import IncrementalEvaluator
 from kubesteward.watch.health import describe_skipped, watchdog_incident
 
@@ -76,6 +78,7 @@ class WatchService:
         context_backoff: tuple[float, float] = (1.0, 30.0),
         outbox_retention: float = 7 * 86400.0,
         on_outcome: Callable[[Outcome], None] | None = None,
+        drift: DriftSettings | None = None,
     ) -> None:
         self.store = store
         self.policy = policy or AlertPolicy()
@@ -107,6 +110,10 @@ class WatchService:
         self._views: dict[str, ClusterView] = {}
         self._findings: dict[str, list[Finding]] = {}
         self._lock = asyncio.Lock()
+        # The manifests each context is compared with every drift.interval (None: no drift source).
+        self.drift = drift
+        self.namespace = namespace  # where drift's manifests without a namespace go (None: the context's)
+        self.drift_health: dict[str, DriftHealth] = {w.context: DriftHealth() for w in self.watches} if drift else {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,6 +126,8 @@ class WatchService:
         """
         self._refresh_views()  # readiness names every context from now on ("syncing" during this first LIST)
         await asyncio.gather(*(self._start(w) for w in self.watches))
+        if self.drift is not None:  # the first comparison now, so that --once reports drift too
+            await asyncio.gather(*(self._check_drift(w) for w in self.watches))
         self._refresh_views()  # ... and why one that could not be listed is not synced
 
     async def _start(self, watch: ClusterWatch, attempt: int = 0) -> bool:
@@ -145,6 +154,9 @@ class WatchService:
         tasks = [asyncio.create_task(self._supervise(w, stop), name=f"watch {w.context}") for w in self.watches]
         tasks.append(asyncio.create_task(self.deliverer.run(stop), name="deliver"))
         tasks.append(asyncio.create_task(self._ticker(stop), name="tick"))
+        if self.drift is not None:
+            tasks += [asyncio.create_task(self._drift_loop(w, self.drift.interval, stop), name=f"drift {w.context}")
+                      for w in self.watches]
         try:
             done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -168,6 +180,31 @@ class WatchService:
             if await self._start(watch, attempts):
                 log.warning("watching %s (listed after %d more attempts)", watch.context, attempts)
         await watch.run(stop)
+
+    async def _drift_loop(self, watch: ClusterWatch, interval: float, stop: asyncio.Event) -> None:
+        while not await _stopped(stop, interval):
+            await self._check_drift(watch)
+
+    async def _check_drift(self, watch: ClusterWatch) -> None:
+        """Compare one context with the manifests and observe its drift alerts (none when the check failed:
+        what it could not see it must neither raise nor resolve)."""
+        assert self.drift is not None
+        check = await check_context(watch.client, self.drift, self.namespace)
+        before = self.drift_health.get(watch.context, DriftHealth())
+        health = check.health
+        if health.state != before.state or health.reason != before.reason:
+            # The first check's trouble is the caller's to report (the CLI prints it), as a start's is.
+            if health.state in ("failed", "partial"):
+                level = logging.INFO if before.state == "pending" else logging.WARNING
+                log.log(level, "%s: drift check %s: %s", watch.context, health.state, health.reason)
+            elif before.state in ("failed", "partial"):
+                log.warning("%s: drift check ok again", watch.context)
+        async with self._lock:
+            self.drift_health[watch.context] = health
+            if check.observed:
+                self.book.observe(watch.context, check.incidents, _NOTHING, dt.datetime.now(dt.UTC),
+                                  scope=DRIFT_SCOPE, own_ids=True, held=check.held)
+            await self._tick()
 
     async def _ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -260,6 +297,8 @@ class WatchService:
                 reason=health.reason,
                 skipped_kinds={s.kind: "partial" if s.namespaces else "none" for s in model.skipped} if model else {},
                 skipped_checks=sorted({c for s in watch.evaluator.skipped for c in s.codes}),
+                drift_state=self.drift_health[watch.context].state if self.drift else "",
+                drift_reason=self.drift_health[watch.context].reason if self.drift else "",
             )
         self._views = views
 
@@ -283,7 +322,7 @@ class WatchService:
     def ready(self) -> bool:
         # From the views (replaced whole on the loop thread): this runs on the exporter's threads.
         views = list(self._views.values())
-        return bool(views) and len(views) == len(self.watches) and all(v.synced for v in views)
+        return bool(views) and len(views) == len(self.watches) and all(v.ready for v in views)
 
 
 _NOTHING = ClusterModel()  # the watchdog's incidents concern no object of any model

@@ -40,3 +40,30 @@ It resolves as soon as every watch of the context is answered again. `/readyz` a
         Step("`watch` keeps retrying on its own (capped exponential backoff): no restart is needed"),
     ),
 )
+
+KS902 = define(
+    "KS902",
+    "Live object drifted from its manifests",
+    area="kubesteward",
+    severity=Severity.WARNING,
+    rank=2,
+    explanation="""
+`kubesteward watch --drift-from PATH` (or `--drift-git REPO`) compares the objects of those
+manifests with the live cluster every `--drift-interval` (1 m by default), as `kubesteward drift -f`
+does: through a server-side dry-run apply, on the fields the manifests set only. This object differs
+from its manifests (the alert's description lists the paths that changed; a Secret's values are
+never shown, only that they changed), or the manifests name it and the cluster lacks it. Usual
+causes: a hot-fix made with `kubectl edit`, `kubectl scale` or `kubectl set image` that nobody
+committed, another tool writing the same fields, a deletion by hand.
+
+It resolves when the object matches its manifests again, or when it leaves them. A drift check that
+could not run (the manifests unreadable, API errors) or could not read this object neither raises
+nor resolves it: it stays as it was until the object is compared again.
+""",
+    remediation=steps(
+        Step("See which fields differ from the manifests", "kubesteward drift -f <file>"),
+        Step("Wanted: commit the change to the manifests; the alert resolves once the cluster matches them"),
+        Step("Not wanted: put the manifests' fields back", "kubesteward sync -f <file>"),
+        Step("Let kubesteward revert such changes by itself", "kubesteward sync -f <file> --self-heal --interval 1m"),
+    ),
+)

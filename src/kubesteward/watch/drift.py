@@ -1,0 +1,160 @@
+"""``watch --drift-from``: the manifests' desired state as a source of alerts.
+
+Every ``interval`` each watched context is compared with the source (re-opened each time, so a Git
+branch's new commits count) through :func:`~kubesteward.drift.desired.drift_desired`, as ``drift -f``
+compares it. Each drifted or missing object is one incident (KS902) rooted at that object; the alert
+book opens, groups, silences and resolves them as it does the cluster's, in a scope of their own
+(``drift``) and under fingerprints of their own, so an object that is both broken and drifted has
+two alerts and neither observation clears the other's.
+
+Never a false green: a check that could not run (the source unreadable, API errors) observes nothing,
+and an object it could not compare (its kind unreadable, its dry run refused) keeps its alert as it
+was; both show in :class:`DriftHealth`. The alerts carry the paths that differ, never a value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from kubesteward.cluster import KubeClient
+from kubesteward.drift.desired import drift_desired
+from kubesteward.drift.namespaces import DriftResult, ObjectDrift
+from kubesteward.drift.normalise import IgnoreRule
+from kubesteward.drift.source import DesiredSource, Opened
+from kubesteward.errors import KubestewardError
+from kubesteward.findings import finding
+from kubesteward.findings.catalogue.kubesteward import KS902
+from kubesteward.findings.fingerprint import incident_id
+from kubesteward.findings.incidents import Incident
+from kubesteward.model.cluster import ObjectKey
+
+SCOPE = "drift"  # the alert book's scope of these alerts
+DEFAULT_INTERVAL = 60.0
+SHOWN_PATHS = 5  # paths named in an alert's message; the evidence holds them all
+
+# DriftHealth states: not checked yet, compared everything, compared part (RBAC, refused dry runs), failed.
+PENDING, OK, PARTIAL, FAILED = "pending", "ok", "partial", "failed"
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    source: DesiredSource
+    interval: float = DEFAULT_INTERVAL
+    ignore: tuple[IgnoreRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class DriftHealth:
+    """The last drift check of one context: its state, why it is not ``ok``, what it compared."""
+
+    state: str = PENDING
+    reason: str = ""
+    revision: str | None = None  # the Git commit compared (None for files)
+    compared: int = 0
+    drifted: int = 0  # drifted or missing objects
+    exit_code: int = 0  # a failed check's error's (errors.py), for watch --once
+
+    @property
+    def failed(self) -> bool:
+        return self.state == FAILED
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """One check of one context: the incidents to observe, the fingerprints it could not re-check."""
+
+    context: str
+    health: DriftHealth
+    incidents: list[Incident] = field(default_factory=list)
+    held: frozenset[str] = frozenset()
+
+    @property
+    def observed(self) -> bool:
+        """Whether it may change alerts at all (a failed check knows nothing about any object)."""
+        return not self.health.failed
+
+
+def drift_fingerprint(context: str, obj: ObjectDrift) -> str:
+    """The alert fingerprint of ``obj``'s drift: never that of the same object's cluster incident."""
+    return incident_id(context, _root(obj), f"{SCOPE}:{obj.group}")
+
+
+def drift_check(context: str, result: DriftResult, opened: Opened) -> DriftCheck:
+    """The incidents of one comparison (pure): one per drifted or missing object; objects that could
+    not be compared are held, and make the check partial."""
+    incidents: list[Incident] = []
+    held: set[str] = set()
+    errors: list[ObjectDrift] = []
+    for obj in result.objects:
+        if obj.status in ("drifted", "missing"):
+            incidents.append(_incident(context, obj, opened))
+        elif obj.status == "error":
+            errors.append(obj)
+            held.add(drift_fingerprint(context, obj))
+    gaps = [] if result.right.coverage.complete else [f"not covered: {result.right.coverage.summary()}"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        gaps.append(f"{len(errors)} not compared: {first.ref}: {first.reason}{more}")
+    health = DriftHealth(PARTIAL if gaps else OK, "; ".join(gaps), opened.revision,
+                         len(result.objects) - len(errors), len(incidents))
+    return DriftCheck(context, health, incidents, frozenset(held))
+
+
+async def check_context(client: KubeClient, settings: DriftSettings, namespace: str | None) -> DriftCheck:
+    """Open the source anew and compare it with one context; a failure is the check's health, not raised."""
+    try:
+        async with _opened(settings.source) as opened:
+            result = await drift_desired(client, opened.paths, settings.source.render, namespace=namespace,
+                                         ignore=settings.ignore, label=opened.label)
+    except KubestewardError as exc:
+        return DriftCheck(client.context, DriftHealth(FAILED, _one_line(exc, client.context), exit_code=exc.exit_code))
+    return drift_check(client.context, result, opened)
+
+
+@contextlib.asynccontextmanager
+async def _opened(source: DesiredSource) -> AsyncIterator[Opened]:
+    """``source.open()`` off the event loop (a Git checkout runs ``git`` and extracts a tree)."""
+    manager = source.open()
+    opened = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield opened
+    except BaseException as exc:
+        if not await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+def _root(obj: ObjectDrift) -> ObjectKey:
+    return ObjectKey(obj.kind, obj.namespace, obj.name)
+
+
+def _incident(context: str, obj: ObjectDrift, opened: Opened) -> Incident:
+    root = _root(obj)
+    if obj.status == "missing":
+        message = f"missing from the cluster ({obj.reason})" if obj.reason else "missing from the cluster"
+    else:
+        # Paths only: a value (a Secret's digest included) never leaves in an alert.
+        described = [f"{change.path} {change.kind}" for change in obj.changes]
+        shown = ", ".join(described[:SHOWN_PATHS])
+        more = f" and {len(described) - SHOWN_PATHS} more" if len(described) > SHOWN_PATHS else ""
+        message = f"differs from {opened.label}: {shown}{more}"
+    evidence = {
+        "changes": [change.path for change in obj.changes],
+        "source": opened.label,
+        "revision": opened.revision or "",
+        "group": obj.group,
+    }
+    single = opened.revision is None and len(opened.paths) == 1
+    cause = finding(KS902, root, message, evidence=evidence, fill={"file": str(opened.paths[0])} if single else None)
+    return Incident(id=drift_fingerprint(context, obj), severity=cause.severity, root=root,
+                    title=f"{obj.ref} drifted from its manifests", cause=cause)
+
+
+def _one_line(exc: Exception, context: str) -> str:
+    text = str(exc).removeprefix(f"[{context}] ")
+    return text.splitlines()[0] if text else type(exc).__name__
