@@ -82,14 +82,15 @@ def load_inputs(paths: Iterable[Path], options: RenderOptions | None = None) -> 
     return read_inputs(paths, options).manifests()
 
 
-def read_inputs(paths: Iterable[Path], options: RenderOptions | None = None) -> Reader:
+def read_inputs(paths: Iterable[Path], options: RenderOptions | None = None, *, allow_empty: bool = False) -> Reader:
     """What :func:`load_inputs` reads, before it is redacted: ``Reader.documents`` holds the objects as
-    written (Secret values included), for what must send them to an API server (drift's dry run, sync)."""
+    written (Secret values included), for what must send them to an API server (drift's dry run, sync).
+    ``allow_empty``: a directory holding no manifests is no objects, not an error (sync: every object removed)."""
     options = options or RenderOptions()
     reader = Reader()
     for path in paths:
         reader.names.append(str(path))
-        for unit, kind in _units(path):
+        for unit, kind in _units(path, allow_empty):
             if kind is InputKind.FILES:
                 reader.read_file(unit)
             else:
@@ -98,7 +99,7 @@ def read_inputs(paths: Iterable[Path], options: RenderOptions | None = None) -> 
     return reader
 
 
-def _units(path: Path) -> list[tuple[Path, InputKind]]:
+def _units(path: Path, allow_empty: bool = False) -> list[tuple[Path, InputKind]]:
     """``path`` split into what is read plainly (files) and what is rendered (directories), in path order."""
     kind = kind_of(path)
     if kind is not InputKind.FILES or str(path) == "-" or not path.is_dir():
@@ -110,7 +111,7 @@ def _units(path: Path) -> list[tuple[Path, InputKind]]:
         units += [(here / d, kind_of(here / d)) for d in rendered]
         dirs[:] = sorted(d for d in dirs if d not in rendered)  # a chart's templates are no manifests
         units += [(here / f, InputKind.FILES) for f in files if Path(f).suffix in MANIFEST_SUFFIXES]
-    if not units:
+    if not units and not allow_empty:
         raise InputError(f"{path}: no .json/.yaml/.yml files, kustomizations or charts found")
     return sorted(units, key=lambda unit: str(unit[0]))
 

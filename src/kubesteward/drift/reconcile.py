@@ -1,0 +1,537 @@
+"""``sync``: put the cluster in the state the manifests describe, through server-side apply, and prune what
+left them, only among the objects this application applied.
+
+>>> async with ClientFactory() as clients:                                          # doctest: +SKIP
+...     result = await sync(clients.client("prod"), DesiredSource(paths=(Path("deploy/"),)), app="shop", prune=True)
+...     for action in result.actions:
+...         print(action.verb, action.ref, action.detail)
+
+- **Ownership** is kubectl's ApplySet (:mod:`~kubesteward.drift.ownership`): the parent ConfigMap is written
+  first, recording the kinds and namespaces of the old set *and* the new one (an interrupted sync still prunes
+  later), every object is applied with the set's ``part-of`` label, and the parent is written again at the end
+  with what the set now holds.
+- **Order**: Namespaces, CRDs (then each waited for until Established, so its custom resources resolve),
+  other cluster-scoped kinds, ServiceAccounts, Roles, bindings, ConfigMaps and Secrets, claims, workloads,
+  Services, Ingresses, HPAs/PDBs/NetworkPolicies, then anything else; objects of one step are applied
+  concurrently. Prune goes in the reverse order.
+- **Apply**: server-side, field manager ``kubesteward``, never forced unless ``force_conflicts``: a field
+  another manager owns is a ``conflict`` action naming the managers, and the run goes on with the rest.
+  An action is ``create`` (the object did not exist), ``update`` (it changed: the fields named in the
+  detail, never a value) or ``unchanged``.
+- **Prune** deletes (uid precondition, background propagation) the set's members that left the manifests,
+  and refuses (:class:`PruneRefused`, exit 2) to delete a whole set because the manifests hold no object,
+  unless ``allow_empty``.
+- **Dry run**: every write is a server-side dry run (``dryRun=All``): the result is the plan.
+- **Wait**: then the applied workloads are waited for (:func:`~kubesteward.model.wait.wait_healthy`).
+- **Audit**: each action is an entry of the audit trail, with the source and the Git commit it came from.
+
+Secrets: an action's detail names fields, never values; API errors go through
+:func:`~kubesteward.drift.desired.error_line`, which cuts a Secret's values out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from kubesteward.cluster import KubeClient, resources
+from kubesteward.cluster.resources import ResourceType
+from kubesteward.cluster.writes import FIELD_MANAGER, Preconditions
+from kubesteward.drift.compare import compare
+from kubesteward.drift.desired import CONCURRENCY, DesiredObject, error_line, locate, namespace_exists
+from kubesteward.drift.ownership import (
+    ApplySet,
+    ApplySetRecord,
+    GroupKind,
+    check_app,
+    foreign_tooling,
+    read_record,
+    record_of,
+)
+from kubesteward.drift.source import DesiredSource
+from kubesteward.errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, UsageError
+from kubesteward.model.full import FullKey
+from kubesteward.model.render import read_inputs
+from kubesteward.model.wait import WaitOutcome, wait_healthy, waits_for
+from kubesteward.state.audit import AuditEntry
+
+Verb = Literal["create", "update", "unchanged", "prune", "conflict", "error"]
+FAILED_VERBS: frozenset[str] = frozenset({"conflict", "error"})
+CRD_ESTABLISHED_TIMEOUT = 60.0  # seconds: a CRD the API server has not served by then is an error of its CRs
+
+
+def _builtin(api_version: str, kind: str) -> ResourceType:
+    rt = resources.builtin(api_version, kind)
+    assert rt is not None, kind
+    return rt
+
+
+CONFIGMAP = _builtin("v1", "ConfigMap")
+CRD = _builtin("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+_CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
+_SHOWN_PATHS = 5  # an update's detail names this many changed fields, then counts the rest
+
+# The apply order, by (group, kind); a kind not named here goes in its scope's default step.
+_NAMESPACES, _CRDS, _CLUSTER, _ACCOUNTS, _ROLES, _BINDINGS, _CONFIG, _CLAIMS, _WORKLOADS, _SERVICES, _INGRESSES, \
+    _POLICIES, _OTHER = range(13)
+_STEP: dict[tuple[str, str], int] = {
+    ("", "Namespace"): _NAMESPACES,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _CRDS,
+    # Namespaced objects that shape what is admitted after them (quotas, default limits).
+    ("", "ResourceQuota"): _CLUSTER, ("", "LimitRange"): _CLUSTER,
+    ("", "ServiceAccount"): _ACCOUNTS,
+    ("rbac.authorization.k8s.io", "Role"): _ROLES, ("rbac.authorization.k8s.io", "ClusterRole"): _ROLES,
+    ("rbac.authorization.k8s.io", "RoleBinding"): _BINDINGS,
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _BINDINGS,
+    ("", "ConfigMap"): _CONFIG, ("", "Secret"): _CONFIG,
+    ("", "PersistentVolumeClaim"): _CLAIMS,
+    **{(group, kind): _WORKLOADS for group, kind in (
+        ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"),
+        ("batch", "Job"), ("batch", "CronJob"), ("", "Pod"), ("", "ReplicationController"))},
+    ("", "Service"): _SERVICES,
+    ("networking.k8s.io", "Ingress"): _INGRESSES,
+    ("autoscaling", "HorizontalPodAutoscaler"): _POLICIES, ("policy", "PodDisruptionBudget"): _POLICIES,
+    ("networking.k8s.io", "NetworkPolicy"): _POLICIES,
+    # Webhooks and API services last: applied before what serves them, they would refuse what follows.
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): _OTHER,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): _OTHER,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): _OTHER,
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): _OTHER,
+    ("apiregistration.k8s.io", "APIService"): _OTHER,
+}
+# Fields that change without the object changing (bookkeeping), left out when judging an update.
+_BOOKKEEPING = ("managedFields", "resourceVersion", "generation")
+
+
+class AuditSink(Protocol):
+    """Where the actions are recorded: :class:`~kubesteward.state.store.StateStore` is one."""
+
+    def record_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+
+
+class PruneRefused(UsageError):
+    """The manifests hold no object but the set has members: pruning would delete the whole application."""
+
+
+@dataclass(frozen=True)
+class SyncAction:
+    kind: str
+    group: str
+    namespace: str  # "" when cluster-scoped
+    name: str
+    verb: Verb
+    detail: str = ""  # why, or what changed: field paths, never a value
+    managers: tuple[str, ...] = ()  # a conflict's other field managers
+
+    @property
+    def ref(self) -> str:
+        kind = f"{self.kind}.{self.group}" if self.group else self.kind
+        return f"{kind}/{self.namespace}/{self.name}" if self.namespace else f"{kind}/{self.name}"
+
+    @property
+    def failed(self) -> bool:
+        return self.verb in FAILED_VERBS
+
+    def document(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "group": self.group, "namespace": self.namespace,
+                               "name": self.name, "action": self.verb, "detail": self.detail}
+        if self.managers:
+            out["managers"] = list(self.managers)
+        return out
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    app: str
+    context: str
+    namespace: str  # the parent's
+    applyset: str  # the set's id (its members' part-of label)
+    source: str  # what the manifests are, e.g. ``deploy/`` or ``git:/repo@main:deploy (abc1234)``
+    revision: str | None  # the Git commit, None for files
+    dry_run: bool
+    actions: tuple[SyncAction, ...]
+    waits: tuple[WaitOutcome, ...] = ()
+
+    @property
+    def conflicts(self) -> tuple[SyncAction, ...]:
+        return tuple(action for action in self.actions if action.verb == "conflict")
+
+    @property
+    def errors(self) -> tuple[SyncAction, ...]:
+        return tuple(action for action in self.actions if action.verb == "error")
+
+    @property
+    def unhealthy(self) -> tuple[WaitOutcome, ...]:
+        return tuple(outcome for outcome in self.waits if not outcome.healthy)
+
+    @property
+    def ok(self) -> bool:
+        """Everything applied (and pruned) as asked and every waited workload healthy."""
+        return not self.conflicts and not self.errors and not self.unhealthy
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("create", "update", "unchanged", "prune", "conflict", "error"), 0)
+        for action in self.actions:
+            counts[action.verb] += 1
+        return counts
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "app": self.app, "context": self.context, "namespace": self.namespace, "applySet": self.applyset,
+            "source": self.source, "revision": self.revision, "dryRun": self.dry_run, "ok": self.ok,
+            "counts": self.counts(), "actions": [action.document() for action in self.actions],
+            "waits": [outcome.document() for outcome in self.waits],
+        }
+
+
+@dataclass(frozen=True)
+class _Member:
+    key: FullKey
+    rt: ResourceType
+    uid: str
+
+
+class _Meta(msgspec.Struct, gc=False):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+
+
+class _Listed(msgspec.Struct, gc=False):
+    metadata: _Meta = msgspec.field(default_factory=_Meta)
+
+
+async def sync(
+    client: KubeClient,
+    source: DesiredSource,
+    *,
+    app: str,
+    namespace: str | None = None,
+    prune: bool = False,
+    allow_empty: bool = False,
+    dry_run: bool = False,
+    force_conflicts: bool = False,
+    wait: bool = True,
+    wait_timeout: float = 300.0,
+    audit: AuditSink | None = None,
+) -> SyncResult:
+    """Apply ``source`` to the cluster as application ``app`` (its ApplySet's name); ``namespace``: the
+    parent's and that of objects naming none (default: the context's)."""
+    check_app(app)
+    with source.open() as opened:
+        reader = await asyncio.to_thread(read_inputs, opened.paths, source.render, allow_empty=True)
+    home = namespace or client.config.namespace or "default"
+    applyset = ApplySet(app, home)
+    located = _last_of_each([await locate(client, doc, home) for doc in reader.documents])
+    wanted = {item.key for item in located}
+    new_record = record_of(((GroupKind(item.key.group, item.key.kind), item.namespace) for item in located), home)
+
+    parent = await _read_parent(client, applyset)
+    old_record = read_record(parent)
+    members = await _members(client, applyset, old_record.union(new_record)) if prune else []
+    if prune and not located and members and not allow_empty:
+        raise PruneRefused(
+            f"refusing to prune: the manifests hold no object and app {app} owns {len(members)} "
+            f"(--allow-empty deletes them all)", context=client.context,
+        )
+    run = _Run(client, applyset, dry_run, force_conflicts, located)
+    actions: list[SyncAction] = []
+    if not await _write_parent(client, applyset, old_record.union(new_record), dry_run):
+        if applyset.namespace not in run.namespaces:
+            raise NotFound(f"namespace {home} does not exist: app {app}'s record (ConfigMap {applyset.parent_name}) "
+                           "goes there; create it, or choose another with -n", context=client.context)
+        actions += await run.apply_namespaces()  # the manifests create the record's namespace: it comes first
+        await _write_parent(client, applyset, old_record.union(new_record), dry_run)
+    actions += await run.apply_all()
+    pruned = await _prune(client, applyset, [m for m in members if m.key not in wanted], dry_run) if prune else []
+    left = record_of(((GroupKind(a.group, a.kind), a.namespace) for a in pruned if a.verb != "prune"), home)
+    final = new_record.union(left) if prune else old_record.union(new_record)
+    await _write_parent(client, applyset, final, dry_run)
+
+    waits: list[WaitOutcome] = []
+    if wait and not dry_run:
+        waits = await wait_healthy(client, [a for a in actions if not a.failed and waits_for(a)], wait_timeout)
+    result = SyncResult(
+        app=app, context=client.context, namespace=home, applyset=applyset.id, source=opened.label,
+        revision=opened.revision, dry_run=dry_run, actions=tuple([*actions, *pruned]), waits=tuple(waits),
+    )
+    if audit is not None:
+        audit.record_audit(await audit_entries(client, result))
+    return result
+
+
+def _last_of_each(located: Iterable[DesiredObject]) -> list[DesiredObject]:
+    """One object per key, the last given (as applying them in turn would leave it)."""
+    return list({item.key: item for item in located}.values())
+
+
+def step_of(group: str, kind: str, namespaced: bool) -> int:
+    """The object's place in the apply order (lower first)."""
+    default = _OTHER if namespaced else _CLUSTER
+    return _STEP.get((group, kind), default)
+
+
+def _step(item: DesiredObject) -> int:
+    return step_of(item.key.group, item.key.kind, item.rt.namespaced if item.rt is not None else True)
+
+
+class _Run:
+    """One sync's applies, step by step."""
+
+    def __init__(
+        self, client: KubeClient, applyset: ApplySet, dry_run: bool, force: bool, located: Sequence[DesiredObject],
+    ) -> None:
+        self.client, self.applyset, self.dry_run, self.force = client, applyset, dry_run, force
+        self.located = list(located)
+        self.gate = asyncio.Semaphore(CONCURRENCY)
+        # What the manifests create, for a dry run's objects that need it (it does not exist yet).
+        self.namespaces = {item.key.name for item in located if item.key[:2] == ("", "Namespace")}
+        self.custom_kinds = {_crd_kind(item.manifest) for item in located if item.key[:2] == (CRD.group, CRD.kind)}
+        self.applied: set[FullKey] = set()
+
+    async def apply_namespaces(self) -> list[SyncAction]:
+        """The Namespaces alone (before the parent, when the parent's namespace is one of them)."""
+        return await self._apply_step(_NAMESPACES)
+
+    async def apply_all(self) -> list[SyncAction]:
+        """Every object not applied yet, step by step; custom resources once their CRDs are served."""
+        actions = await self._apply_step(_NAMESPACES)
+        crds = await self._apply_step(_CRDS)
+        served = [action.name for action in crds if not action.failed]
+        if served and not self.dry_run:
+            await asyncio.gather(*(self._established(name) for name in served))
+        self.located = [await self._relocate(item) for item in self.located]
+        actions += crds
+        for step in sorted({_step(item) for item in self.located} - {_NAMESPACES, _CRDS}):
+            actions += await self._apply_step(step)
+        return actions
+
+    async def _apply_step(self, step: int) -> list[SyncAction]:
+        items = [item for item in self.located if _step(item) == step and item.key not in self.applied]
+        self.applied.update(item.key for item in items)
+
+        async def gated(item: DesiredObject) -> SyncAction:
+            async with self.gate:
+                return await self._apply(item)
+
+        return list(await asyncio.gather(*(gated(item) for item in items)))
+
+    async def _relocate(self, item: DesiredObject) -> DesiredObject:
+        """An object whose kind was unknown before the CRDs were applied, placed again."""
+        if item.rt is not None or not item.key.kind:
+            return item
+        return await locate(self.client, item.manifest, self.applyset.namespace)
+
+    async def _established(self, name: str) -> None:
+        """Wait (bounded) until the CRD is served: its custom resources resolve only then."""
+        deadline = time.monotonic() + CRD_ESTABLISHED_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                crd = await self.client.get(CRD, name)
+            except NotFound:
+                return
+            conditions = (crd.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+                return
+            await asyncio.sleep(0.2)
+
+    async def _apply(self, item: DesiredObject) -> SyncAction:
+        key, client = item.key, self.client
+
+        def action(verb: Verb, detail: str = "", managers: tuple[str, ...] = ()) -> SyncAction:
+            return SyncAction(key.kind, key.group, key.namespace, key.name, verb, detail, managers)
+
+        if item.rt is None:
+            if self.dry_run and (key.group, key.kind) in self.custom_kinds:
+                return action("create", "its CustomResourceDefinition is created by this sync")
+            return action("error", item.error)
+        ns = item.namespace or None
+        try:
+            before = await client.get(item.rt, key.name, ns)
+        except NotFound:
+            before = None
+        except Forbidden as exc:
+            return action("error", error_line(exc, item.manifest))
+        try:
+            after = await client.apply(self.applyset.member(item.manifest), namespace=ns, force=self.force,
+                                       dry_run=self.dry_run, field_manager=FIELD_MANAGER)
+        except Conflict as exc:
+            line = error_line(exc, item.manifest)
+            return action("conflict", line, tuple(dict.fromkeys(_CONFLICT_MANAGER.findall(line))))
+        except NotFound as exc:
+            if ns and not await namespace_exists(client, ns):
+                if self.dry_run and ns in self.namespaces:
+                    return action("create", f"in namespace {ns}, which this sync creates")
+                return action("error", f"namespace {ns} does not exist (the manifests do not create it)")
+            return action("error", error_line(exc, item.manifest))
+        except (Invalid, Forbidden) as exc:
+            return action("error", error_line(exc, item.manifest))
+        if before is None:
+            return action("create")
+        changed = _changed_paths(before, after)
+        if not changed:
+            return action("unchanged")
+        shown = ", ".join(changed[:_SHOWN_PATHS]) + (f" and {len(changed) - _SHOWN_PATHS} more"
+                                                    if len(changed) > _SHOWN_PATHS else "")
+        return action("update", f"changed {shown}")
+
+
+def _crd_kind(manifest: Mapping[str, Any]) -> tuple[str, str]:
+    spec = manifest.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    names = spec.get("names")
+    return str(spec.get("group") or ""), str((names if isinstance(names, Mapping) else {}).get("kind") or "")
+
+
+def _changed_paths(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The fields that differ, as JSON pointers (values are never kept: a Secret's are compared as digests)."""
+    return [change.path for change in compare(_content(before), _content(after))]
+
+
+def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object without what changes when nothing does (bookkeeping, status)."""
+    out = {key: value for key, value in obj.items() if key != "status"}
+    metadata = obj.get("metadata")
+    if isinstance(metadata, Mapping):
+        out["metadata"] = {key: value for key, value in metadata.items() if key not in _BOOKKEEPING}
+    return out
+
+
+# --------------------------------------------------------------------------- the parent and its members
+
+
+async def _read_parent(client: KubeClient, applyset: ApplySet) -> dict[str, Any] | None:
+    try:
+        parent: dict[str, Any] = await client.get(CONFIGMAP, applyset.parent_name, applyset.namespace)
+    except NotFound:
+        return None
+    tooling = foreign_tooling(parent)
+    if tooling:
+        raise UsageError(
+            f"ConfigMap {applyset.namespace}/{applyset.parent_name} is the parent of a set {tooling} manages: "
+            "choose another --app", context=client.context,
+        )
+    return parent
+
+
+async def _write_parent(client: KubeClient, applyset: ApplySet, record: ApplySetRecord, dry_run: bool) -> bool:
+    """The parent holding ``record`` (forced: it is kubesteward's own bookkeeping, no other manager's);
+    False when its namespace does not exist (yet: a dry run's plan goes on as if it did)."""
+    try:
+        await client.apply(applyset.parent(record), force=True, dry_run=dry_run, field_manager=FIELD_MANAGER)
+    except NotFound:
+        if await namespace_exists(client, applyset.namespace):
+            raise
+        return dry_run
+    return True
+
+
+async def _members(client: KubeClient, applyset: ApplySet, record: ApplySetRecord) -> list[_Member]:
+    """The set's members: the recorded kinds listed with the set's label, in the recorded namespaces."""
+    namespaces = sorted(record.namespaces | {applyset.namespace})
+    lists = []
+    for group_kind in sorted(record.kinds):
+        rt = await _served(client, group_kind)
+        if rt is None:
+            continue  # no longer served (its CRD was deleted): nothing of it is left to prune
+        for ns in namespaces if rt.namespaced else [None]:
+            lists.append(_list_members(client, applyset, rt, ns))
+    return [member for listed in await asyncio.gather(*lists) for member in listed]
+
+
+async def _served(client: KubeClient, group_kind: GroupKind) -> ResourceType | None:
+    try:
+        version = await client.discovery.preferred_version(group_kind.group)
+        api_version = f"{group_kind.group}/{version}" if group_kind.group else version
+        return await client.resolve(api_version, group_kind.kind)
+    except (Invalid, NotFound):
+        return None
+
+
+async def _list_members(client: KubeClient, applyset: ApplySet, rt: ResourceType, ns: str | None) -> list[_Member]:
+    try:
+        listed = await client.list(rt, namespace=ns, label_selector=applyset.selector, type=_Listed)
+    except NotFound:
+        return []  # a namespace recorded and since deleted holds nothing
+    return [_Member(FullKey(rt.group, rt.kind, item.metadata.namespace, item.metadata.name), rt, item.metadata.uid)
+            for item in listed.items]
+
+
+async def _prune(client: KubeClient, applyset: ApplySet, members: Sequence[_Member], dry_run: bool) -> list[SyncAction]:
+    """Delete ``members``, the last step first; a member that cannot be deleted is an ``error`` action."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(member: _Member) -> SyncAction:
+        key = member.key
+
+        def action(verb: Verb, detail: str = "") -> SyncAction:
+            return SyncAction(key.kind, key.group, key.namespace, key.name, verb, detail)
+
+        if (key.group, key.kind, key.name) == ("", "Namespace", applyset.namespace):
+            # Deleting it would delete the record, and whatever else lives there: kept, never a failure.
+            return action("unchanged", f"kept: it holds this app's record (ConfigMap {applyset.parent_name})")
+        async with gate:
+            try:
+                await client.delete(member.rt, key.name, namespace=key.namespace or None, dry_run=dry_run,
+                                    propagation_policy="Background", preconditions=Preconditions(uid=member.uid))
+            except NotFound:
+                return action("prune", "already gone")
+            except Conflict:
+                return action("error", "replaced since it was listed (another uid): not pruned")
+            except (Forbidden, Invalid) as exc:
+                return action("error", error_line(exc))
+        return action("prune", "left the manifests")
+
+    def step(member: _Member) -> int:
+        return step_of(member.key.group, member.key.kind, member.rt.namespaced)
+
+    actions: list[SyncAction] = []
+    for last in sorted({step(member) for member in members}, reverse=True):
+        batch = sorted((m for m in members if step(m) == last), key=lambda m: str(m.key))
+        actions += await asyncio.gather(*(one(member) for member in batch))
+    return actions
+
+
+# --------------------------------------------------------------------------- the audit trail
+
+
+async def audit_entries(client: KubeClient, result: SyncResult, action: str | None = None) -> list[AuditEntry]:
+    """One entry per action of ``result`` (and per workload that did not become healthy); ``action``
+    replaces each entry's action (self-heal records its reverts as ``self-heal``)."""
+    actor = await whoami(client)
+    now = dt.datetime.now(dt.UTC)
+    base = AuditEntry(at=now, actor=actor, context=client.context, app=result.app, action="", kind="", group="",
+                      namespace="", name="", source=result.source, revision=result.revision or "",
+                      dry_run=result.dry_run, outcome="ok")
+    entries = [
+        replace(base, action=action or item.verb, kind=item.kind, group=item.group, namespace=item.namespace,
+                name=item.name, outcome="failed" if item.failed else "ok",
+                detail=(item.detail if action is None else f"{item.verb}: {item.detail}".rstrip(": ")))
+        for item in result.actions
+    ]
+    entries += [
+        replace(base, action=action or "wait", kind=outcome.kind, group=outcome.group, namespace=outcome.namespace,
+                name=outcome.name, outcome="failed", detail=outcome.message)
+        for outcome in result.unhealthy
+    ]
+    return entries
+
+
+async def whoami(client: KubeClient) -> str:
+    """Who the API server takes this client for (a SelfSubjectReview), else the context's name."""
+    body = msgspec.json.encode({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    try:
+        response = await client.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", content=body,
+                                        headers={"Content-Type": "application/json"}, idempotent=True)
+        review = msgspec.json.decode(response.content)
+    except ClusterError:  # an older server, or an identity that may not ask: the context still says who
+        return client.context
+    user = ((review.get("status") or {}).get("userInfo") or {}).get("username") if isinstance(review, dict) else None
+    return str(user) if user else client.context
