@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import math
 import re
@@ -51,3 +53,10 @@ def parse_seconds(text: str, *, bare_number: bool = False, allow_zero: bool = Fa
 def parse_duration(text: str) -> dt.timedelta:
     """A positive duration such as ``90s`` or ``1h30m``."""
     return dt.timedelta(seconds=parse_seconds(text))
+
+
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` unless ``stop`` is set first; whether it was (a daemon loop's pause, cut short to stop)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from kubesteward.cluster import KubeClient
-from kubesteward.drift.desired import drift_desired
+from kubesteward.drift.desired import drift_desired, error_line
 from kubesteward.drift.namespaces import DriftResult, ObjectDrift
 from kubesteward.drift.normalise import IgnoreRule
 from kubesteward.drift.source import DesiredSource, Opened
@@ -111,7 +111,7 @@ async def check_context(client: KubeClient, settings: DriftSettings, namespace: 
             result = await drift_desired(client, opened.paths, settings.source.render, namespace=namespace,
                                          ignore=settings.ignore, label=opened.label)
     except KubestewardError as exc:
-        return DriftCheck(client.context, DriftHealth(FAILED, _one_line(exc, client.context), exit_code=exc.exit_code))
+        return DriftCheck(client.context, DriftHealth(FAILED, error_line(exc), exit_code=exc.exit_code))
     return drift_check(client.context, result, opened)
 
 
@@ -154,7 +154,3 @@ def _incident(context: str, obj: ObjectDrift, opened: Opened) -> Incident:
     return Incident(id=drift_fingerprint(context, obj), severity=cause.severity, root=root,
                     title=f"{obj.ref} drifted from its manifests", cause=cause)
 
-
-def _one_line(exc: Exception, context: str) -> str:
-    text = str(exc).removeprefix(f"[{context}] ")
-    return text.splitlines()[0] if text else type(exc).__name__

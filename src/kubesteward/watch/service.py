@@ -31,6 +31,7 @@ from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy, Outcome
 from kubesteward.alerts.sinks.base import Sink
 from kubesteward.checks.settings import CheckSettings
 from kubesteward.cluster import KubeClient
+from kubesteward.durations import sleep_unless
 from kubesteward.errors import ClusterError
 from kubesteward.findings import Finding
 from kubesteward.metrics.exporter import ClusterView
@@ -174,7 +175,7 @@ class WatchService:
         attempts = 0
         while watch.model is None:
             base, cap = self.context_backoff
-            if await _stopped(stop, backoff_delay(attempts, base, cap)):
+            if await sleep_unless(stop, backoff_delay(attempts, base, cap)):
                 return
             attempts += 1
             if await self._start(watch, attempts):
@@ -182,7 +183,7 @@ class WatchService:
         await watch.run(stop)
 
     async def _drift_loop(self, watch: ClusterWatch, interval: float, stop: asyncio.Event) -> None:
-        while not await _stopped(stop, interval):
+        while not await sleep_unless(stop, interval):
             await self._check_drift(watch)
 
     async def _check_drift(self, watch: ClusterWatch) -> None:
@@ -327,11 +328,3 @@ class WatchService:
 
 _NOTHING = ClusterModel()  # the watchdog's incidents concern no object of any model
 
-
-async def _stopped(stop: asyncio.Event, delay: float) -> bool:
-    """Sleep ``delay`` seconds unless ``stop`` is set first; whether it was."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=delay)
-    except TimeoutError:
-        return False
-    return True
