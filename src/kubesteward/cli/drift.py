@@ -68,6 +68,7 @@ def drift(
     git: opt.GitRepo = None,
     ref: opt.GitRef = "HEAD",
     git_path: opt.GitPath = ".",
+    app: opt.App = None,
     values: Annotated[
         list[Path] | None, typer.Option("--values", help="-f charts: a values file (repeatable; later files win).")
     ] = None,
@@ -101,8 +102,11 @@ def drift(
                              "--kinds and --map do not apply to them")
         render = _render_options(values, set_values, release, namespace)
         source = opt.desired_source(filename, git, ref, git_path, render)
-        result = _run_desired(kubeconfig, contexts, source, namespace, rules, request_timeout)
+        owner = opt.application(app, source)
+        result = _run_desired(kubeconfig, contexts, source, namespace, rules, owner, request_timeout)
     else:
+        if app is not None:
+            raise UsageError("--app names the application of -f or --git manifests (its owned objects)")
         if len(contexts) > 2:
             raise UsageError("--context: give one (both namespaces in that cluster) or two (one cluster each)")
         if namespaces is None and len(contexts) != 2:
@@ -171,7 +175,7 @@ def _render_options(
 
 def _run_desired(
     kubeconfig: str | None, contexts: list[str], source: DesiredSource, namespace: str | None,
-    ignore: tuple[IgnoreRule, ...], timeout: float,
+    ignore: tuple[IgnoreRule, ...], app: str, timeout: float,
 ) -> DriftResult:
     with STATE.status("reading the manifests and the cluster..."), source.open() as opened:
 
@@ -179,7 +183,7 @@ def _run_desired(
             async with ClientFactory(kubeconfig, timeout=timeout) as factory:
                 client = factory.client(contexts[0] if contexts else None)
                 result = await drift_desired(client, opened.paths, source.render, namespace=namespace,
-                                             ignore=ignore, label=opened.label)
+                                             ignore=ignore, label=opened.label, app=app)
                 return dataclasses.replace(result, revision=opened.revision)
 
         return runner.run(main())

@@ -81,6 +81,32 @@ GitRepo = Annotated[
 ]
 GitRef = Annotated[str, typer.Option("--ref", help="--git: the branch, tag or commit to read.")]
 GitPath = Annotated[str, typer.Option("--path", help="--git: the directory inside the repository.")]
+App = Annotated[
+    str | None,
+    typer.Option("--app", help="The application: names its ApplySet, sync's record of the objects it owns. "
+                 "Default: the last segment of the first -f path, or of --path (the repository's for --path .)."),
+]
+
+
+ChartValues = Annotated[
+    list[Path] | None, typer.Option("--values", help="Charts: a values file (repeatable; later files win).")
+]
+ChartSet = Annotated[list[str] | None, typer.Option("--set", help="Charts: key=value (repeatable).")]
+ChartRelease = Annotated[str, typer.Option("--release-name", help="Charts: the release name.")]
+
+
+def render_options(
+    values: list[Path] | None, set_values: list[str] | None, release: str, namespace: str | None,
+) -> RenderOptions:
+    """How charts among the manifests are rendered (``--values``, ``--set``, ``--release-name``, ``-n``)."""
+    from kubesteward.errors import InputError
+    from kubesteward.model.render import RenderOptions  # only the commands that read manifests
+
+    for file in values or []:
+        if not file.is_file():
+            raise InputError(f"--values {file}: no such file")
+    return RenderOptions(values=tuple(values or ()), set_values=tuple(set_values or ()), release=release,
+                         namespace=namespace)
 
 
 def desired_source(
@@ -94,6 +120,20 @@ def desired_source(
     if git is None and (ref != "HEAD" or path != "."):
         raise UsageError("--ref and --path need --git")
     return DesiredSource(paths=tuple(filename or ()), git=GitSpec(git, ref, path) if git else None, render=render)
+
+
+def application(app: str | None, source: DesiredSource) -> str:
+    """``--app`` (checked), else the name ``sync`` and ``drift`` both give the source's application, so
+    ``drift -f deploy/`` after ``sync -f deploy/`` needs no flag."""
+    from kubesteward.drift.ownership import app_name, check_app
+
+    if app is not None:
+        return check_app(app)
+    if source.git is None:
+        return app_name(source.paths)
+    # --path . names no directory: the repository does (its last segment, .git dropped as a suffix).
+    named = [part for part in (source.git.path, source.git.repo) if Path(part.rstrip("/")).name not in ("", "..")]
+    return app_name(named)
 
 
 def split_values(values: list[str] | None) -> list[str]:

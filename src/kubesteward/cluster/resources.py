@@ -90,6 +90,7 @@ for _r in BUILTIN:
 POD = _BY_API_KIND[("v1", "Pod")]
 NODE = _BY_API_KIND[("v1", "Node")]
 NAMESPACE = _BY_API_KIND[("v1", "Namespace")]
+CONFIGMAP = _BY_API_KIND[("v1", "ConfigMap")]
 EVENT = _BY_API_KIND[("v1", "Event")]
 
 

@@ -13,8 +13,10 @@ defaulted field, a webhook's sidecar, is theirs), normalised (:mod:`~kubesteward
 compared (:mod:`~kubesteward.drift.compare`). ``spec.replicas`` is left out when a HorizontalPodAutoscaler
 of the manifests or of the cluster scales the object. A desired object the cluster lacks is ``missing``
 (also when its namespace does not exist); one the API server refuses (an invalid manifest, an unknown
-kind) is an ``error`` entry, not a failed run. Objects that are live but not in the manifests are not
-listed: that needs to know which objects the manifests own (``sync``'s tracking label).
+kind) is an ``error`` entry, not a failed run. Objects that are live but not in the manifests are listed
+as ``extra`` only when the manifests own them: with ``app``, the live members of that application's ApplySet
+(what ``sync`` applied, :mod:`~kubesteward.drift.members`) that the manifests no longer hold, the objects
+``sync --prune`` would delete; without its parent nothing is owned, so nothing is extra.
 
 Secrets: the dry-run answer is redacted as live objects are (:func:`~kubesteward.redaction.redact_manifest`),
 so values are compared as digests; the manifests' own values are only sent to the API server.
@@ -34,8 +36,10 @@ from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.writes import FIELD_MANAGER
 from kubesteward.drift.compare import Change, compare
 from kubesteward.drift.fieldset import project, secret_shape, without_path
+from kubesteward.drift.members import Members, read_members
 from kubesteward.drift.namespaces import DriftResult, ObjectDrift, Side, Status
 from kubesteward.drift.normalise import IgnoreRule, normalise
+from kubesteward.drift.ownership import ApplySet, ApplySetRecord, GroupKind, check_app
 from kubesteward.errors import Conflict, Forbidden, Invalid, NotFound
 from kubesteward.model.coverage import Coverage, coverage_from, require_read
 from kubesteward.model.full import FullKey, FullObjects, load_full
@@ -66,17 +70,21 @@ async def drift_desired(
     namespace: str | None = None,
     ignore: Sequence[IgnoreRule] = (),
     label: str | None = None,
+    app: str | None = None,
 ) -> DriftResult:
     """Compare the objects of ``paths`` (files, directories, kustomizations, charts) with the cluster.
     ``namespace``: where objects that name none go (default: the context's namespace); ``label``: what the
-    manifests are called in the result (default: their paths; a Git source names its repository and commit)."""
+    manifests are called in the result (default: their paths; a Git source names its repository and commit);
+    ``app``: the application (``sync``'s ApplySet, its parent in ``namespace``) whose members are extra when the
+    manifests no longer hold them."""
     paths = list(paths)
     reader = await asyncio.to_thread(read_inputs, paths, render_options)
     manifests = await asyncio.to_thread(reader.manifests)
     fallback_ns = namespace or client.config.namespace or "default"
     desired = [await locate(client, doc, fallback_ns) for doc in reader.documents]
 
-    store = await _load_live(client, desired)
+    kinds = {GroupKind(item.rt.group, item.rt.kind) for item in desired if item.rt is not None}
+    store, members = await asyncio.gather(_load_live(client, desired), _owned(client, app, fallback_ns, kinds))
     loaded = {group_kind.kind for group_kind in store.loaded}
     require_read(store.skipped, loaded, namespace, client.context)
     hpas = [
@@ -90,13 +98,15 @@ async def drift_desired(
             return await _judge(client, item, store, hpas, ignore)
 
     objects = await asyncio.gather(*(judged(item) for item in desired))
+    objects.extend(_extra(app or "", members, {item.key for item in desired}, ignore))
     objects.sort(key=lambda obj: (obj.group, obj.kind, obj.namespace, obj.name))
     sources = label or ", ".join(str(path) for path in paths)
     return DriftResult(
         left=Side(context="", namespace=sources, coverage=Coverage(namespace=None, gaps=(), not_served=()),
                   objects_read=len(desired)),
-        right=Side(context=client.context, namespace=namespace or "", coverage=coverage_from(store.skipped, loaded, namespace),
-                   objects_read=len(store)),
+        right=Side(context=client.context, namespace=namespace or "",
+                   coverage=coverage_from([*store.skipped, *members.objects.skipped], loaded, namespace),
+                   objects_read=len(store) + len(members.objects)),
         objects=tuple(objects),
         kinds=tuple(sorted({f"{gk.group}/{gk.kind}" if gk.group else gk.kind for gk in store.loaded})),
     )
@@ -136,6 +146,21 @@ async def _load_live(client: KubeClient, desired: Sequence[DesiredObject]) -> Fu
         lists.append(load_full(client, refs, namespace=ns or None, into=store))
     await asyncio.gather(*lists)
     return store
+
+
+async def _owned(client: KubeClient, app: str | None, namespace: str, kinds: set[GroupKind]) -> Members:
+    if app is None:  # no application named: nothing is owned
+        return Members(None, ApplySetRecord(), FullObjects())
+    return await read_members(client, ApplySet(check_app(app), namespace), kinds)
+
+
+def _extra(app: str, members: Members, desired: set[FullKey], ignore: Sequence[IgnoreRule]) -> list[ObjectDrift]:
+    """The members the manifests no longer hold, whole (every field of theirs would go with them)."""
+    return [
+        ObjectDrift(obj.kind, obj.group, obj.name, obj.name, "extra", right=normalise(obj.manifest(), ignore),
+                    namespace=obj.namespace, reason=f"owned by app {app}, no longer in the manifests")
+        for obj in members.objects if obj.key not in desired
+    ]
 
 
 async def _judge(
