@@ -139,6 +139,9 @@ async def test_dry_run_of_every_verb_leaves_nothing_behind(kube: KubeClient, nam
     assert [p["data"]["a"] for p in previews] == ["merge", "smp", "json", "put", "rmw"]
     deleting = await kube.delete(CONFIGMAPS, "real", namespace=namespace, dry_run=True)
     assert (deleting["kind"], deleting["status"], deleting["details"]["name"]) == ("Status", "Success", "real")
+    # With preconditions the options go in the body, where the API server then reads them all (dry run too).
+    await kube.delete(CONFIGMAPS, "real", namespace=namespace, dry_run=True, propagation_policy="Background",
+                      preconditions=Preconditions(uid=original["metadata"]["uid"]))
     after = await kube.get(CONFIGMAPS, "real", namespace)
     assert after["data"] == {"a": "1"}
     assert after["metadata"]["resourceVersion"] == original["metadata"]["resourceVersion"]

@@ -203,7 +203,17 @@ class Writes:
             params["propagationPolicy"] = propagation_policy
         content = headers = None
         if preconditions is not None:
-            content = _encode({"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions.as_body()})
+            # The API server reads a DELETE's options from its body when it has one, and its query then not
+            # at all: a dry run sent only as ``?dryRun=All`` beside preconditions would delete.
+            options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions",
+                                       "preconditions": preconditions.as_body()}
+            if dry_run:
+                options["dryRun"] = ["All"]
+            if grace_period_seconds is not None:
+                options["gracePeriodSeconds"] = grace_period_seconds
+            if propagation_policy is not None:
+                options["propagationPolicy"] = propagation_policy
+            content = _encode(options)
             headers = _JSON
         response = await self.transport.request(
             "DELETE", rt.object_path(name, namespace), params=params, content=content, headers=headers,
