@@ -28,7 +28,7 @@ def entry(name: str, minutes: int, *, app: str = "shop", revision: str = FIRST, 
     values: dict[str, object] = {
         "at": T0 + dt.timedelta(minutes=minutes), "actor": "alice", "context": "prod", "app": app,
         "action": "update", "kind": "Deployment", "group": "apps", "namespace": "shop", "name": name,
-        "source": f"git:/srv/repo@main:deploy ({revision[:7]})", "revision": revision, "dry_run": False,
+        "source": f"git:/srv/repo@main:deploy ({revision[:12]})", "revision": revision, "dry_run": False,
         "outcome": "ok", "detail": "",
     }
     values.update(changes)
@@ -60,13 +60,13 @@ def test_the_table_is_newest_first_with_short_revisions(recorded: Path, capsys: 
     assert header.split() == ["TIME", "(UTC)", "APP", "CONTEXT", "ACTION", "OBJECT", "REVISION", "OUTCOME", "DETAIL"]
     api, web, old, ops, first = rows(out)
     assert api.split()[:8] == ["2026-12-03", "09:04:00", "shop", "prod", "conflict", "Deployment.apps/shop/api",
-                               SECOND[:7], "failed"]
+                               SECOND[:12], "failed"]
     # Cluster strings are shown, never interpreted: rich markup stays text, the escape sequence is made visible.
     assert "[bold]kubectl-edit[/]" in api and "\x1b" not in out and "\\x1b[31m" in api
     assert "self-heal" in web and "reverted spec.replicas" in web
     assert "prune (dry run)" in old and "ConfigMap/shop/old" in old
     assert ops.split()[2:7] == ["platform", "prod", "update", "Namespace/ops", "-"]  # files: no revision
-    assert first.split()[4:7] == ["create", "Deployment.apps/shop/web", FIRST[:7]]
+    assert first.split()[4:7] == ["create", "Deployment.apps/shop/web", FIRST[:12]]
     assert FIRST not in out  # only the short form in the table
 
 
@@ -88,7 +88,7 @@ def test_json_and_yaml_hold_every_field_and_the_full_revision(
     assert documents[1] == {
         "at": "2026-12-03T09:03:00Z", "actor": "alice", "context": "prod", "app": "shop", "action": "self-heal",
         "kind": "Deployment", "group": "apps", "namespace": "shop", "name": "web",
-        "source": "git:/srv/repo@main:deploy (fedcba9)", "revision": SECOND, "dryRun": False, "outcome": "ok",
+        "source": "git:/srv/repo@main:deploy (fedcba987654)", "revision": SECOND, "dryRun": False, "outcome": "ok",
         "detail": "reverted spec.replicas",
     }
     assert documents[2]["dryRun"] is True

@@ -15,7 +15,7 @@ from kubesteward.cli.state import STATE
 if TYPE_CHECKING:
     from kubesteward.state import AuditEntry
 
-_SHORT_REVISION = 7  # git's own short form, as the source label shows it
+_SHORT_REVISION = 12  # as a Git source's label shows its commit (GitCheckout.short)
 _OUTCOME_COLOURS = {"ok": "green", "failed": "red"}
 
 
