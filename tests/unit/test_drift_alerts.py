@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from kubesteward.alerts.lifecycle import AlertBook, AlertPolicy
 from kubesteward.drift.compare import Change
@@ -18,11 +19,12 @@ from kubesteward.drift.namespaces import DriftResult, ObjectDrift, Side, Status
 from kubesteward.drift.source import Opened
 from kubesteward.findings import CODES, Finding, Remediation, Severity, Step
 from kubesteward.findings.incidents import Incident
+from kubesteward.metrics.collector import KubestewardCollector
 from kubesteward.metrics.exporter import ClusterView
 from kubesteward.model.cluster import ClusterModel, ObjectKey, Skipped
 from kubesteward.model.coverage import Coverage
 from kubesteward.state.store import StateStore
-from kubesteward.watch.drift import FAILED, OK, PARTIAL, SCOPE, DriftCheck, DriftHealth, drift_check
+from kubesteward.watch.drift import FAILED, OK, PARTIAL, PENDING, SCOPE, DriftCheck, DriftHealth, drift_check
 
 T0 = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
 CTX = "prod"
@@ -157,3 +159,29 @@ def test_a_failed_drift_check_makes_the_context_not_ready_and_says_why() -> None
     # Partial (RBAC, a refused dry run) is ready, as a context that may list only some kinds is synced.
     assert ClusterView(context=CTX, model=None, synced=True, state="synced", drift_state=PARTIAL).ready
     assert ClusterView(context=CTX, model=None, synced=True, state="synced").ready
+
+
+def test_the_drift_check_state_is_exported_only_for_a_watch_with_a_drift_source() -> None:
+    registry = CollectorRegistry()
+    views = [ClusterView(context="a", model=None, synced=True, state="synced", drift_state=FAILED),
+             ClusterView(context="b", model=None, synced=True, state="synced")]
+
+    class Source:
+        def clusters(self) -> list[ClusterView]:
+            return views
+
+        def sink_stats(self) -> dict[str, dict[str, int]]:
+            return {}
+
+        def healthy(self) -> bool:
+            return True
+
+        def ready(self) -> bool:
+            return False
+
+    registry.register(KubestewardCollector(Source()))
+    text = generate_latest(registry).decode()
+    series = {line.split(" ")[0]: line.split(" ")[1] for line in text.splitlines()
+              if line.startswith("kubesteward_drift_check_state{")}
+    assert series == {f'kubesteward_drift_check_state{{context="a",state="{state}"}}': "1.0" if state == FAILED
+                      else "0.0" for state in (PENDING, OK, PARTIAL, FAILED)}

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 
 from kubesteward.findings import Finding, Severity
 from kubesteward.metrics.cardinality import DEFAULT_SERIES_CAP, Labels, cap_series, total, worst
-from kubesteward.metrics.exporter import ALERT_STATES, CONTEXT_STATES, ClusterView, MetricsSource
+from kubesteward.metrics.exporter import ALERT_STATES, CONTEXT_STATES, DRIFT_STATES, ClusterView, MetricsSource
 from kubesteward.model.cluster import KIND_ATTRS, ClusterModel
 from kubesteward.model.semantics.health import pod_restarts
 from kubesteward.model.semantics.rollout import desired_replicas
@@ -134,6 +134,9 @@ class KubestewardCollector(Collector):
         for name in CONTEXT_STATES:
             fams.context_state.add_metric((ctx, name), 1.0 if name == state else 0.0)
         fams.synced.add_metric((ctx,), 1.0 if state == "synced" else 0.0)
+        if view.drift_state:
+            for name in DRIFT_STATES:
+                fams.drift_state.add_metric((ctx, name), 1.0 if name == view.drift_state else 0.0)
         for kind, coverage in sorted(view.skipped_kinds.items()):
             fams.skipped_kinds.add_metric((ctx, kind, coverage), 1.0)
         for code in sorted(set(view.skipped_checks)):
@@ -233,6 +236,12 @@ class _Families:
             "0 for the others.",
             labels=[ctx, "state"],
         )
+        self.drift_state = GaugeMetricFamily(
+            "kubesteward_drift_check_state",
+            "watch --drift-from: 1 for the state of the context's last drift check (pending, ok, partial, "
+            "failed), 0 for the others.",
+            labels=[ctx, "state"],
+        )
         self.skipped_kinds = GaugeMetricFamily(
             "kubesteward_watch_skipped_kinds",
             'Kinds the context could not list (RBAC, API not served): coverage "none", or "partial" when '
@@ -269,6 +278,7 @@ class _Families:
             self.last_event_age,
             self.synced,
             self.context_state,
+            self.drift_state,
             self.skipped_kinds,
             self.skipped_checks,
             self.model_objects,

@@ -28,6 +28,8 @@ from kubesteward.model.cluster import ClusterModel
 ALERT_STATES = ("pending", "firing", "silenced", "inhibited")
 # Readiness states of a watched context, all exported (1 for the current one, 0 for the others).
 CONTEXT_STATES = ("synced", "syncing", "unauthorized", "forbidden", "unreachable")
+# States of a context's drift check (watch --drift-from): not run yet, everything compared, part of it, failed.
+DRIFT_STATES = ("pending", "ok", "partial", "failed")
 
 
 @dataclass
@@ -50,7 +52,7 @@ class ClusterView:
     reason: str = ""  # why it is not synced, one line
     skipped_kinds: Mapping[str, str] = field(default_factory=dict)  # kind -> "none" | "partial" (RBAC, no API)
     skipped_checks: Sequence[str] = ()  # codes whose analyzers could not run for want of a kind
-    # watch --drift-from: the last drift check's state (pending|ok|partial|failed; "" without a drift source)
+    # watch --drift-from: the last drift check's state (one of DRIFT_STATES; "" without a drift source)
     drift_state: str = ""
     drift_reason: str = ""
 

@@ -29,6 +29,7 @@ from kubesteward.findings import finding
 from kubesteward.findings.catalogue.kubesteward import KS902
 from kubesteward.findings.fingerprint import incident_id
 from kubesteward.findings.incidents import Incident
+from kubesteward.metrics.exporter import DRIFT_STATES
 from kubesteward.model.cluster import ObjectKey
 
 SCOPE = "drift"  # the alert book's scope of these alerts
@@ -36,7 +37,7 @@ DEFAULT_INTERVAL = 60.0
 SHOWN_PATHS = 5  # paths named in an alert's message; the evidence holds them all
 
 # DriftHealth states: not checked yet, compared everything, compared part (RBAC, refused dry runs), failed.
-PENDING, OK, PARTIAL, FAILED = "pending", "ok", "partial", "failed"
+PENDING, OK, PARTIAL, FAILED = DRIFT_STATES
 
 
 @dataclass(frozen=True)

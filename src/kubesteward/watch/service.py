@@ -40,7 +40,7 @@ from kubesteward.notifications.silences import Silence
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import ClusterWatch, Evaluated, WatchSettings
 from kubesteward.watch.drift import SCOPE as DRIFT_SCOPE
-from kubesteward.watch.drift import DriftHealth, DriftSettings, check_context
+from kubesteward.watch.drift import FAILED, PARTIAL, PENDING, DriftHealth, DriftSettings, check_context
 from kubesteward.watch.evaluate import IncrementalEvaluator
 from kubesteward.watch.health import describe_skipped, watchdog_incident
 
@@ -195,10 +195,10 @@ class WatchService:
         health = check.health
         if health.state != before.state or health.reason != before.reason:
             # The first check's trouble is the caller's to report (the CLI prints it), as a start's is.
-            if health.state in ("failed", "partial"):
-                level = logging.INFO if before.state == "pending" else logging.WARNING
+            if health.state in (FAILED, PARTIAL):
+                level = logging.INFO if before.state == PENDING else logging.WARNING
                 log.log(level, "%s: drift check %s: %s", watch.context, health.state, health.reason)
-            elif before.state in ("failed", "partial"):
+            elif before.state in (FAILED, PARTIAL):
                 log.warning("%s: drift check ok again", watch.context)
         async with self._lock:
             self.drift_health[watch.context] = health
