@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from kubesteward.cluster import KubeClient, load_config, resources
@@ -287,10 +289,21 @@ async def test_a_chart_rendered_by_helm_with_values(kube: KubeClient, namespace:
     assert [(c.path, c.old, c.new) for o in blue.objects for c in o.changes] == [("/data/mode", "blue", "green")]
 
 
-def owned_app(namespace: str, elsewhere: str) -> tuple[ApplySet, list[dict[str, Any]], list[dict[str, Any]]]:
-    """An ApplySet as ``sync`` (or ``kubectl apply --applyset``) leaves it: its parent ConfigMap recording the
-    kinds and the other namespace, its members labelled. Returns the set, the manifests still holding two of
-    its members, and every member applied (two of them have left the manifests)."""
+@pytest.fixture
+async def elsewhere(kube: KubeClient) -> AsyncIterator[str]:
+    """A second namespace, where the app owns a Service."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        await kube.delete(resources.NAMESPACE, name)
+
+
+async def owned_app(kube: KubeClient, namespace: str, elsewhere: str, *, parent: bool = True) -> list[dict[str, Any]]:
+    """An ApplySet as ``sync`` (or ``kubectl apply --applyset``) leaves it, applied: its parent ConfigMap
+    recording the kinds and the other namespace, its members labelled. Returns the manifests that still hold
+    two of its members; the other two (a ConfigMap, a Service in ``elsewhere``) have left them."""
     applyset = ApplySet("web-app", namespace)
     kept = [obj for obj in app(namespace) if obj["kind"] in ("ConfigMap", "Deployment")]
     gone = [
@@ -299,112 +312,103 @@ def owned_app(namespace: str, elsewhere: str) -> tuple[ApplySet, list[dict[str, 
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "old-web", "namespace": elsewhere},
          "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
     ]
-    return applyset, kept, [applyset.member(obj) for obj in (*kept, *gone)]
+    for obj in (*kept, *gone):
+        await kube.apply(applyset.member(obj), force=True)
+    if parent:
+        await apply_parent(kube, namespace, elsewhere)
+    return kept
+
+
+async def apply_parent(kube: KubeClient, namespace: str, elsewhere: str) -> None:
+    record = record_of([(GroupKind("", "ConfigMap"), namespace), (GroupKind("apps", "Deployment"), namespace),
+                        (GroupKind("", "Service"), elsewhere)], namespace)
+    await kube.apply(ApplySet("web-app", namespace).parent(record), force=True)
 
 
 async def test_owned_objects_that_left_the_manifests_are_extra(
-    kube: KubeClient, namespace: str, tmp_path: Path, sandbox_kubeconfig: Path,
+    kube: KubeClient, namespace: str, elsewhere: str, tmp_path: Path, sandbox_kubeconfig: Path,
 ) -> None:
-    elsewhere = f"t-{uuid.uuid4().hex[:8]}"
-    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": elsewhere}})
-    try:
-        applyset, kept, members = owned_app(namespace, elsewhere)
-        manifest = write(tmp_path / "web-app.yaml", kept)
-        record = record_of([(GroupKind("", "ConfigMap"), namespace), (GroupKind("apps", "Deployment"), namespace),
-                            (GroupKind("", "Service"), elsewhere)], namespace)
-        # No parent yet: nothing is owned, so nothing is extra (and nothing is an error).
-        for obj in members:
-            await kube.apply(obj, force=True)
-        unowned = await drift_desired(kube, [manifest], namespace=namespace, app="web-app")
-        assert statuses(unowned) == {"ConfigMap/web-config": "in-sync", "Deployment/web": "in-sync"}
-        assert unowned.complete
+    manifest = write(tmp_path / "web-app.yaml", await owned_app(kube, namespace, elsewhere, parent=False))
+    # No parent yet: nothing is owned, so nothing is extra (and nothing is an error).
+    unowned = await drift_desired(kube, [manifest], namespace=namespace, app="web-app")
+    assert statuses(unowned) == {"ConfigMap/web-config": "in-sync", "Deployment/web": "in-sync"}
+    assert unowned.complete
 
-        await kube.apply(applyset.parent(record), force=True)
-        # Neither a stranger nor another set's member is ours, though both match the kinds and namespaces.
-        await kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stranger", "namespace": namespace}})
-        await kube.apply(ApplySet("other", namespace).member(
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": namespace}}))
-        result = await drift_desired(kube, [manifest], namespace=namespace, app="web-app")
-        assert statuses(result) == {
-            "ConfigMap/web-config": "in-sync", "Deployment/web": "in-sync",
-            "ConfigMap/old-config": "extra", "Service/old-web": "extra",
-        }
-        extra = {entry.name: entry for entry in result.objects if entry.status == "extra"}
-        assert extra["old-web"].namespace == elsewhere and extra["old-config"].namespace == namespace
-        assert extra["old-config"].reason == "owned by app web-app, no longer in the manifests"
-        assert extra["old-config"].right is not None and extra["old-config"].right["data"] == {"mode": "red"}
-        assert result.complete and not result.in_sync
-        assert statuses(await drift_desired(kube, [manifest], namespace=namespace)) == statuses(unowned)  # no app
+    await apply_parent(kube, namespace, elsewhere)
+    # Neither a stranger nor another set's member is ours, though both match the kinds and namespaces.
+    await kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stranger", "namespace": namespace}})
+    await kube.apply(ApplySet("other", namespace).member(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": namespace}}))
+    result = await drift_desired(kube, [manifest], namespace=namespace, app="web-app")
+    assert statuses(result) == {
+        "ConfigMap/web-config": "in-sync", "Deployment/web": "in-sync",
+        "ConfigMap/old-config": "extra", "Service/old-web": "extra",
+    }
+    extra = {entry.name: entry for entry in result.objects if entry.status == "extra"}
+    assert extra["old-web"].namespace == elsewhere and extra["old-config"].namespace == namespace
+    assert extra["old-config"].reason == "owned by app web-app, no longer in the manifests"
+    assert extra["old-config"].right is not None and extra["old-config"].right["data"] == {"mode": "red"}
+    assert result.complete and not result.in_sync
+    assert statuses(await drift_desired(kube, [manifest], namespace=namespace)) == statuses(unowned)  # no app
 
-        # The CLI names the app after the file, as sync does: no flag needed; --app chooses another set.
-        base = ("drift", "-f", str(manifest), "-n", namespace, "--kubeconfig", str(sandbox_kubeconfig))
-        found = cli(*base, "-o", "json", timeout=120)
-        assert found.returncode == 1, found.stderr
-        document = json.loads(found.stdout)
-        assert {(o["namespace"], o["name"]) for o in document["objects"] if o["status"] == "extra"} == {
-            (namespace, "old-config"), (elsewhere, "old-web")}
-        assert document["counts"]["extra"] == 2
-        table = cli(*base, timeout=120)
-        assert f"Service/{elsewhere}/old-web (owned by app web-app, no longer in the manifests)" in table.stdout
-        assert "2 extra in" in table.stdout
-        # "other" has a member ("theirs") but no parent: a set without its record owns nothing.
-        other = cli(*base, "--app", "other", "-o", "json", timeout=120)
-        assert other.returncode == 0, other.stderr
-        assert json.loads(other.stdout)["counts"] == {"in-sync": 2, "drifted": 0, "missing": 0, "extra": 0, "error": 0}
-        assert_one_clear_line(cli(*base, "--app", "Web_App"), 2, "--app 'Web_App'")
-        assert_one_clear_line(cli("drift", "--namespaces", "a", "b", "--app", "web"), 2, "--app")
-    finally:
-        await kube.delete(resources.NAMESPACE, elsewhere)
+    # The CLI names the app after the file, as sync does: no flag needed; --app chooses another set.
+    base = ("drift", "-f", str(manifest), "-n", namespace, "--kubeconfig", str(sandbox_kubeconfig))
+    found = cli(*base, "-o", "json", timeout=120)
+    assert found.returncode == 1, found.stderr
+    document = json.loads(found.stdout)
+    assert {(o["namespace"], o["name"]) for o in document["objects"] if o["status"] == "extra"} == {
+        (namespace, "old-config"), (elsewhere, "old-web")}
+    assert document["counts"]["extra"] == 2
+    table = cli(*base, timeout=120)
+    assert f"Service/{elsewhere}/old-web (owned by app web-app, no longer in the manifests)" in table.stdout
+    assert "2 extra in" in table.stdout
+    # "other" has a member ("theirs") but no parent: a set without its record owns nothing.
+    other = cli(*base, "--app", "other", "-o", "json", timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout)["counts"] == {"in-sync": 2, "drifted": 0, "missing": 0, "extra": 0, "error": 0}
+    assert_one_clear_line(cli(*base, "--app", "Web_App"), 2, "--app 'Web_App'")
+    assert_one_clear_line(cli("drift", "--namespaces", "a", "b", "--app", "web"), 2, "--app")
 
 
 async def test_owned_objects_that_cannot_be_listed_are_a_gap_not_none(
-    kube: KubeClient, namespace: str, tmp_path: Path, sandbox_kubeconfig: Path,
+    kube: KubeClient, namespace: str, elsewhere: str, tmp_path: Path, sandbox_kubeconfig: Path,
 ) -> None:
-    elsewhere = f"t-{uuid.uuid4().hex[:8]}"
-    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": elsewhere}})
-    try:
-        applyset, kept, members = owned_app(namespace, elsewhere)
-        manifest = write(tmp_path / "web-app.yaml", kept)
-        record = record_of([(GroupKind("", "ConfigMap"), namespace), (GroupKind("apps", "Deployment"), namespace),
-                            (GroupKind("", "Service"), elsewhere)], namespace)
-        for obj in [*members, applyset.parent(record)]:
-            await kube.apply(obj, force=True)
-        # An identity that may read and dry-run apply in the app's namespace, and read nothing in the other one
-        # the set records: its Service there may be extra, and the run must say it could not look.
-        token = await service_account_token(kube, namespace, "drifter", read_in=(namespace,))
-        await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                           "metadata": {"name": "apply", "namespace": namespace},
-                           "rules": [{"apiGroups": ["", "apps"], "resources": ["configmaps", "deployments"],
-                                      "verbs": ["patch", "create"]}]})
-        await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                           "metadata": {"name": "apply", "namespace": namespace},
-                           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "apply"},
-                           "subjects": [{"kind": "ServiceAccount", "name": "drifter", "namespace": namespace}]})
-        config = variant(sandbox_kubeconfig, tmp_path, user={"token": token})
-        async with KubeClient(load_config(str(config))) as drifter:
-            result = await drift_desired(drifter, [manifest], namespace=namespace, app="web-app")
-        assert statuses(result) == {
-            "ConfigMap/web-config": "in-sync", "Deployment/web": "in-sync", "ConfigMap/old-config": "extra"}
-        assert not result.complete and "Service (forbidden)" in result.right.coverage.summary()
+    kept = await owned_app(kube, namespace, elsewhere)
+    manifest = write(tmp_path / "web-app.yaml", kept)
+    # An identity that may read and dry-run apply in the app's namespace, and read nothing in the other one
+    # the set records: its Service there may be extra, and the run must say it could not look.
+    token = await service_account_token(kube, namespace, "drifter", read_in=(namespace,))
+    await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                       "metadata": {"name": "apply", "namespace": namespace},
+                       "rules": [{"apiGroups": ["", "apps"], "resources": ["configmaps", "deployments"],
+                                  "verbs": ["patch", "create"]}]})
+    await kube.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                       "metadata": {"name": "apply", "namespace": namespace},
+                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "apply"},
+                       "subjects": [{"kind": "ServiceAccount", "name": "drifter", "namespace": namespace}]})
+    config = variant(sandbox_kubeconfig, tmp_path, user={"token": token})
+    async with KubeClient(load_config(str(config))) as drifter:
+        result = await drift_desired(drifter, [manifest], namespace=namespace, app="web-app")
+    assert statuses(result) == {
+        "ConfigMap/web-config": "in-sync", "Deployment/web": "in-sync", "ConfigMap/old-config": "extra"}
+    assert not result.complete and "Service (forbidden)" in result.right.coverage.summary()
 
-        partial = cli("drift", "-f", str(manifest), "-n", namespace, "--kubeconfig", str(config), "--fail-on", "none",
-                      timeout=120)
-        assert partial.returncode == 5, partial.stderr  # never "in sync" about what it could not see
-        assert "Service (forbidden)" in partial.stdout + partial.stderr
+    partial = cli("drift", "-f", str(manifest), "-n", namespace, "--kubeconfig", str(config), "--fail-on", "none",
+                  timeout=120)
+    assert partial.returncode == 5, partial.stderr  # never "in sync" about what it could not see
+    assert "Service (forbidden)" in partial.stdout + partial.stderr
 
-        # The parent itself unreadable (Deployments only): no extra can be known, and the run says so.
-        await kube.delete(resource("Role"), "drifter-read", namespace=namespace)
-        await kube.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                          "metadata": {"name": "apply", "namespace": namespace},
-                          "rules": [{"apiGroups": ["apps"], "resources": ["deployments"],
-                                     "verbs": ["get", "list", "patch"]}]}, force=True)
-        deployment_only = write(tmp_path / "web.yaml", [obj for obj in kept if obj["kind"] == "Deployment"])
-        async with KubeClient(load_config(str(config))) as drifter:
-            blind = await eventually(  # RBAC's cache takes the changed rules in a moment
-                lambda: drift_desired(drifter, [deployment_only], namespace=namespace, app="web-app"),
-                lambda found: "ConfigMap (forbidden)" in found.right.coverage.summary(),
-                timeout=30, interval=0.5, what="the parent to be unreadable")
-        assert statuses(blind) == {"Deployment/web": "in-sync"}
-        assert not blind.complete
-    finally:
-        await kube.delete(resources.NAMESPACE, elsewhere)
+    # The parent itself unreadable (Deployments only): no extra can be known, and the run says so.
+    await kube.delete(resource("Role"), "drifter-read", namespace=namespace)
+    await kube.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                      "metadata": {"name": "apply", "namespace": namespace},
+                      "rules": [{"apiGroups": ["apps"], "resources": ["deployments"],
+                                 "verbs": ["get", "list", "patch"]}]}, force=True)
+    deployment_only = write(tmp_path / "web.yaml", [obj for obj in kept if obj["kind"] == "Deployment"])
+    async with KubeClient(load_config(str(config))) as drifter:
+        blind = await eventually(  # RBAC's cache takes the changed rules in a moment
+            lambda: drift_desired(drifter, [deployment_only], namespace=namespace, app="web-app"),
+            lambda found: "ConfigMap (forbidden)" in found.right.coverage.summary(),
+            timeout=30, interval=0.5, what="the parent to be unreadable")
+    assert statuses(blind) == {"Deployment/web": "in-sync"}
+    assert not blind.complete

@@ -24,8 +24,7 @@ from kubesteward.drift.desired import drift_desired
 from kubesteward.drift.namespaces import DEFAULT_KINDS, DriftResult, drift_namespaces
 from kubesteward.drift.normalise import IgnoreRule, parse_ignores
 from kubesteward.drift.source import DesiredSource
-from kubesteward.errors import InputError, UsageError
-from kubesteward.model.render import RenderOptions
+from kubesteward.errors import UsageError
 from kubesteward.reporting.markdown import code_span
 
 FORMATS = ("table", "json", "yaml", "markdown")
@@ -100,7 +99,7 @@ def drift(
         if namespaces is not None or len(contexts) > 1 or kinds or mapping:
             raise UsageError("-f and --git compare manifests with one cluster: --namespaces, a second --context, "
                              "--kinds and --map do not apply to them")
-        render = _render_options(values, set_values, release, namespace)
+        render = opt.render_options(values, set_values, release, namespace)
         source = opt.desired_source(filename, git, ref, git_path, render)
         owner = opt.application(app, source)
         result = _run_desired(kubeconfig, contexts, source, namespace, rules, owner, request_timeout)
@@ -161,16 +160,6 @@ def _run(
                 return await drift_namespaces(left, left_ns, right, right_ns, kinds, ignore, mapping)
 
         return runner.run(main())
-
-
-def _render_options(
-    values: list[Path] | None, set_values: list[str] | None, release: str, namespace: str | None,
-) -> RenderOptions:
-    for file in values or []:
-        if not file.is_file():
-            raise InputError(f"--values {file}: no such file")
-    return RenderOptions(values=tuple(values or ()), set_values=tuple(set_values or ()), release=release,
-                         namespace=namespace)
 
 
 def _run_desired(
