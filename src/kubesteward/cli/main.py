@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("kubesteward.cli.diagnose", "diagnose"),
     "audit": ("kubesteward.cli.audit", "audit"),
     "drift": ("kubesteward.cli.drift", "drift"),
+    "sync": ("kubesteward.cli.sync", "sync_command"),
     "history": ("kubesteward.cli.history", "history"),
     "snapshot": ("kubesteward.cli.diagnose", "snapshot"),
     "explain": ("kubesteward.cli.diagnose", "explain"),
@@ -96,8 +97,8 @@ app = typer.Typer(
     name="kubesteward",
     cls=LazyGroup,
     # Names the commands that exist, every one (tests/unit/test_cli_help.py): add a command here when it lands.
-    help="Kubernetes operations engine, across many clusters: diagnose, audit, lint, drift, snapshot, explain, status,"
-    " watch, silence, history, rbac, webhook, sandbox, exit-codes.",
+    help="Kubernetes operations engine, across many clusters: diagnose, audit, lint, drift, sync, snapshot, explain,"
+    " status, watch, silence, history, rbac, webhook, sandbox, exit-codes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

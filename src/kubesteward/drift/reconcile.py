@@ -46,18 +46,11 @@ from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.writes import FIELD_MANAGER, Preconditions
 from kubesteward.drift.compare import compare
 from kubesteward.drift.desired import CONCURRENCY, DesiredObject, error_line, locate, namespace_exists
-from kubesteward.drift.ownership import (
-    ApplySet,
-    ApplySetRecord,
-    GroupKind,
-    check_app,
-    foreign_tooling,
-    read_record,
-    record_of,
-)
+from kubesteward.drift.members import Members, read_members
+from kubesteward.drift.ownership import ApplySet, ApplySetRecord, GroupKind, check_app, foreign_tooling, record_of
 from kubesteward.drift.source import DesiredSource
 from kubesteward.errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, UsageError
-from kubesteward.model.full import FullKey
+from kubesteward.model.full import FullKey, FullObject
 from kubesteward.model.render import read_inputs
 from kubesteward.model.wait import WaitOutcome, wait_healthy, waits_for
 from kubesteward.state.audit import AuditEntry
@@ -73,7 +66,6 @@ def _builtin(api_version: str, kind: str) -> ResourceType:
     return rt
 
 
-CONFIGMAP = _builtin("v1", "ConfigMap")
 CRD = _builtin("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 _CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
 _SHOWN_PATHS = 5  # an update's detail names this many changed fields, then counts the rest
@@ -199,8 +191,6 @@ class _Member:
 
 
 class _Meta(msgspec.Struct, gc=False):
-    name: str = ""
-    namespace: str = ""
     uid: str = ""
 
 
@@ -233,9 +223,10 @@ async def sync(
     wanted = {item.key for item in located}
     new_record = record_of(((GroupKind(item.key.group, item.key.kind), item.namespace) for item in located), home)
 
-    parent = await _read_parent(client, applyset)
-    old_record = read_record(parent)
-    members = await _members(client, applyset, old_record.union(new_record)) if prune else []
+    owned = await read_members(client, applyset, new_record.kinds)
+    _check_parent(client, applyset, owned, prune)
+    old_record = owned.record
+    members = [await _member(client, obj) for obj in owned.objects] if prune else []
     if prune and not located and members and not allow_empty:
         raise PruneRefused(
             f"refusing to prune: the manifests hold no object and app {app} owns {len(members)} "
@@ -407,18 +398,18 @@ def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the parent and its members
 
 
-async def _read_parent(client: KubeClient, applyset: ApplySet) -> dict[str, Any] | None:
-    try:
-        parent: dict[str, Any] = await client.get(CONFIGMAP, applyset.parent_name, applyset.namespace)
-    except NotFound:
-        return None
-    tooling = foreign_tooling(parent)
+def _check_parent(client: KubeClient, applyset: ApplySet, owned: Members, prune: bool) -> None:
+    """Refuse a set another tool manages, and a prune that could not see every member (it would miss some)."""
+    tooling = foreign_tooling(owned.parent)
     if tooling:
         raise UsageError(
             f"ConfigMap {applyset.namespace}/{applyset.parent_name} is the parent of a set {tooling} manages: "
             "choose another --app", context=client.context,
         )
-    return parent
+    if prune and not owned.complete:
+        unread = "; ".join(f"{skipped.kind}: {skipped.reason}" for skipped in owned.objects.skipped if skipped.unread)
+        raise Forbidden(f"cannot prune app {applyset.app}: its members are not all readable ({unread})",
+                        context=client.context)
 
 
 async def _write_parent(client: KubeClient, applyset: ApplySet, record: ApplySetRecord, dry_run: bool) -> bool:
@@ -433,35 +424,9 @@ async def _write_parent(client: KubeClient, applyset: ApplySet, record: ApplySet
     return True
 
 
-async def _members(client: KubeClient, applyset: ApplySet, record: ApplySetRecord) -> list[_Member]:
-    """The set's members: the recorded kinds listed with the set's label, in the recorded namespaces."""
-    namespaces = sorted(record.namespaces | {applyset.namespace})
-    lists = []
-    for group_kind in sorted(record.kinds):
-        rt = await _served(client, group_kind)
-        if rt is None:
-            continue  # no longer served (its CRD was deleted): nothing of it is left to prune
-        for ns in namespaces if rt.namespaced else [None]:
-            lists.append(_list_members(client, applyset, rt, ns))
-    return [member for listed in await asyncio.gather(*lists) for member in listed]
-
-
-async def _served(client: KubeClient, group_kind: GroupKind) -> ResourceType | None:
-    try:
-        version = await client.discovery.preferred_version(group_kind.group)
-        api_version = f"{group_kind.group}/{version}" if group_kind.group else version
-        return await client.resolve(api_version, group_kind.kind)
-    except (Invalid, NotFound):
-        return None
-
-
-async def _list_members(client: KubeClient, applyset: ApplySet, rt: ResourceType, ns: str | None) -> list[_Member]:
-    try:
-        listed = await client.list(rt, namespace=ns, label_selector=applyset.selector, type=_Listed)
-    except NotFound:
-        return []  # a namespace recorded and since deleted holds nothing
-    return [_Member(FullKey(rt.group, rt.kind, item.metadata.namespace, item.metadata.name), rt, item.metadata.uid)
-            for item in listed.items]
+async def _member(client: KubeClient, obj: FullObject) -> _Member:
+    rt = await client.resolve(obj.api_version, obj.kind)
+    return _Member(obj.key, rt, obj.decode(_Listed).metadata.uid)
 
 
 async def _prune(client: KubeClient, applyset: ApplySet, members: Sequence[_Member], dry_run: bool) -> list[SyncAction]:

@@ -64,7 +64,7 @@ class WaitOutcome:
 
     @property
     def ref(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}.{self.group}/{self.namespace}/{self.name}"
 
     def document(self) -> dict[str, object]:
         return {"kind": self.kind, "group": self.group, "namespace": self.namespace, "name": self.name,
