@@ -269,3 +269,51 @@ async def test_a_workload_that_cannot_become_healthy_fails_the_sync(
 
     skipped = run_sync.json("-f", str(deploy), "-n", namespace, "--no-wait")  # applied; nothing waited for
     assert skipped["ok"] and skipped["waits"] == []
+
+
+async def test_crds_and_namespaces_come_first_and_a_bad_object_is_its_own_error(
+    kube: KubeClient, tmp_path: Path, run_sync: Sync, sandbox_kubeconfig: Path,
+) -> None:
+    group = f"t{uuid.uuid4().hex[:8]}.sync.kubesteward.io"
+    home, absent = f"t-{uuid.uuid4().hex[:8]}", f"absent-{uuid.uuid4().hex[:8]}"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    deploy = tmp_path / "widgets"
+    deploy.mkdir()
+    # One file, in the order that cannot work: the custom resource first, its namespace and CRD last.
+    (deploy / "all.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": home},
+         "spec": {"size": 3}},
+        configmap("stray", absent, a="1"),  # a namespace nobody creates
+        {"apiVersion": "nowhere.kubesteward.io/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": home}},
+        configmap("settings", home, a="1"),
+        crd,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": home}},
+    ]))
+    try:
+        plan = run_sync.json("-f", str(deploy), "-n", home, "--dry-run", expect=1)
+        assert verbs(plan) == {"Namespace/" + home: "create", "CustomResourceDefinition/" + f"widgets.{group}": "create",
+                               "Widget/w": "create", "ConfigMap/settings": "create", "ConfigMap/stray": "error",
+                               "Gadget/g": "error"}
+        assert not await exists(kube, resources.NAMESPACE, home, "")
+
+        applied = run_sync.json("-f", str(deploy), "-n", home, expect=1)
+        assert [a["kind"] for a in applied["actions"]][:2] == ["Namespace", "CustomResourceDefinition"]
+        assert verbs(applied) == {**verbs(plan)}  # the plan was the run
+        errors = {a["kind"]: a["detail"] for a in applied["actions"] if a["action"] == "error"}
+        assert errors["ConfigMap"] == f"namespace {absent} does not exist (the manifests do not create it)"
+        assert "Gadget" in errors["Gadget"] and "nowhere.kubesteward.io/v1" in errors["Gadget"]
+        widget = await kube.get(await kube.resolve(f"{group}/v1", "Widget"), "w", home)
+        assert widget["spec"] == {"size": 3} and PART_OF_LABEL in widget["metadata"]["labels"]
+        parent = await kube.get(CONFIGMAPS, ApplySet("widgets", home).parent_name, home)
+        assert parent["metadata"]["annotations"][KINDS_ANNOTATION] == (
+            f"ConfigMap,CustomResourceDefinition.apiextensions.k8s.io,Gadget.nowhere.kubesteward.io,Namespace,"
+            f"Widget.{group}")
+        assert parent["metadata"]["annotations"]["applyset.kubernetes.io/additional-namespaces"] == absent
+    finally:
+        kubectl(sandbox_kubeconfig, "delete", "namespace", home, "--ignore-not-found", "--wait=false")
+        kubectl(sandbox_kubeconfig, "delete", "crd", f"widgets.{group}", "--ignore-not-found", "--wait=false")
