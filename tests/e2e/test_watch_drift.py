@@ -9,7 +9,6 @@ resolves nothing.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from kubesteward.watch.drift import DriftSettings
 from kubesteward.watch.service import WatchService
 from tests.conftest import FAST_RETRY
 from tests.support.cli import cli, kubectl
+from tests.support.git_repo import commit_files
 from tests.support.receiver import Receiver
 from tests.support.wait import eventually
 
@@ -132,19 +132,11 @@ async def _health(service: WatchService, context: str) -> str:
     return service.drift_health[context].state
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 async def test_cli_watch_once_compares_a_git_branch_and_a_bad_ref_exits_11(
     kube: KubeClient, namespace: str, sandbox_kubeconfig: Path, tmp_path: Path
 ) -> None:
     repo = tmp_path / "repo"
-    (repo / "deploy").mkdir(parents=True)
-    (repo / "deploy" / "app.yaml").write_text(yaml.safe_dump_all(manifests(namespace)))
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "app")
+    commit = commit_files(repo, {"deploy/app.yaml": yaml.safe_dump_all(manifests(namespace))})[:7]
     kubectl(sandbox_kubeconfig, "apply", "--server-side", "-f", str(repo / "deploy"))
     kubectl(sandbox_kubeconfig, "-n", namespace, "scale", "deployment", "web", "--replicas", "2")
     with Receiver() as hook:
@@ -154,7 +146,6 @@ async def test_cli_watch_once_compares_a_git_branch_and_a_bad_ref_exits_11(
                 "--drift-ref", "main", "--drift-path", "deploy"]
         result = await asyncio.to_thread(cli, *args)
         assert result.returncode == 0, result.stderr
-        commit = git(repo, "rev-parse", "--short", "HEAD")
         [(status, name, description)] = drift_alerts(hook, namespace)
         assert (status, name) == ("firing", "Deployment/web")
         assert description.endswith("/spec/replicas changed") and commit in description, description
