@@ -4,11 +4,14 @@ apply, pruning only what this application applied before.
 Exit codes: 0 when everything was applied (and pruned) and every applied workload became healthy; 1 when
 an object failed (refused, a missing namespace) or a workload did not become healthy within ``--timeout``;
 7 when another field manager owns fields the manifests set (``--force-conflicts`` takes them); 2 for usage
-errors, a prune of every object refused among them. Errors keep their documented codes.
+errors, a prune of every object refused among them. Errors keep their documented codes. With ``--self-heal``
+the command keeps running after the sync (:mod:`kubesteward.cli.self_heal`) and exits 0 when SIGINT or SIGTERM
+stops it.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +21,7 @@ import typer
 from kubesteward.cli import options as opt
 from kubesteward.cli import runner
 from kubesteward.cli.output import check_format, emit_machine, escape
+from kubesteward.cli.self_heal import heal_until_stopped, interval_seconds
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, KubeClient
 from kubesteward.drift.reconcile import AuditSink, SyncResult, sync
@@ -93,6 +97,11 @@ def sync_command(
     set_values: opt.ChartSet = None,
     release: opt.ChartRelease = "release",
     output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+    self_heal: Annotated[
+        bool, typer.Option("--self-heal", help="Then keep running: every --interval, revert what drifted from the "
+                           "manifests (forced, taking back fields others changed) until SIGINT/SIGTERM.")
+    ] = False,
+    interval: Annotated[str, typer.Option("--interval", help="--self-heal: how often to compare (e.g. 30s, 1m).")] = "1m",
     request_timeout: opt.RequestTimeout = 30.0,
 ) -> int:
     """Apply manifests (-f PATH, or --git REPO [--ref REF] [--path DIR]) by server-side apply in dependency
@@ -100,6 +109,11 @@ def sync_command(
     fmt = check_format(output, FORMATS)
     if allow_empty and not prune:
         raise UsageError("--allow-empty is a --prune option")
+    if self_heal and dry_run:
+        raise UsageError("--self-heal writes: it cannot be a --dry-run")
+    if interval != "1m" and not self_heal:
+        raise UsageError("--interval is a --self-heal option")
+    heal_every = interval_seconds(interval)
     render = opt.render_options(values, set_values, release, namespace)
     source = opt.desired_source(filename, git, ref, git_path, render)
     options = SyncOptions(
@@ -112,10 +126,13 @@ def sync_command(
 
     with StateStore.open(state) as store:  # opened first: a trail that cannot be written stops the sync unwritten
         result = _run(kubeconfig, context, options, store, request_timeout)
-    if fmt == "table":
-        _table(result)
-    else:
-        emit_machine(result.document(), fmt)
+        if fmt == "table":
+            _table(result)
+        else:
+            emit_machine(result.document(), fmt)
+        if self_heal:  # a daemon from here on: a clean stop is its success, whatever the first sync said
+            sys.stdout.flush()
+            return runner.run(_heal(kubeconfig, context, options, store, request_timeout, heal_every))
     return exit_code(result)
 
 
@@ -147,6 +164,15 @@ def _run(
         return runner.run(main())
 
 
+async def _heal(
+    kubeconfig: str | None, context: str | None, options: SyncOptions, store: StateStore, timeout: float,
+    interval: float,
+) -> int:
+    async with ClientFactory(kubeconfig, timeout=timeout) as factory:
+        return await heal_until_stopped(factory.client(context), options.source, app=options.app, interval=interval,
+                                        namespace=options.namespace, prune=options.prune, audit=store)
+
+
 def _table(result: SyncResult) -> None:
     out = STATE.out
     plan = " [bold](dry run: the plan, nothing written)[/]" if result.dry_run else ""
@@ -174,6 +200,9 @@ def _table(result: SyncResult) -> None:
     out.print(summary + "".join(f", [red]{text}[/]" for text in problems if text), highlight=False, soft_wrap=True)
     if result.conflicts:
         managers = sorted({manager for action in result.conflicts for manager in action.managers})
+        sets = sum(1 for action in result.conflicts if not action.managers)
+        whose = [f"fields owned by {', '.join(managers)}" if managers else "",
+                 f"{sets} objects of another app's set" if sets else ""]
         STATE.err.print(
-            f"[red]error[/]: fields the manifests set are owned by {escape(', '.join(managers) or 'another manager')}: "
+            f"[red]error[/]: {len(result.conflicts)} conflicts ({escape('; '.join(w for w in whose if w))}): "
             "--force-conflicts takes them", highlight=False, soft_wrap=True)

@@ -1,0 +1,163 @@
+"""``kubesteward sync --self-heal`` end to end: the CLI as a process, a real ``kubectl edit``, a local Git repository.
+
+The sync runs with ``--interval 2s``; ``kubectl edit`` (``KUBE_EDITOR``: a sed script) changes a ConfigMap's
+value; ``drift -f`` reports exactly that field; self-heal puts it back within its interval, drift is zero
+again, the process stops cleanly on SIGTERM and the audit trail holds the ``self-heal`` entry with the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubesteward.cluster import KubeClient
+from tests.support.cli import CLEAN_ENV, cli, kubectl
+from tests.support.git_repo import commit_files, git
+
+INTERVAL = 2.0
+SLACK = 6.0  # a tick's drift and sync on a shared 2-core machine, and the poll below
+PASSWORD = "s3cret-value-never-shown"
+
+
+def manifests(namespace: str) -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": namespace},
+         "data": {"color": "blue", "size": "3"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": namespace},
+         "stringData": {"password": PASSWORD}},
+    ]
+
+
+@pytest.fixture
+def repo(tmp_path: Path, namespace: str) -> Path:
+    repo = tmp_path / "repo"
+    commit_files(repo, {"deploy/app.yaml": yaml.safe_dump_all(manifests(namespace))})
+    return repo
+
+
+@pytest.fixture
+def healer(
+    sandbox_kubeconfig: Path, namespace: str, repo: Path, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """``sync --self-heal`` running; its stderr in a file (read while it runs)."""
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kubesteward", "sync", "--kubeconfig", str(sandbox_kubeconfig), "--git", str(repo),
+             "--ref", "main", "--path", "deploy", "-n", namespace, "--app", "shop", "--state", state_url(tmp_path),
+             "--self-heal", "--interval", f"{INTERVAL:g}s"],
+            stdout=subprocess.DEVNULL, stderr=err, text=True, env=CLEAN_ENV,
+        )
+    try:
+        wait_for(lambda: "self-healing app shop" in stderr.read_text() or process.poll() is not None, 60,
+                 "the first sync")
+        assert process.poll() is None, stderr.read_text()
+        yield process, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def state_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+def wait_for(ok: Any, timeout: float, what: str) -> float:
+    """Poll ``ok()`` every 0.1 s; the time.monotonic() it became true."""
+    deadline = time.monotonic() + timeout
+    while not ok():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)
+    return time.monotonic()
+
+
+def live_color(kubeconfig: Path, namespace: str) -> str:
+    return kubectl(kubeconfig, "-n", namespace, "get", "configmap", "settings", "-o", "jsonpath={.data.color}")
+
+
+def kubectl_edit(kubeconfig: Path, namespace: str, editor: Path) -> None:
+    """``kubectl edit`` as a person runs it, the editor being a sed script."""
+    from kubesteward.sandbox import build
+
+    result = subprocess.run(
+        [str(build.binary_path("kubectl")), "--kubeconfig", str(kubeconfig), "-n", namespace, "edit",
+         "configmap", "settings"],
+        env={**os.environ, "KUBE_EDITOR": str(editor)}, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def drift(kubeconfig: Path, namespace: str, repo: Path) -> subprocess.CompletedProcess[str]:
+    return cli("drift", "--kubeconfig", str(kubeconfig), "--git", str(repo), "--ref", "main", "--path", "deploy",
+               "-n", namespace, "-o", "json")
+
+
+def test_self_heal_reverts_a_kubectl_edit_within_its_interval_and_stops_on_sigterm(
+    kube: KubeClient, sandbox_kubeconfig: Path, namespace: str, repo: Path, tmp_path: Path,
+    healer: tuple[subprocess.Popen[str], Path],
+) -> None:
+    process, stderr = healer
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/color: blue/color: red/' \"$1\"\n")
+    editor.chmod(0o755)
+    assert live_color(sandbox_kubeconfig, namespace) == "blue"
+
+    # Held still (SIGSTOP) so that drift sees the edit before self-heal reverts it.
+    process.send_signal(signal.SIGSTOP)
+    try:
+        kubectl_edit(sandbox_kubeconfig, namespace, editor)
+        assert live_color(sandbox_kubeconfig, namespace) == "red"
+        found = drift(sandbox_kubeconfig, namespace, repo)
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert found.returncode == 1, found.stderr
+    report = json.loads(found.stdout)
+    changed = {(o["kind"], o["name"]): [c["path"] for c in o.get("changes", [])]
+               for o in report["objects"] if o["status"] != "in-sync"}
+    assert changed == {("ConfigMap", "settings"): ["/data/color"]}
+    resumed = time.monotonic()
+    healed = wait_for(lambda: live_color(sandbox_kubeconfig, namespace) == "blue", INTERVAL + SLACK, "the revert")
+    assert healed - resumed <= INTERVAL + SLACK
+
+    # Again, running: from the edit to the revert within the interval (plus slack).
+    edited = time.monotonic()
+    kubectl_edit(sandbox_kubeconfig, namespace, editor)
+    healed = wait_for(lambda: live_color(sandbox_kubeconfig, namespace) == "blue", INTERVAL + SLACK, "the revert")
+    assert healed - edited <= INTERVAL + SLACK
+
+    again = drift(sandbox_kubeconfig, namespace, repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["counts"]["drifted"] == 0
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    err = stderr.read_text()
+    assert "Traceback" not in err and "self-heal stopped" in err
+    reverted = [line for line in err.splitlines() if "self-heal: reverted" in line]
+    assert len(reverted) == 2 and all(f"ConfigMap/{namespace}/settings: /data/color" in line for line in reverted)
+    assert PASSWORD not in err
+
+    history = cli("history", "--app", "shop", "--state", state_url(tmp_path), "-o", "json")
+    assert history.returncode == 0, history.stderr
+    entries = json.loads(history.stdout)
+    entries = entries["entries"] if isinstance(entries, dict) else entries
+    heals = [e for e in entries if e["action"] == "self-heal"]
+    assert len(heals) == 2, entries
+    commit = git(repo, "rev-parse", "HEAD")
+    for entry in heals:
+        assert (entry["kind"], entry["namespace"], entry["name"]) == ("ConfigMap", namespace, "settings")
+        assert entry["revision"] == commit and entry["outcome"] == "ok" and not entry["dryRun"]
+        assert "/data/color" in entry["detail"]
+    assert PASSWORD not in history.stdout
