@@ -179,7 +179,7 @@ async def test_a_field_another_manager_owns_is_a_conflict_until_forced(
     assert lines[f"Secret/{namespace}/web-secret"].split()[0] == "updated"
     assert "changed /data/password" in lines[f"Secret/{namespace}/web-secret"]
     assert lines[f"Deployment.apps/{namespace}/web"].split()[0] == "unchanged"  # the others went on
-    assert "hotfix" in refused.stderr and "--force-conflicts" in refused.stderr
+    assert "fields owned by hotfix" in refused.stderr and "--force-conflicts" in refused.stderr
     assert (await kube.get(CONFIGMAPS, "web-config", namespace))["data"] == {"mode": "red"}
     document = run_sync.json("-f", str(deploy), "-n", namespace, "--no-wait", expect=7)
     conflict = next(a for a in document["actions"] if a["name"] == "web-config")
@@ -191,6 +191,20 @@ async def test_a_field_another_manager_owns_is_a_conflict_until_forced(
     live = await kube.get(CONFIGMAPS, "web-config", namespace)
     assert [e["manager"] for e in live["metadata"]["managedFields"] if "f:mode" in json.dumps(e.get("fieldsV1"))] == [
         "kubesteward"]
+
+    # Another app declaring the same object: a conflict too (taken silently, the two would take it in turns).
+    intruder = tmp_path / "intruder"
+    intruder.mkdir()
+    (intruder / "config.yaml").write_text(yaml.safe_dump(configmap("web-config", namespace, mode="blue")))
+    taken = run_sync("-f", str(intruder), "-n", namespace, expect=7)
+    assert f"ConfigMap/{namespace}/web-config (a member of another app's set" in taken.stdout
+    assert ApplySet("web", namespace).id in taken.stdout and "1 objects of another app's set" in taken.stderr
+    assert (await kube.get(CONFIGMAPS, "web-config", namespace))["metadata"]["labels"][PART_OF_LABEL] == ApplySet(
+        "web", namespace).id
+    moved = run_sync.json("-f", str(intruder), "-n", namespace, "--force-conflicts")
+    assert verbs(moved) == {"ConfigMap/web-config": "update"}
+    assert (await kube.get(CONFIGMAPS, "web-config", namespace))["metadata"]["labels"][PART_OF_LABEL] == ApplySet(
+        "intruder", namespace).id
     run_sync.assert_no_secret()
 
 

@@ -47,7 +47,15 @@ from kubesteward.cluster.writes import FIELD_MANAGER, Preconditions
 from kubesteward.drift.compare import compare
 from kubesteward.drift.desired import CONCURRENCY, DesiredObject, error_line, locate, namespace_exists
 from kubesteward.drift.members import Members, read_members
-from kubesteward.drift.ownership import ApplySet, ApplySetRecord, GroupKind, check_app, foreign_tooling, record_of
+from kubesteward.drift.ownership import (
+    PART_OF_LABEL,
+    ApplySet,
+    ApplySetRecord,
+    GroupKind,
+    check_app,
+    foreign_tooling,
+    record_of,
+)
 from kubesteward.drift.source import DesiredSource
 from kubesteward.errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, UsageError
 from kubesteward.model.full import FullKey, FullObject
@@ -350,6 +358,12 @@ class _Run:
             before = None
         except Forbidden as exc:
             return action("error", error_line(exc, item.manifest))
+        owner = _set_of(before)
+        if owner and owner != self.applyset.id and not self.force:
+            # Taken silently, two apps would take it from each other at every sync, and one's prune delete
+            # what the other still declares.
+            return action("conflict", f"a member of another app's set ({PART_OF_LABEL}={owner}): "
+                          "--force-conflicts moves it to this one")
         try:
             after = await client.apply(self.applyset.member(item.manifest), namespace=ns, force=self.force,
                                        dry_run=self.dry_run, field_manager=FIELD_MANAGER)
@@ -372,6 +386,12 @@ class _Run:
         shown = ", ".join(changed[:_SHOWN_PATHS]) + (f" and {len(changed) - _SHOWN_PATHS} more"
                                                     if len(changed) > _SHOWN_PATHS else "")
         return action("update", f"changed {shown}")
+
+
+def _set_of(obj: Mapping[str, Any] | None) -> str:
+    """The id of the ApplySet ``obj`` is a member of ("" for none)."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return str(labels.get(PART_OF_LABEL) or "")
 
 
 def _crd_kind(manifest: Mapping[str, Any]) -> tuple[str, str]:
