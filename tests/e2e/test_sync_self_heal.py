@@ -20,7 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
-from kubesteward.cluster import KubeClient
+from kubesteward.cluster import KubeClient, resources
+from kubesteward.drift.ownership import PART_OF_LABEL, ApplySet
+from kubesteward.drift.reconcile import sync
+from kubesteward.drift.self_heal import heal_once
+from kubesteward.drift.source import DesiredSource
 from tests.support.cli import CLEAN_ENV, cli, kubectl
 from tests.support.git_repo import commit_files, git
 
@@ -161,3 +165,26 @@ def test_self_heal_reverts_a_kubectl_edit_within_its_interval_and_stops_on_sigte
         assert entry["revision"] == commit and entry["outcome"] == "ok" and not entry["dryRun"]
         assert "/data/color" in entry["detail"]
     assert PASSWORD not in history.stdout
+
+
+async def test_self_heal_takes_back_fields_but_not_another_apps_object(
+    kube: KubeClient, namespace: str, tmp_path: Path
+) -> None:
+    shared = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared", "namespace": namespace},
+              "data": {"owner": "a"}}
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(yaml.safe_dump(shared))
+    second.write_text(yaml.safe_dump({**shared, "data": {"owner": "b"}}))
+    await sync(kube, DesiredSource(paths=(first,)), app="a", namespace=namespace)
+
+    tick = await heal_once(kube, DesiredSource(paths=(second,)), app="b", namespace=namespace)
+    [revert] = tick.reverts
+    assert tick.failed and not revert.done and revert.action is not None and revert.action.verb == "conflict"
+    live = await kube.get(resources.CONFIGMAP, "shared", namespace)
+    assert live["data"] == {"owner": "a"} and live["metadata"]["labels"][PART_OF_LABEL] == ApplySet("a", namespace).id
+
+    # Asked to (sync --force-conflicts --self-heal), it moves the object into its own set.
+    moved = await heal_once(kube, DesiredSource(paths=(second,)), app="b", namespace=namespace, adopt=True)
+    assert not moved.failed and [r.describe() for r in moved.reverts] == [f"ConfigMap/{namespace}/shared: /data/owner"]
+    live = await kube.get(resources.CONFIGMAP, "shared", namespace)
+    assert live["data"] == {"owner": "b"} and live["metadata"]["labels"][PART_OF_LABEL] == ApplySet("b", namespace).id

@@ -33,7 +33,7 @@ def interval_seconds(text: str) -> float:
 
 async def heal_until_stopped(
     client: KubeClient, source: DesiredSource, *, app: str, interval: float, namespace: str | None = None,
-    prune: bool = False, ignore: Sequence[IgnoreRule] = (), audit: AuditSink | None = None,
+    prune: bool = False, ignore: Sequence[IgnoreRule] = (), audit: AuditSink | None = None, adopt: bool = False,
 ) -> int:
     """Self-heal until SIGINT or SIGTERM; 0 then (what was reverted is on stderr and in the audit trail)."""
     stop = asyncio.Event()
@@ -62,7 +62,7 @@ async def heal_until_stopped(
     STATE.note(f"self-healing app {escape(app)} from {escape(source.label)} every {interval:g}s (Ctrl-C or SIGTERM stops)")
     try:
         await self_heal(client, source, app=app, interval=interval, stop=stop, namespace=namespace, prune=prune,
-                        ignore=ignore, audit=audit, on_tick=report)
+                        ignore=ignore, audit=audit, on_tick=report, adopt=adopt)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -170,7 +170,8 @@ async def _heal(
 ) -> int:
     async with ClientFactory(kubeconfig, timeout=timeout) as factory:
         return await heal_until_stopped(factory.client(context), options.source, app=options.app, interval=interval,
-                                        namespace=options.namespace, prune=options.prune, audit=store)
+                                        namespace=options.namespace, prune=options.prune, audit=store,
+                                        adopt=options.force_conflicts)
 
 
 def _table(result: SyncResult) -> None:

@@ -219,9 +219,11 @@ async def sync(
     wait: bool = True,
     wait_timeout: float = 300.0,
     audit: AuditSink | None = None,
+    adopt: bool | None = None,
 ) -> SyncResult:
     """Apply ``source`` to the cluster as application ``app`` (its ApplySet's name); ``namespace``: the
-    parent's and that of objects naming none (default: the context's)."""
+    parent's and that of objects naming none (default: the context's). ``adopt``: move objects of another
+    app's set into this one (default: as ``force_conflicts``; self-heal forces fields, never adopts unasked)."""
     check_app(app)
     with source.open() as opened:
         reader = await asyncio.to_thread(read_inputs, opened.paths, source.render, allow_empty=True)
@@ -240,7 +242,7 @@ async def sync(
             f"refusing to prune: the manifests hold no object and app {app} owns {len(members)} "
             f"(--allow-empty deletes them all)", context=client.context,
         )
-    run = _Run(client, applyset, dry_run, force_conflicts, located)
+    run = _Run(client, applyset, dry_run, force_conflicts, located, force_conflicts if adopt is None else adopt)
     actions: list[SyncAction] = []
     if not await _write_parent(client, applyset, old_record.union(new_record), dry_run):
         if applyset.namespace not in run.namespaces:
@@ -286,8 +288,9 @@ class _Run:
 
     def __init__(
         self, client: KubeClient, applyset: ApplySet, dry_run: bool, force: bool, located: Sequence[DesiredObject],
+        adopt: bool,
     ) -> None:
-        self.client, self.applyset, self.dry_run, self.force = client, applyset, dry_run, force
+        self.client, self.applyset, self.dry_run, self.force, self.adopt = client, applyset, dry_run, force, adopt
         self.located = list(located)
         self.gate = asyncio.Semaphore(CONCURRENCY)
         # What the manifests create, for a dry run's objects that need it (it does not exist yet).
@@ -359,7 +362,7 @@ class _Run:
         except Forbidden as exc:
             return action("error", error_line(exc, item.manifest))
         owner = _set_of(before)
-        if owner and owner != self.applyset.id and not self.force:
+        if owner and owner != self.applyset.id and not self.adopt:
             # Taken silently, two apps would take it from each other at every sync, and one's prune delete
             # what the other still declares.
             return action("conflict", f"a member of another app's set ({PART_OF_LABEL}={owner}): "

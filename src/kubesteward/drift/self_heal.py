@@ -85,9 +85,11 @@ class HealTick:
 
 async def heal_once(
     client: KubeClient, source: DesiredSource, *, app: str, namespace: str | None = None, prune: bool = False,
-    ignore: Sequence[IgnoreRule] = (), audit: AuditSink | None = None,
+    ignore: Sequence[IgnoreRule] = (), audit: AuditSink | None = None, adopt: bool = False,
 ) -> HealTick:
-    """Compare once and, when anything drifted, sync once (forced); a failure is the tick's ``error``."""
+    """Compare once and, when anything drifted, sync once (fields forced; objects of another app's set moved
+    only with ``adopt``, else each is a conflict: two self-healing apps must not take one object in turns);
+    a failure is the tick's ``error``."""
     now = dt.datetime.now(dt.UTC)
     label, revision = source.label, None
     try:
@@ -99,7 +101,7 @@ async def heal_once(
         if not drifted:
             return HealTick(now, label, revision)
         result = await sync(client, source, app=app, namespace=namespace, prune=prune, force_conflicts=True,
-                            wait=False)
+                            wait=False, adopt=adopt)
     except KubestewardError as exc:
         return HealTick(now, label, revision, error=error_line(exc))
     reverts = tuple(_revert(obj, result.actions) for obj in drifted)
@@ -112,7 +114,7 @@ async def heal_once(
 async def self_heal(
     client: KubeClient, source: DesiredSource, *, app: str, interval: float, stop: asyncio.Event,
     namespace: str | None = None, prune: bool = False, ignore: Sequence[IgnoreRule] = (),
-    audit: AuditSink | None = None, on_tick: Callable[[HealTick], None] | None = None,
+    audit: AuditSink | None = None, on_tick: Callable[[HealTick], None] | None = None, adopt: bool = False,
 ) -> None:
     """Heal every ``interval`` (backing off after failures) until ``stop`` is set; the first tick after one
     interval (the caller has just synced)."""
@@ -120,7 +122,8 @@ async def self_heal(
         raise ValueError(f"interval must be positive, not {interval}")
     failures = 0
     while not await sleep_unless(stop, next_delay(interval, failures)):
-        tick = await heal_once(client, source, app=app, namespace=namespace, prune=prune, ignore=ignore, audit=audit)
+        tick = await heal_once(client, source, app=app, namespace=namespace, prune=prune, ignore=ignore, audit=audit,
+                               adopt=adopt)
         failures = failures + 1 if tick.failed else 0
         if on_tick is not None:
             on_tick(tick)

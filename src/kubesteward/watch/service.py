@@ -39,8 +39,8 @@ from kubesteward.model.cluster import ClusterModel
 from kubesteward.notifications.silences import Silence
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import ClusterWatch, Evaluated, WatchSettings
-from kubesteward.watch.drift import SCOPE as DRIFT_SCOPE
 from kubesteward.watch.drift import FAILED, PARTIAL, PENDING, DriftHealth, DriftSettings, check_context
+from kubesteward.watch.drift import SCOPE as DRIFT_SCOPE
 from kubesteward.watch.evaluate import IncrementalEvaluator
 from kubesteward.watch.health import describe_skipped, watchdog_incident
 
