@@ -23,6 +23,7 @@ from kubesteward.drift.normalise import parse_ignores
 from kubesteward.sandbox.cluster import Sandbox
 from tests.support.cli import assert_one_clear_line, cli, kubectl, run_in_process, variant
 from tests.support.identities import service_account_token
+from tests.support.kinds import widget_crd
 from tests.support.sandboxes import own_sandbox
 
 PLANTED_LEFT = "s3cr3t-left-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
@@ -289,13 +290,7 @@ async def test_custom_resources_by_api_version_and_kind(
 ) -> None:
     left, right, _copy = spaces
     group = f"t{uuid.uuid4().hex[:8]}.drift.kubesteward.io"
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": f"widgets.{group}"},
-           "spec": {"group": group, "scope": "Namespaced",
-                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
-    kubectl(sandbox_kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(crd))
+    kubectl(sandbox_kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(widget_crd(group)))
     try:
         kubectl(sandbox_kubeconfig, "wait", "--for=condition=Established", f"crd/widgets.{group}", "--timeout=60s")
         for namespace, size in ((left, 3), (right, 4)):

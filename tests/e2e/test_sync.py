@@ -18,21 +18,15 @@ import pytest
 import yaml
 
 from kubesteward.cluster import KubeClient, resources
-from kubesteward.cluster.resources import ResourceType
 from kubesteward.drift.ownership import ID_LABEL, KINDS_ANNOTATION, PART_OF_LABEL, TOOLING_ANNOTATION, ApplySet
-from kubesteward.errors import NotFound
 from tests.support.cli import cli, kubectl
+from tests.support.kinds import builtin, exists, widget_crd
 
 SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
 
 
-def resource(kind: str) -> ResourceType:
-    rt = resources.by_name(kind)
-    assert rt is not None
-    return rt
-
-
-CONFIGMAPS, SECRETS, DEPLOYMENTS, SERVICES = (resource(k) for k in ("ConfigMap", "Secret", "Deployment", "Service"))
+CONFIGMAPS, SECRETS = builtin("v1", "ConfigMap"), builtin("v1", "Secret")
+DEPLOYMENTS, SERVICES = builtin("apps/v1", "Deployment"), builtin("v1", "Service")
 
 
 def configmap(name: str, namespace: str, **data: str) -> dict[str, Any]:
@@ -101,14 +95,6 @@ def run_sync(sandbox_kubeconfig: Path, tmp_path: Path) -> Sync:
 
 def verbs(document: dict[str, Any]) -> dict[str, str]:
     return {f"{a['kind']}/{a['name']}": a["action"] for a in document["actions"]}
-
-
-async def exists(kube: KubeClient, rt: ResourceType, name: str, namespace: str) -> bool:
-    try:
-        await kube.get(rt, name, namespace)
-    except NotFound:
-        return False
-    return True
 
 
 async def test_sync_creates_labelled_members_then_changes_nothing(
@@ -290,12 +276,6 @@ async def test_crds_and_namespaces_come_first_and_a_bad_object_is_its_own_error(
 ) -> None:
     group = f"t{uuid.uuid4().hex[:8]}.sync.kubesteward.io"
     home, absent = f"t-{uuid.uuid4().hex[:8]}", f"absent-{uuid.uuid4().hex[:8]}"
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": f"widgets.{group}"},
-           "spec": {"group": group, "scope": "Namespaced",
-                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
     deploy = tmp_path / "widgets"
     deploy.mkdir()
     # One file, in the order that cannot work: the custom resource first, its namespace and CRD last.
@@ -305,7 +285,7 @@ async def test_crds_and_namespaces_come_first_and_a_bad_object_is_its_own_error(
         configmap("stray", absent, a="1"),  # a namespace nobody creates
         {"apiVersion": "nowhere.kubesteward.io/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": home}},
         configmap("settings", home, a="1"),
-        crd,
+        widget_crd(group),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": home}},
     ]))
     try:

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 
 from kubesteward.cluster import KubeClient, Preconditions, RetryPolicy, resources
-from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.writes import PatchType
 from kubesteward.errors import Conflict, DisruptionBlocked, Invalid, NotFound, ServerError
-from tests.support.kinds import builtin
+from tests.support.kinds import builtin, exists
 from tests.support.proxy import FaultProxy, client_via
 from tests.support.wait import eventually
 
@@ -249,14 +248,6 @@ async def test_delete_propagation_policies_as_the_garbage_collector_applies_them
     assert not await exists(kube, DEPLOYMENTS, "background", namespace)
     await eventually(lambda: replicasets_of(kube, namespace, "background"), lambda rs: not rs,
                      what="the background Deployment's ReplicaSet collected")
-
-
-async def exists(kube: KubeClient, rt: ResourceType, name: str, namespace: str) -> bool:
-    try:
-        await kube.get(rt, name, namespace)
-    except NotFound:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------- eviction
