@@ -17,6 +17,7 @@ import yaml
 from kubesteward.alerts.lifecycle import AlertPolicy
 from kubesteward.alerts.sinks import build_sinks
 from kubesteward.cluster import KubeClient, load_config
+from kubesteward.drift.reconcile import sync
 from kubesteward.drift.source import DesiredSource
 from kubesteward.state.store import StateStore
 from kubesteward.watch.cluster import WatchSettings
@@ -155,3 +156,31 @@ async def test_cli_watch_once_compares_a_git_branch_and_a_bad_ref_exits_11(
         lines = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
         assert len(lines) == 1 and "drift check failed" in lines[0] and "Traceback" not in bad.stderr
         assert len(drift_alerts(hook, namespace)) == 1  # nothing resolved by a check that could not look
+
+
+async def test_an_object_the_app_still_owns_after_it_left_the_manifests_alerts_until_pruned(
+    kube: KubeClient, namespace: str, sandbox_kubeconfig: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "shop.yaml"  # the application's default name: "shop", as sync and drift derive it
+    settings, *_ = manifests(namespace)
+    leftover = {**settings, "metadata": {"name": "leftover", "namespace": namespace}}
+    source.write_text(yaml.safe_dump_all([settings, leftover]))
+    await sync(kube, DesiredSource(paths=(source,)), app="shop", namespace=namespace)
+    source.write_text(yaml.safe_dump_all([settings]))
+    with Receiver() as hook:
+        args = ["watch", "--kubeconfig", str(sandbox_kubeconfig), "-n", namespace, "--once", "--state",
+                f"sqlite:///{tmp_path / 'watch.db'}", "--default-threshold", "0s", "--group-wait", "0s",
+                "--group-interval", "0s", "--metrics-addr", "off", "--sink", f"webhook={hook.url}/hook",
+                "--drift-from", str(source)]
+        first = await asyncio.to_thread(cli, *args)
+        assert first.returncode == 0, first.stderr
+        assert drift_alerts(hook, namespace) == [
+            ("firing", "ConfigMap/leftover", f"ConfigMap/{namespace}/leftover: still in the cluster: owned by app "
+             "shop, no longer in the manifests (sync --prune deletes it)")]
+
+        pruned = await sync(kube, DesiredSource(paths=(source,)), app="shop", namespace=namespace, prune=True)
+        assert [a.name for a in pruned.actions if a.verb == "prune"] == ["leftover"]
+        second = await asyncio.to_thread(cli, *args)
+        assert second.returncode == 0, second.stderr
+        assert [(status, name) for status, name, _ in drift_alerts(hook, namespace)] == [
+            ("firing", "ConfigMap/leftover"), ("resolved", "ConfigMap/leftover")]

@@ -185,3 +185,10 @@ def test_the_drift_check_state_is_exported_only_for_a_watch_with_a_drift_source(
               if line.startswith("kubesteward_drift_check_state{")}
     assert series == {f'kubesteward_drift_check_state{{context="a",state="{state}"}}': "1.0" if state == FAILED
                       else "0.0" for state in (PENDING, OK, PARTIAL, FAILED)}
+
+
+def test_an_owned_object_that_left_the_manifests_is_an_incident_too() -> None:
+    extra = obj("ConfigMap", "old", "extra", reason="owned by app shop, no longer in the manifests")
+    [item] = drift_check(CTX, result(extra), OPENED).incidents
+    assert item.cause.message == "still in the cluster: owned by app shop, no longer in the manifests " \
+        "(sync --prune deletes it)"

@@ -122,6 +122,11 @@ def watch(
                                            "resolved again at every check.")] = "HEAD",
     drift_path: Annotated[str, typer.Option("--drift-path", help="--drift-git: the directory inside it.")] = ".",
     drift_interval: Annotated[str, typer.Option("--drift-interval", help="How often to compare.")] = "1m",
+    drift_app: Annotated[
+        str | None,
+        typer.Option("--drift-app", help="The application sync applied these manifests as: the objects it still "
+                     "owns that left them alert too. Default: the name sync and drift give the same source."),
+    ] = None,
     drift_ignore: Annotated[
         list[str] | None,
         typer.Option("--drift-ignore", help="A field drift leaves out, as drift --ignore (JSON pointer or path "
@@ -160,7 +165,7 @@ def watch(
         inhibit=not no_inhibit,
     )
     settings = WatchSettings(resync=_seconds("--resync", resync))
-    drift = _drift_settings(drift_from, drift_git, drift_ref, drift_path, drift_interval, drift_ignore)
+    drift = _drift_settings(drift_from, drift_git, drift_ref, drift_path, drift_interval, drift_ignore, drift_app)
     backoff_max = _seconds("--sink-backoff-max", sink_backoff_max)
     if backoff_max <= 0:
         raise UsageError("--sink-backoff-max must be longer than 0s")
@@ -250,10 +255,12 @@ async def _run(
 
 def _drift_settings(
     paths: list[Path] | None, git: str | None, ref: str, path: str, interval: str, ignore: list[str] | None,
+    app: str | None,
 ) -> DriftSettings | None:
     if not (paths or git):
-        if ref != "HEAD" or path != "." or ignore:
-            raise UsageError("--drift-ref, --drift-path and --drift-ignore need --drift-from or --drift-git")
+        if ref != "HEAD" or path != "." or ignore or app is not None:
+            raise UsageError("--drift-ref, --drift-path, --drift-ignore and --drift-app need --drift-from or "
+                             "--drift-git")
         return None
     if paths and git:
         raise UsageError("--drift-from and --drift-git: give one of them")
@@ -266,7 +273,7 @@ def _drift_settings(
     if seconds <= 0:
         raise UsageError("--drift-interval must be longer than 0s")
     source = DesiredSource(paths=tuple(paths or ()), git=GitSpec(git, ref, path) if git else None)
-    return DriftSettings(source, seconds, parse_ignores(ignore or []))
+    return DriftSettings(source, seconds, parse_ignores(ignore or []), opt.application(app, source))
 
 
 def _report_drift(service: WatchService, once: bool) -> list[int]:

@@ -2,7 +2,8 @@
 
 Every ``interval`` each watched context is compared with the source (re-opened each time, so a Git
 branch's new commits count) through :func:`~kubesteward.drift.desired.drift_desired`, as ``drift -f``
-compares it. Each drifted or missing object is one incident (KS902) rooted at that object; the alert
+compares it. Each drifted or missing object, and each object the application (``sync``'s ApplySet) still
+owns that left the manifests, is one incident (KS902) rooted at that object; the alert
 book opens, groups, silences and resolves them as it does the cluster's, in a scope of their own
 (``drift``) and under fingerprints of their own, so an object that is both broken and drifted has
 two alerts and neither observation clears the other's.
@@ -45,6 +46,7 @@ class DriftSettings:
     source: DesiredSource
     interval: float = DEFAULT_INTERVAL
     ignore: tuple[IgnoreRule, ...] = ()
+    app: str | None = None  # sync's application: its members that left the manifests are drift too
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class DriftHealth:
     reason: str = ""
     revision: str | None = None  # the Git commit compared (None for files)
     compared: int = 0
-    drifted: int = 0  # drifted or missing objects
+    drifted: int = 0  # drifted, missing or extra objects
     exit_code: int = 0  # a failed check's error's (errors.py), for watch --once
 
     @property
@@ -84,13 +86,13 @@ def drift_fingerprint(context: str, obj: ObjectDrift) -> str:
 
 
 def drift_check(context: str, result: DriftResult, opened: Opened) -> DriftCheck:
-    """The incidents of one comparison (pure): one per drifted or missing object; objects that could
+    """The incidents of one comparison (pure): one per drifted, missing or extra object; objects that could
     not be compared are held, and make the check partial."""
     incidents: list[Incident] = []
     held: set[str] = set()
     errors: list[ObjectDrift] = []
     for obj in result.objects:
-        if obj.status in ("drifted", "missing"):
+        if obj.status in ("drifted", "missing", "extra"):
             incidents.append(_incident(context, obj, opened))
         elif obj.status == "error":
             errors.append(obj)
@@ -110,7 +112,7 @@ async def check_context(client: KubeClient, settings: DriftSettings, namespace: 
     try:
         async with _opened(settings.source) as opened:
             result = await drift_desired(client, opened.paths, settings.source.render, namespace=namespace,
-                                         ignore=settings.ignore, label=opened.label)
+                                         ignore=settings.ignore, label=opened.label, app=settings.app)
     except KubestewardError as exc:
         return DriftCheck(client.context, DriftHealth(FAILED, error_line(exc), exit_code=exc.exit_code))
     return drift_check(client.context, result, opened)
@@ -138,6 +140,8 @@ def _incident(context: str, obj: ObjectDrift, opened: Opened) -> Incident:
     root = _root(obj)
     if obj.status == "missing":
         message = f"missing from the cluster ({obj.reason})" if obj.reason else "missing from the cluster"
+    elif obj.status == "extra":
+        message = f"still in the cluster: {obj.reason} (sync --prune deletes it)"
     else:
         # Paths only: a value (a Secret's digest included) never leaves in an alert.
         described = [f"{change.path} {change.kind}" for change in obj.changes]

@@ -52,9 +52,11 @@ KS902 = define(
 manifests with the live cluster every `--drift-interval` (1 m by default), as `kubesteward drift -f`
 does: through a server-side dry-run apply, on the fields the manifests set only. This object differs
 from its manifests (the alert's description lists the paths that changed; a Secret's values are
-never shown, only that they changed), or the manifests name it and the cluster lacks it. Usual
-causes: a hot-fix made with `kubectl edit`, `kubectl scale` or `kubectl set image` that nobody
-committed, another tool writing the same fields, a deletion by hand.
+never shown, only that they changed), or the manifests name it and the cluster lacks it, or
+`kubesteward sync` applied it as part of the application and the manifests no longer hold it
+(`sync --prune` would delete it). Usual causes: a hot-fix made with `kubectl edit`, `kubectl scale`
+or `kubectl set image` that nobody committed, another tool writing the same fields, a deletion by
+hand, a manifest removed without a prune.
 
 It resolves when the object matches its manifests again, or when it leaves them. A drift check that
 could not run (the manifests unreadable, API errors) or could not read this object neither raises
