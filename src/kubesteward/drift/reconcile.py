@@ -383,7 +383,7 @@ class _Run:
             return action("error", error_line(exc, item.manifest))
         if before is None:
             return action("create")
-        changed = _changed_paths(before, after)
+        changed = changed_paths(before, after)
         if not changed:
             return action("unchanged")
         shown = ", ".join(changed[:_SHOWN_PATHS]) + (f" and {len(changed) - _SHOWN_PATHS} more"
@@ -404,7 +404,7 @@ def _crd_kind(manifest: Mapping[str, Any]) -> tuple[str, str]:
     return str(spec.get("group") or ""), str((names if isinstance(names, Mapping) else {}).get("kind") or "")
 
 
-def _changed_paths(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+def changed_paths(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     """The fields that differ, as JSON pointers (values are never kept: a Secret's are compared as digests)."""
     return [change.path for change in compare(_content(before), _content(after))]
 
