@@ -7,6 +7,7 @@ again, the process stops cleanly on SIGTERM and the audit trail holds the ``self
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ import yaml
 from kubesteward.cluster import KubeClient, resources
 from kubesteward.drift.ownership import PART_OF_LABEL, ApplySet
 from kubesteward.drift.reconcile import sync
-from kubesteward.drift.self_heal import heal_once
+from kubesteward.drift.self_heal import HealTick, heal_once, self_heal
 from kubesteward.drift.source import DesiredSource
 from tests.support.cli import CLEAN_ENV, cli, kubectl
 from tests.support.git_repo import commit_files, git
@@ -188,3 +189,26 @@ async def test_self_heal_takes_back_fields_but_not_another_apps_object(
     assert not moved.failed and [r.describe() for r in moved.reverts] == [f"ConfigMap/{namespace}/shared: /data/owner"]
     live = await kube.get(resources.CONFIGMAP, "shared", namespace)
     assert live["data"] == {"owner": "b"} and live["metadata"]["labels"][PART_OF_LABEL] == ApplySet("b", namespace).id
+
+
+async def test_the_loop_backs_off_while_ticks_fail_and_returns_to_its_interval(
+    kube: KubeClient, namespace: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "later.yaml"  # absent at first: every tick fails
+    ticks: list[HealTick] = []
+    stop = asyncio.Event()
+
+    def seen(tick: HealTick) -> None:
+        ticks.append(tick)
+        if len(ticks) == 5:
+            source.write_text(yaml.safe_dump(manifests(namespace)[0]))  # readable: the next tick syncs it
+        if len(ticks) == 7:
+            stop.set()
+
+    await asyncio.wait_for(self_heal(kube, DesiredSource(paths=(source,)), app="later", namespace=namespace,
+                                     interval=0.05, stop=stop, on_tick=seen), timeout=30)
+    assert [tick.failed for tick in ticks] == [True] * 5 + [False, False]
+    assert [round(tick.next_in, 3) for tick in ticks] == [0.1, 0.2, 0.4, 0.5, 0.5, 0.05, 0.05]
+    assert "later.yaml" in ticks[0].error and "\n" not in ticks[0].error
+    assert [revert.describe() for revert in ticks[5].reverts] == [f"ConfigMap/{namespace}/settings: re-created"]
+    assert ticks[6].reverts == ()  # in sync: nothing to do

@@ -17,7 +17,7 @@ from kubesteward.cli.state import STATE
 from kubesteward.cluster import KubeClient
 from kubesteward.drift.normalise import IgnoreRule
 from kubesteward.drift.reconcile import AuditSink
-from kubesteward.drift.self_heal import HealTick, next_delay, self_heal
+from kubesteward.drift.self_heal import HealTick, self_heal
 from kubesteward.drift.source import DesiredSource
 from kubesteward.durations import parse_seconds
 from kubesteward.errors import UsageError
@@ -40,11 +40,8 @@ async def heal_until_stopped(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    failures = 0
 
     def report(tick: HealTick) -> None:
-        nonlocal failures
-        failures = failures + 1 if tick.failed else 0
         when = tick.at.astimezone(dt.UTC).strftime("%H:%M:%S")
         revision = f" ({tick.revision[:7]})" if tick.revision else ""
         for revert in tick.reverts:
@@ -57,7 +54,7 @@ async def heal_until_stopped(
         if tick.failed:
             why = f": {escape(tick.error, one_line=True)}" if tick.error else ""
             STATE.err.print(f"[yellow]warning[/]: {when} self-heal failed{why}; next try in "
-                            f"{next_delay(interval, failures):.0f}s", highlight=False, soft_wrap=True)
+                            f"{tick.next_in:g}s", highlight=False, soft_wrap=True)
 
     STATE.note(f"self-healing app {escape(app)} from {escape(source.label)} every {interval:g}s (Ctrl-C or SIGTERM stops)")
     try:

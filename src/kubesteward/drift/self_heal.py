@@ -76,6 +76,7 @@ class HealTick:
     reverts: tuple[Revert, ...] = ()
     result: SyncResult | None = None  # the sync, when something had drifted
     error: str = ""  # a tick that could not run: one line
+    next_in: float = 0.0  # seconds until the next tick (the loop's backoff; 0 for a tick run alone)
 
     @property
     def failed(self) -> bool:
@@ -126,7 +127,7 @@ async def self_heal(
                                adopt=adopt)
         failures = failures + 1 if tick.failed else 0
         if on_tick is not None:
-            on_tick(tick)
+            on_tick(replace(tick, next_in=next_delay(interval, failures)))
 
 
 def _revert(obj: ObjectDrift, actions: Sequence[SyncAction]) -> Revert:
