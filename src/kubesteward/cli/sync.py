@@ -85,7 +85,8 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Print the plan (server-side dry run of every write); change nothing.")
     ] = False,
     force_conflicts: Annotated[
-        bool, typer.Option("--force-conflicts", help="Take the fields another field manager owns.")
+        bool, typer.Option("--force-conflicts", help="Take the fields another field manager owns, and objects of "
+                     "another app's set.")
     ] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for the applied workloads.")] = False,
     timeout: Annotated[
