@@ -260,10 +260,10 @@ async def test_a_workload_that_cannot_become_healthy_fails_the_sync(
     (deploy / "web.yaml").write_text(yaml.safe_dump(deployment("broken", namespace, fault="image-pull")))
     (deploy / "fine.yaml").write_text(yaml.safe_dump(deployment("fine", namespace)))
 
-    result = run_sync("-f", str(deploy), "-n", namespace, "--timeout", "8", expect=1)
+    result = run_sync("-f", str(deploy), "-n", namespace, "--timeout", "15", expect=1)
     unhealthy = [line for line in result.stdout.splitlines() if "unhealthy" in line]
     assert len(unhealthy) == 1 and f"Deployment.apps/{namespace}/broken" in unhealthy[0], result.stdout
-    assert "ImagePullBackOff" in unhealthy[0] and "not healthy after 8s" in unhealthy[0]
+    assert "ImagePullBackOff" in unhealthy[0] and "not healthy after 15s" in unhealthy[0]
     assert any("healthy" in line and "/fine" in line and "unhealthy" not in line for line in result.stdout.splitlines())
     assert "1 not healthy" in result.stdout
 
