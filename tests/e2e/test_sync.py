@@ -17,10 +17,14 @@ from typing import Any
 import pytest
 import yaml
 
-from kubesteward.cluster import KubeClient, resources
+from kubesteward.cluster import KubeClient, RetryPolicy, resources
 from kubesteward.drift.ownership import ID_LABEL, KINDS_ANNOTATION, PART_OF_LABEL, TOOLING_ANNOTATION, ApplySet
+from kubesteward.drift.reconcile import sync
+from kubesteward.drift.source import DesiredSource
+from kubesteward.errors import ServerError
 from tests.support.cli import cli, kubectl
 from tests.support.kinds import builtin, exists, widget_crd
+from tests.support.proxy import FaultProxy, client_via
 
 SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex  # unique per run: found only if it leaked from this run
 
@@ -311,3 +315,37 @@ async def test_crds_and_namespaces_come_first_and_a_bad_object_is_its_own_error(
     finally:
         kubectl(sandbox_kubeconfig, "delete", "namespace", home, "--ignore-not-found", "--wait=false")
         kubectl(sandbox_kubeconfig, "delete", "crd", f"widgets.{group}", "--ignore-not-found", "--wait=false")
+
+
+async def test_a_sync_cut_short_still_prunes_what_it_applied(
+    kube: KubeClient, namespace: str, tmp_path: Path, proxy: FaultProxy,
+) -> None:
+    deploy = tmp_path / "cut"
+    deploy.mkdir()
+    (deploy / "config.yaml").write_text(yaml.safe_dump(configmap("a", namespace, k="1")))
+    source = DesiredSource(paths=(deploy,))
+    await sync(kube, source, app="cut", namespace=namespace, wait=False)
+
+    # The next sync adds a Secret and a Service, and dies at the Service (the API server answers 500 to it):
+    # the Secret is applied, the parent was never rewritten at the end.
+    (deploy / "more.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": namespace},
+         "stringData": {"k": SECRET_VALUE}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": namespace},
+         "spec": {"ports": [{"port": 80}]}},
+    ]))
+    proxy.fail(500, match=lambda method, path: method == "PATCH" and "/services/svc" in path)
+    async with client_via(proxy, RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, total=2.0)) as cut:
+        with pytest.raises(ServerError):
+            await sync(cut, source, app="cut", namespace=namespace, wait=False)
+    secret = await kube.get(SECRETS, "s", namespace)
+    assert secret["metadata"]["labels"][PART_OF_LABEL] == ApplySet("cut", namespace).id
+    assert not await exists(kube, SERVICES, "svc", namespace)
+
+    # Its files removed again: the Secret's kind was recorded before anything was applied, so prune finds it.
+    (deploy / "more.yaml").unlink()
+    result = await sync(kube, source, app="cut", namespace=namespace, wait=False, prune=True)
+    assert [(a.kind, a.name, a.verb) for a in result.actions] == [("ConfigMap", "a", "unchanged"), ("Secret", "s", "prune")]
+    assert not await exists(kube, SECRETS, "s", namespace)
+    parent = await kube.get(CONFIGMAPS, ApplySet("cut", namespace).parent_name, namespace)
+    assert parent["metadata"]["annotations"][KINDS_ANNOTATION] == "ConfigMap"  # the record shrinks to what is held
