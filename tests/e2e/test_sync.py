@@ -1,8 +1,9 @@
 """``kubesteward sync`` on the real API server: objects created with the ApplySet's label and parent, a second
 sync that changes nothing, a dry run that writes nothing, a field another manager owns as a conflict (exit 7)
 that --force-conflicts takes, prune of exactly what left the manifests (never another app's object nor an
-unlabelled one), an empty manifest set refused unless --allow-empty, and a workload that cannot become healthy
-failing the sync (exit 1). No Secret value in any output.
+unlabelled one), an empty manifest set refused unless --allow-empty, a workload that cannot become healthy
+failing the sync (exit 1), namespaces and CRDs applied before what needs them, and a sync cut short whose
+record still lets the next one prune. No Secret value in any output.
 """
 
 from __future__ import annotations
