@@ -110,7 +110,9 @@ def observe(book: AlertBook, check: DriftCheck, seconds: float) -> list[tuple[st
     """Observe a drift check as the watch does; the (status, kind, name) of the alerts notified."""
     now = T0 + dt.timedelta(seconds=seconds)
     if check.observed:
-        book.observe(CTX, check.incidents, ClusterModel(), now, scope=SCOPE, own_ids=True, held=check.held)
+        active = [fp for fp, alert in book.alerts.items() if alert.scope == SCOPE]
+        book.observe(CTX, check.incidents, ClusterModel(), now, scope=SCOPE, own_ids=True,
+                     held=check.holding(active))
     return [(a.status, a.labels["kind"], a.labels["name"]) for n in book.tick(now).notifications for a in n.alerts]
 
 
@@ -192,3 +194,17 @@ def test_an_owned_object_that_left_the_manifests_is_an_incident_too() -> None:
     [item] = drift_check(CTX, result(extra), OPENED).incidents
     assert item.cause.message == "still in the cluster: owned by app shop, no longer in the manifests " \
         "(sync --prune deletes it)"
+
+
+def test_an_alert_of_an_object_out_of_the_manifests_resolves_only_when_everything_could_be_read(
+    book: AlertBook,
+) -> None:
+    owned = obj("Deployment", "old", "extra", reason="owned by app shop, no longer in the manifests", group="apps")
+    assert observe(book, drift_check(CTX, result(owned), OPENED), 0) == [("firing", "Deployment", "old")]
+    # The app's Deployments could not be listed this time: whether it is still there is unknown.
+    unread = drift_check(CTX, result(obj("ConfigMap", "settings", "in-sync"),
+                                     gaps=(Skipped("Deployment", "forbidden"),)), OPENED)
+    assert observe(book, unread, 10) == []
+    assert [a.state for a in book.alerts.values()] == ["firing"]
+    assert observe(book, drift_check(CTX, result(obj("ConfigMap", "settings", "in-sync")), OPENED), 20) == [
+        ("resolved", "Deployment", "old")]

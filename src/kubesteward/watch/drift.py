@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from kubesteward.cluster import KubeClient
@@ -73,11 +73,21 @@ class DriftCheck:
     health: DriftHealth
     incidents: list[Incident] = field(default_factory=list)
     held: frozenset[str] = frozenset()
+    listed: frozenset[str] = frozenset()  # the fingerprints of every object the result holds, whatever its status
+    covered: bool = True  # every kind (the application's members included) could be read
 
     @property
     def observed(self) -> bool:
         """Whether it may change alerts at all (a failed check knows nothing about any object)."""
         return not self.health.failed
+
+    def holding(self, active: Iterable[str]) -> frozenset[str]:
+        """Of the ``active`` drift alerts, those this check must leave as they are: the objects it could not
+        compare and, when it could not read everything, those it did not list (an owned object out of the
+        manifests may be among what it could not read: its absence proves nothing)."""
+        if self.covered:
+            return self.held
+        return self.held | frozenset(fp for fp in active if fp not in self.listed)
 
 
 def drift_fingerprint(context: str, obj: ObjectDrift) -> str:
@@ -104,7 +114,8 @@ def drift_check(context: str, result: DriftResult, opened: Opened) -> DriftCheck
         gaps.append(f"{len(errors)} not compared: {first.ref}: {first.reason}{more}")
     health = DriftHealth(PARTIAL if gaps else OK, "; ".join(gaps), opened.revision,
                          len(result.objects) - len(errors), len(incidents))
-    return DriftCheck(context, health, incidents, frozenset(held))
+    listed = frozenset(drift_fingerprint(context, obj) for obj in result.objects)
+    return DriftCheck(context, health, incidents, frozenset(held), listed, result.right.coverage.complete)
 
 
 async def check_context(client: KubeClient, settings: DriftSettings, namespace: str | None) -> DriftCheck:

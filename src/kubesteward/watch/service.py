@@ -203,8 +203,10 @@ class WatchService:
         async with self._lock:
             self.drift_health[watch.context] = health
             if check.observed:
+                active = [fp for fp, alert in self.book.alerts.items()
+                          if alert.context == watch.context and alert.scope == DRIFT_SCOPE]
                 self.book.observe(watch.context, check.incidents, _NOTHING, dt.datetime.now(dt.UTC),
-                                  scope=DRIFT_SCOPE, own_ids=True, held=check.held)
+                                  scope=DRIFT_SCOPE, own_ids=True, held=check.holding(active))
             await self._tick()
 
     async def _ticker(self, stop: asyncio.Event) -> None:
