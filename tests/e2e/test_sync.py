@@ -23,6 +23,7 @@ from kubesteward.drift.ownership import ID_LABEL, KINDS_ANNOTATION, PART_OF_LABE
 from kubesteward.drift.reconcile import sync
 from kubesteward.drift.source import DesiredSource
 from kubesteward.errors import ServerError
+from kubesteward.state.store import StateStore
 from tests.support.cli import cli, kubectl
 from tests.support.kinds import builtin, exists, widget_crd
 from tests.support.proxy import FaultProxy, client_via
@@ -336,9 +337,17 @@ async def test_a_sync_cut_short_still_prunes_what_it_applied(
          "spec": {"ports": [{"port": 80}]}},
     ]))
     proxy.fail(500, match=lambda method, path: method == "PATCH" and "/services/svc" in path)
-    async with client_via(proxy, RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, total=2.0)) as cut:
-        with pytest.raises(ServerError):
-            await sync(cut, source, app="cut", namespace=namespace, wait=False)
+    with StateStore.open(str(tmp_path / "state.db")) as store:
+        async with client_via(proxy, RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05, total=2.0)) as cut:
+            with pytest.raises(ServerError):
+                await sync(cut, source, app="cut", namespace=namespace, wait=False, audit=store)
+        # What it wrote before it stopped is in the audit trail, and so is where it stopped.
+        trail = {(entry.kind, entry.name): entry for entry in store.audit_entries(app="cut")}
+    assert (trail[("ConfigMap", "a")].action, trail[("Secret", "s")].action) == ("unchanged", "create")
+    stopped = trail[("ConfigMap", ApplySet("cut", namespace).parent_name)]
+    assert (stopped.action, stopped.outcome) == ("error", "failed")
+    assert stopped.detail.startswith("sync cut short after 2 actions:") and "500" in stopped.detail
+    assert ("Service", "svc") not in trail
     secret = await kube.get(SECRETS, "s", namespace)
     assert secret["metadata"]["labels"][PART_OF_LABEL] == ApplySet("cut", namespace).id
     assert not await exists(kube, SERVICES, "svc", namespace)

@@ -142,6 +142,13 @@ async def test_a_synced_app_has_zero_drift_despite_defaults_its_hpa_and_a_mutati
         assert table.returncode == 0, table.stdout + table.stderr
         assert "5 objects: 5 in sync, 0 drifted, 0 missing" in table.stdout
         assert_no_secret(drift.stdout + drift.stderr + table.stdout + table.stderr)
+
+        # Synced again, the manifests unchanged: the autoscaler keeps its replicas, and no conflict.
+        again = cli("sync", "-f", str(deploy), "-n", namespace, "--state", str(state), "--timeout", "120",
+                    "-o", "json", *cluster, timeout=240)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert {a["action"] for a in json.loads(again.stdout)["actions"]} == {"unchanged"}
+        assert (await kube.get(DEPLOYMENTS, "web", namespace))["spec"]["replicas"] == MAX_REPLICAS
     finally:
         for name in names:
             await uninstall(kube, name)

@@ -101,7 +101,11 @@ def test_a_source_reads_the_branch_anew_each_time_it_opens(repo: Path) -> None:
 def test_drift_refuses_contradictory_sources_and_unreadable_repositories_before_any_request(tmp_path: Path) -> None:
     from tests.support.cli import cli
 
-    kubeconfig = ("--kubeconfig", str(tmp_path / "never-read"))  # reading it would be exit 3, not these codes
+    config = tmp_path / "kubeconfig"  # a cluster nobody serves: a request would be exit 8, not these codes
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n")
+    kubeconfig = ("--kubeconfig", str(config))
     for args, code, words in (
         (("-f", "a.yaml", "--git", str(tmp_path)), 2, "-f and --git: give one of them"),
         (("-f", "a.yaml", "--ref", "main"), 2, "--ref and --path need --git"),

@@ -8,7 +8,6 @@ asked exits 5 unless ``--allow-partial``, with or without ``--fail-on``: drift's
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +19,7 @@ from kubesteward.cli import runner
 from kubesteward.cli.output import check_format, emit_machine, escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory
-from kubesteward.drift.desired import drift_desired
+from kubesteward.drift.desired import drift as drift_desired_source
 from kubesteward.drift.namespaces import DEFAULT_KINDS, DriftResult, drift_namespaces
 from kubesteward.drift.normalise import IgnoreRule, parse_ignores
 from kubesteward.drift.source import DesiredSource
@@ -166,14 +165,12 @@ def _run_desired(
     kubeconfig: str | None, contexts: list[str], source: DesiredSource, namespace: str | None,
     ignore: tuple[IgnoreRule, ...], app: str, timeout: float,
 ) -> DriftResult:
-    with STATE.status("reading the manifests and the cluster..."), source.open() as opened:
+    with STATE.status("reading the manifests and the cluster..."):
 
         async def main() -> DriftResult:
             async with ClientFactory(kubeconfig, timeout=timeout) as factory:
                 client = factory.client(contexts[0] if contexts else None)
-                result = await drift_desired(client, opened.paths, source.render, namespace=namespace,
-                                             ignore=ignore, label=opened.label, app=app)
-                return dataclasses.replace(result, revision=opened.revision)
+                return await drift_desired_source(client, source, namespace=namespace, ignore=ignore, app=app)
 
         return runner.run(main())
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from kubesteward.drift.members import Members, read_members
 from kubesteward.drift.namespaces import DriftResult, ObjectDrift, Side, Status
 from kubesteward.drift.normalise import IgnoreRule, normalise
 from kubesteward.drift.ownership import ApplySet, ApplySetRecord, GroupKind, check_app
+from kubesteward.drift.source import DesiredSource
 from kubesteward.errors import Conflict, Forbidden, Invalid, NotFound
 from kubesteward.model.coverage import Coverage, coverage_from, require_read
 from kubesteward.model.full import FullKey, FullObjects, load_full
@@ -61,6 +62,22 @@ class DesiredObject:
     namespace: str  # "" when cluster-scoped
     key: FullKey
     error: str = ""
+
+
+async def drift(
+    client: KubeClient,
+    source: DesiredSource,
+    *,
+    namespace: str | None = None,
+    ignore: Sequence[IgnoreRule] = (),
+    app: str | None = None,
+) -> DriftResult:
+    """Manifests (files, or one commit of a Git repository) vs the live cluster: :func:`drift_desired` over
+    ``source``, opened anew (a branch's latest commit), the result naming the source and carrying the commit."""
+    async with source.reading() as opened:
+        result = await drift_desired(client, opened.paths, source.render, namespace=namespace, ignore=ignore,
+                                     label=opened.label, app=app)
+    return replace(result, revision=opened.revision)
 
 
 async def drift_desired(

@@ -45,7 +45,7 @@ from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.writes import FIELD_MANAGER, Preconditions
 from kubesteward.drift.compare import compare
-from kubesteward.drift.desired import CONCURRENCY, DesiredObject, error_line, locate, namespace_exists
+from kubesteward.drift.desired import CONCURRENCY, HPA_KIND, DesiredObject, error_line, locate, namespace_exists
 from kubesteward.drift.members import Members, read_members
 from kubesteward.drift.ownership import (
     PART_OF_LABEL,
@@ -57,9 +57,19 @@ from kubesteward.drift.ownership import (
     record_of,
 )
 from kubesteward.drift.source import DesiredSource
-from kubesteward.errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, UsageError
-from kubesteward.model.full import FullKey, FullObject
+from kubesteward.errors import (
+    ClusterError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    KubestewardError,
+    NotFound,
+    UsageError,
+)
+from kubesteward.model import objects as o
+from kubesteward.model.full import FullKey, FullObject, load_full
 from kubesteward.model.render import read_inputs
+from kubesteward.model.semantics.autoscaling import scales
 from kubesteward.model.wait import WaitOutcome, wait_healthy, waits_for
 from kubesteward.state.audit import AuditEntry
 
@@ -225,7 +235,7 @@ async def sync(
     parent's and that of objects naming none (default: the context's). ``adopt``: move objects of another
     app's set into this one (default: as ``force_conflicts``; self-heal forces fields, never adopts unasked)."""
     check_app(app)
-    with source.open() as opened:
+    async with source.reading() as opened:
         reader = await asyncio.to_thread(read_inputs, opened.paths, source.render, allow_empty=True)
     home = namespace or client.config.namespace or "default"
     applyset = ApplySet(app, home)
@@ -243,29 +253,49 @@ async def sync(
             f"(--allow-empty deletes them all)", context=client.context,
         )
     run = _Run(client, applyset, dry_run, force_conflicts, located, force_conflicts if adopt is None else adopt)
-    actions: list[SyncAction] = []
-    if not await _write_parent(client, applyset, old_record.union(new_record), dry_run):
-        if applyset.namespace not in run.namespaces:
-            raise NotFound(f"namespace {home} does not exist: app {app}'s record (ConfigMap {applyset.parent_name}) "
-                           "goes there; create it, or choose another with -n", context=client.context)
-        actions += await run.apply_namespaces()  # the manifests create the record's namespace: it comes first
-        await _write_parent(client, applyset, old_record.union(new_record), dry_run)
-    actions += await run.apply_all()
-    pruned = await _prune(client, applyset, [m for m in members if m.key not in wanted], dry_run) if prune else []
-    left = record_of(((GroupKind(a.group, a.kind), a.namespace) for a in pruned if a.verb != "prune"), home)
-    final = new_record.union(left) if prune else old_record.union(new_record)
-    await _write_parent(client, applyset, final, dry_run)
+    result = SyncResult(app=app, context=client.context, namespace=home, applyset=applyset.id, source=opened.label,
+                        revision=opened.revision, dry_run=dry_run, actions=())
+    pruned: list[SyncAction] = []
+    try:
+        actions: list[SyncAction] = []
+        if not await _write_parent(client, applyset, old_record.union(new_record), dry_run):
+            if applyset.namespace not in run.namespaces:
+                raise NotFound(f"namespace {home} does not exist: app {app}'s record (ConfigMap "
+                               f"{applyset.parent_name}) goes there; create it, or choose another with -n",
+                               context=client.context)
+            actions += await run.apply_namespaces()  # the manifests create the record's namespace: it comes first
+            await _write_parent(client, applyset, old_record.union(new_record), dry_run)
+        actions += await run.apply_all()
+        if prune:
+            await _prune(client, applyset, [m for m in members if m.key not in wanted], dry_run, pruned)
+        left = record_of(((GroupKind(a.group, a.kind), a.namespace) for a in pruned if a.verb != "prune"), home)
+        final = new_record.union(left) if prune else old_record.union(new_record)
+        await _write_parent(client, applyset, final, dry_run)
+    except KubestewardError as exc:
+        if audit is not None:  # what was written before the run was cut short is recorded all the same
+            await _record_cut_short(client, audit, replace(result, actions=(*run.done, *pruned)), applyset, exc)
+        raise
 
     waits: list[WaitOutcome] = []
     if wait and not dry_run:
         waits = await wait_healthy(client, [a for a in actions if not a.failed and waits_for(a)], wait_timeout)
-    result = SyncResult(
-        app=app, context=client.context, namespace=home, applyset=applyset.id, source=opened.label,
-        revision=opened.revision, dry_run=dry_run, actions=tuple([*actions, *pruned]), waits=tuple(waits),
-    )
+    result = replace(result, actions=tuple([*actions, *pruned]), waits=tuple(waits))
     if audit is not None:
         audit.record_audit(await audit_entries(client, result))
     return result
+
+
+async def _record_cut_short(
+    client: KubeClient, audit: AuditSink, done: SyncResult, applyset: ApplySet, exc: KubestewardError,
+) -> None:
+    """The actions taken before ``exc``, and one failed entry saying the run stopped there and why."""
+    entries = await audit_entries(client, done)
+    stop = AuditEntry(at=dt.datetime.now(dt.UTC), actor=entries[0].actor if entries else await whoami(client),
+                      context=client.context, app=done.app, action="error", kind="ConfigMap", group="",
+                      namespace=applyset.namespace, name=applyset.parent_name, source=done.source,
+                      revision=done.revision or "", dry_run=done.dry_run, outcome="failed",
+                      detail=f"sync cut short after {len(done.actions)} actions: {error_line(exc)}")
+    audit.record_audit([*entries, stop])
 
 
 def _last_of_each(located: Iterable[DesiredObject]) -> list[DesiredObject]:
@@ -297,6 +327,10 @@ class _Run:
         self.namespaces = {item.key.name for item in located if item.key[:2] == ("", "Namespace")}
         self.custom_kinds = {_crd_kind(item.manifest) for item in located if item.key[:2] == (CRD.group, CRD.kind)}
         self.applied: set[FullKey] = set()
+        self.done: list[SyncAction] = []  # every action as it completes: what a run cut short had done
+        self.manifest_hpas = [msgspec.convert(item.manifest, o.HorizontalPodAutoscaler, strict=False)
+                              for item in located if item.key[:2] == ("autoscaling", HPA_KIND)]
+        self.live_hpas: dict[str, asyncio.Task[list[o.HorizontalPodAutoscaler]]] = {}
 
     async def apply_namespaces(self) -> list[SyncAction]:
         """The Namespaces alone (before the parent, when the parent's namespace is one of them)."""
@@ -321,7 +355,9 @@ class _Run:
 
         async def gated(item: DesiredObject) -> SyncAction:
             async with self.gate:
-                return await self._apply(item)
+                done = await self._apply(item)
+            self.done.append(done)
+            return done
 
         return list(await asyncio.gather(*(gated(item) for item in items)))
 
@@ -367,8 +403,9 @@ class _Run:
             # what the other still declares.
             return action("conflict", f"a member of another app's set ({PART_OF_LABEL}={owner}): "
                           "--force-conflicts moves it to this one")
+        manifest = await self._replicas_kept(item, before)
         try:
-            after = await client.apply(self.applyset.member(item.manifest), namespace=ns, force=self.force,
+            after = await client.apply(self.applyset.member(manifest), namespace=ns, force=self.force,
                                        dry_run=self.dry_run, field_manager=FIELD_MANAGER)
         except Conflict as exc:
             line = error_line(exc, item.manifest)
@@ -389,6 +426,29 @@ class _Run:
         shown = ", ".join(changed[:_SHOWN_PATHS]) + (f" and {len(changed) - _SHOWN_PATHS} more"
                                                     if len(changed) > _SHOWN_PATHS else "")
         return action("update", f"changed {shown}")
+
+
+    async def _replicas_kept(self, item: DesiredObject, before: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The manifest, but for a live workload an HPA scales: its live ``spec.replicas``. The autoscaler owns
+        them once it has scaled (applying the manifest's count would be a conflict, or, forced, a fight);
+        the same value is shared ownership, never a conflict. A new object starts at the manifest's."""
+        spec, live = item.manifest.get("spec"), ((before or {}).get("spec") or {}).get("replicas")
+        if live is None or not isinstance(spec, Mapping) or "replicas" not in spec:
+            return item.manifest
+        hpas = [*self.manifest_hpas, *await self._live_hpas(item.namespace)]
+        if not any(scales(hpa, item.manifest) for hpa in hpas):
+            return item.manifest
+        return {**item.manifest, "spec": {**spec, "replicas": live}}
+
+    async def _live_hpas(self, namespace: str) -> list[o.HorizontalPodAutoscaler]:
+        """The namespace's HPAs, listed once per sync (none when they may not be read: the manifests' count)."""
+        if namespace not in self.live_hpas:
+            self.live_hpas[namespace] = asyncio.ensure_future(self._list_hpas(namespace))
+        return await self.live_hpas[namespace]
+
+    async def _list_hpas(self, namespace: str) -> list[o.HorizontalPodAutoscaler]:
+        store = await load_full(self.client, [HPA_KIND], namespace=namespace or None)
+        return [obj.decode(o.HorizontalPodAutoscaler) for obj in store.of_kind(HPA_KIND, group="autoscaling")]
 
 
 def _set_of(obj: Mapping[str, Any] | None) -> str:
@@ -452,8 +512,11 @@ async def _member(client: KubeClient, obj: FullObject) -> _Member:
     return _Member(obj.key, rt, obj.decode(_Listed).metadata.uid)
 
 
-async def _prune(client: KubeClient, applyset: ApplySet, members: Sequence[_Member], dry_run: bool) -> list[SyncAction]:
-    """Delete ``members``, the last step first; a member that cannot be deleted is an ``error`` action."""
+async def _prune(
+    client: KubeClient, applyset: ApplySet, members: Sequence[_Member], dry_run: bool, actions: list[SyncAction],
+) -> None:
+    """Delete ``members``, the last step first, each step's actions appended to ``actions`` (a run cut
+    short keeps each step it finished); a member that cannot be deleted is an ``error`` action."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(member: _Member) -> SyncAction:
@@ -480,11 +543,9 @@ async def _prune(client: KubeClient, applyset: ApplySet, members: Sequence[_Memb
     def step(member: _Member) -> int:
         return step_of(member.key.group, member.key.kind, member.rt.namespaced)
 
-    actions: list[SyncAction] = []
     for last in sorted({step(member) for member in members}, reverse=True):
         batch = sorted((m for m in members if step(m) == last), key=lambda m: str(m.key))
         actions += await asyncio.gather(*(one(member) for member in batch))
-    return actions
 
 
 # --------------------------------------------------------------------------- the audit trail

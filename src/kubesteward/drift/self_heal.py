@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from kubesteward.cluster import KubeClient
-from kubesteward.drift.desired import drift_desired, error_line
+from kubesteward.drift.desired import drift, error_line
 from kubesteward.drift.namespaces import ObjectDrift
 from kubesteward.drift.normalise import IgnoreRule
 from kubesteward.drift.reconcile import AuditSink, SyncAction, SyncResult, audit_entries, sync
@@ -94,10 +94,8 @@ async def heal_once(
     now = dt.datetime.now(dt.UTC)
     label, revision = source.label, None
     try:
-        with source.open() as opened:
-            label, revision = opened.label, opened.revision
-            found = await drift_desired(client, opened.paths, source.render, namespace=namespace, ignore=ignore,
-                                        label=opened.label, app=app if prune else None)
+        found = await drift(client, source, namespace=namespace, ignore=ignore, app=app if prune else None)
+        label, revision = found.left.label, found.revision
         drifted = [obj for obj in found.objects if obj.status in ("drifted", "missing", "extra")]
         if not drifted:
             return HealTick(now, label, revision)

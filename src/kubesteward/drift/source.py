@@ -7,8 +7,9 @@ read: a loop (self-heal, watch) sees the branch's new commits, and every read is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,3 +62,16 @@ class DesiredSource:
             return
         with checkout(self.git.repo, self.git.ref, self.git.path) as tree:
             yield Opened((tree.directory,), tree.commit, tree.label)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Opened]:
+        """:meth:`open` for async code: a Git checkout (``git``, a tree extracted) runs off the event loop."""
+        manager = self.open()
+        opened = await asyncio.to_thread(manager.__enter__)
+        try:
+            yield opened
+        except BaseException as exc:
+            if not await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await asyncio.to_thread(manager.__exit__, None, None, None)

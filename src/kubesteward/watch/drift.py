@@ -15,9 +15,7 @@ was; both show in :class:`DriftHealth`. The alerts carry the paths that differ, 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kubesteward.cluster import KubeClient
@@ -121,26 +119,12 @@ def drift_check(context: str, result: DriftResult, opened: Opened) -> DriftCheck
 async def check_context(client: KubeClient, settings: DriftSettings, namespace: str | None) -> DriftCheck:
     """Open the source anew and compare it with one context; a failure is the check's health, not raised."""
     try:
-        async with _opened(settings.source) as opened:
+        async with settings.source.reading() as opened:
             result = await drift_desired(client, opened.paths, settings.source.render, namespace=namespace,
                                          ignore=settings.ignore, label=opened.label, app=settings.app)
     except KubestewardError as exc:
         return DriftCheck(client.context, DriftHealth(FAILED, error_line(exc), exit_code=exc.exit_code))
     return drift_check(client.context, result, opened)
-
-
-@contextlib.asynccontextmanager
-async def _opened(source: DesiredSource) -> AsyncIterator[Opened]:
-    """``source.open()`` off the event loop (a Git checkout runs ``git`` and extracts a tree)."""
-    manager = source.open()
-    opened = await asyncio.to_thread(manager.__enter__)
-    try:
-        yield opened
-    except BaseException as exc:
-        if not await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__):
-            raise
-    else:
-        await asyncio.to_thread(manager.__exit__, None, None, None)
 
 
 def _root(obj: ObjectDrift) -> ObjectKey:
