@@ -11,6 +11,8 @@
 - ``desired``: manifests vs live: the first namespace's 1,000 objects as one manifest file, with the same
   planted differences, compared with the live namespace (``drift -f FILE -o json``, one server-side dry-run
   apply per object), end to end and as the library call (``drift_desired``). Target: <= 5 s end to end.
+- ``sync``: the same 1,000 objects synced into a namespace of their own, the CLI end to end: the first sync,
+  the unchanged re-sync, the ``--dry-run --prune`` plan (no target: figures for docs/performance.md).
 
     python bench/drift.py [SECTION…] --kubeconfig PATH [--apps 100] [--runs 5]
 
@@ -184,9 +186,44 @@ async def bench_desired(kubeconfig: Path, apps: int, runs: int) -> None:
     _figures("library (dry runs and LISTs)", library)
 
 
+async def _delete_namespace(kubeconfig: Path, name: str) -> None:
+    async with KubeClient(load_config(str(kubeconfig))) as client:
+        try:
+            await client.delete(NAMESPACE, name)
+        except NotFound:
+            pass
+
+
+def bench_sync(kubeconfig: Path, apps: int, runs: int) -> None:
+    """``sync`` of the same 1,000 objects (and their Namespace) into a namespace of its own: the first sync
+    (everything created), then ``runs`` syncs of the unchanged manifests, then ``runs`` ``--dry-run --prune``
+    plans; a new process each, the audit trail on SQLite, ``--no-wait`` (the API server's time, not the
+    rollouts')."""
+    namespace = f"bench-sync-{os.getpid()}"  # its own each run: the last run's may still be terminating
+    with tempfile.TemporaryDirectory() as directory:
+        manifest = Path(directory) / "app.yaml"
+        manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+            *namespace_objects(namespace, apps, plant=False)]}))
+        base = ["sync", "--kubeconfig", str(kubeconfig), "-f", str(manifest), "-n", namespace, "--app", "bench",
+                "--no-wait", "--state", str(Path(directory) / "state.db"), "-o", "json"]
+        try:
+            first, first_cpu, _code, stdout = run_cli(base)
+            created = json.loads(stdout)["counts"]
+            again, again_cpu, _code, stdout = cli_runs(base, runs)
+            unchanged = json.loads(stdout)["counts"]
+            plan, plan_cpu, _code, _stdout = cli_runs([*base, "--dry-run", "--prune"], runs)
+        finally:
+            asyncio.run(_delete_namespace(kubeconfig, namespace))
+    print(f"sync: {apps * 10 + 1} objects into {namespace}")
+    print(f"  first sync {created}: {first:.3f} s, CPU {first_cpu:.3f} s")
+    _figures(f"unchanged {unchanged}", again, f", CPU median {statistics.median(again_cpu):.3f} s")
+    _figures("--dry-run --prune", plan, f", CPU median {statistics.median(plan_cpu):.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", help="namespaces, desired (the default: every section)")
+    parser.add_argument("sections", nargs="*", help="namespaces, desired, sync (the default: every section)")
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--apps", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
@@ -199,14 +236,16 @@ def main() -> None:
 
         asyncio.run(clean())
         return
-    sections = args.sections or ["namespaces", "desired"]
-    unknown = set(sections) - {"namespaces", "desired"}
+    sections = args.sections or ["namespaces", "desired", "sync"]
+    unknown = set(sections) - {"namespaces", "desired", "sync"}
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     if "namespaces" in sections:
         asyncio.run(bench_namespaces(args.kubeconfig, args.apps, args.runs))
     if "desired" in sections:
         asyncio.run(bench_desired(args.kubeconfig, args.apps, args.runs))
+    if "sync" in sections:
+        bench_sync(args.kubeconfig, args.apps, args.runs)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ async def drift_desired(
     desired = [await locate(client, doc, fallback_ns) for doc in reader.documents]
 
     kinds = {GroupKind(item.rt.group, item.rt.kind) for item in desired if item.rt is not None}
-    store, members = await asyncio.gather(_load_live(client, desired), _owned(client, app, fallback_ns, kinds))
+    store, members = await asyncio.gather(load_live(client, desired), _owned(client, app, fallback_ns, kinds))
     loaded = {group_kind.kind for group_kind in store.loaded}
     require_read(store.skipped, loaded, namespace, client.context)
     hpas = [
@@ -147,7 +147,7 @@ async def locate(client: KubeClient, doc: Mapping[str, Any], fallback_ns: str) -
     return DesiredObject(dict(doc), rt, ns, FullKey(group, kind, ns, name))
 
 
-async def _load_live(client: KubeClient, desired: Sequence[DesiredObject]) -> FullObjects:
+async def load_live(client: KubeClient, desired: Sequence[DesiredObject]) -> FullObjects:
     """One LIST per kind and namespace the manifests use (a namespace's identity may not list
     cluster-wide), HPAs included wherever a workload may be scaled by one."""
     by_namespace: dict[str, dict[tuple[str, str], ResourceType]] = {}

@@ -45,7 +45,15 @@ from kubesteward.cluster import KubeClient, resources
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.writes import FIELD_MANAGER, Preconditions
 from kubesteward.drift.compare import compare
-from kubesteward.drift.desired import CONCURRENCY, HPA_KIND, DesiredObject, error_line, locate, namespace_exists
+from kubesteward.drift.desired import (
+    CONCURRENCY,
+    HPA_KIND,
+    DesiredObject,
+    error_line,
+    load_live,
+    locate,
+    namespace_exists,
+)
 from kubesteward.drift.members import Members, read_members
 from kubesteward.drift.ownership import (
     PART_OF_LABEL,
@@ -67,10 +75,11 @@ from kubesteward.errors import (
     UsageError,
 )
 from kubesteward.model import objects as o
-from kubesteward.model.full import FullKey, FullObject, load_full
+from kubesteward.model.full import FullKey, FullObject, FullObjects
 from kubesteward.model.render import read_inputs
 from kubesteward.model.semantics.autoscaling import scales
 from kubesteward.model.wait import WaitOutcome, wait_healthy, waits_for
+from kubesteward.redaction import redact_manifest
 from kubesteward.state.audit import AuditEntry
 
 Verb = Literal["create", "update", "unchanged", "prune", "conflict", "error"]
@@ -330,7 +339,7 @@ class _Run:
         self.done: list[SyncAction] = []  # every action as it completes: what a run cut short had done
         self.manifest_hpas = [msgspec.convert(item.manifest, o.HorizontalPodAutoscaler, strict=False)
                               for item in located if item.key[:2] == ("autoscaling", HPA_KIND)]
-        self.live_hpas: dict[str, asyncio.Task[list[o.HorizontalPodAutoscaler]]] = {}
+        self.listing: asyncio.Future[FullObjects] | None = None
 
     async def apply_namespaces(self) -> list[SyncAction]:
         """The Namespaces alone (before the parent, when the parent's namespace is one of them)."""
@@ -392,9 +401,7 @@ class _Run:
             return action("error", item.error)
         ns = item.namespace or None
         try:
-            before = await client.get(item.rt, key.name, ns)
-        except NotFound:
-            before = None
+            before = await self._before(item)
         except Forbidden as exc:
             return action("error", error_line(exc, item.manifest))
         owner = _set_of(before)
@@ -420,7 +427,7 @@ class _Run:
             return action("error", error_line(exc, item.manifest))
         if before is None:
             return action("create")
-        changed = changed_paths(before, after)
+        changed = changed_paths(before, redact_manifest(after))
         if not changed:
             return action("unchanged")
         shown = ", ".join(changed[:_SHOWN_PATHS]) + (f" and {len(changed) - _SHOWN_PATHS} more"
@@ -441,14 +448,32 @@ class _Run:
         return {**item.manifest, "spec": {**spec, "replicas": live}}
 
     async def _live_hpas(self, namespace: str) -> list[o.HorizontalPodAutoscaler]:
-        """The namespace's HPAs, listed once per sync (none when they may not be read: the manifests' count)."""
-        if namespace not in self.live_hpas:
-            self.live_hpas[namespace] = asyncio.ensure_future(self._list_hpas(namespace))
-        return await self.live_hpas[namespace]
+        """The namespace's HPAs as listed (none when they may not be read: the manifests' count is applied)."""
+        live = await self._live()
+        return [obj.decode(o.HorizontalPodAutoscaler)
+                for obj in live.of_kind(HPA_KIND, group="autoscaling", namespace=namespace)]
 
-    async def _list_hpas(self, namespace: str) -> list[o.HorizontalPodAutoscaler]:
-        store = await load_full(self.client, [HPA_KIND], namespace=namespace or None)
-        return [obj.decode(o.HorizontalPodAutoscaler) for obj in store.of_kind(HPA_KIND, group="autoscaling")]
+    async def _live(self) -> FullObjects:
+        """The live objects of the manifests' kinds and namespaces: one LIST each, at the first need."""
+        if self.listing is None:
+            self.listing = asyncio.ensure_future(load_live(self.client, self.located))
+        return await self.listing
+
+    async def _before(self, item: DesiredObject) -> dict[str, Any] | None:
+        """The live object (redacted, as every live object is held), from the listing; a GET only for a kind
+        the listing could not read or did not know (a custom resource whose CRD this sync just created)."""
+        assert item.rt is not None
+        live = await self._live()
+        key = item.key
+        listed = (key.group, key.kind) in live.loaded
+        unread = any(skipped.unread and skipped.kind == key.kind for skipped in live.skipped)
+        if listed and not unread:
+            found = live.get(key.kind, key.namespace, key.name, group=key.group)
+            return found.manifest() if found is not None else None
+        try:
+            return redact_manifest(await self.client.get(item.rt, key.name, item.namespace or None))
+        except NotFound:
+            return None
 
 
 def _set_of(obj: Mapping[str, Any] | None) -> str:
