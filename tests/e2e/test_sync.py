@@ -218,6 +218,9 @@ async def test_prune_deletes_exactly_what_left_the_manifests(
     plan = run_sync.json("-f", str(deploy), "-n", namespace, "--no-wait", "--prune", "--dry-run")
     assert [name for name, verb in verbs(plan).items() if verb == "prune"] == ["ConfigMap/web-config"]
     assert await exists(kube, CONFIGMAPS, "web-config", namespace)  # the plan deleted nothing
+    over = run_sync("-f", str(deploy), "-n", namespace, "--no-wait", "--prune", "--max-prune", "0", expect=2)
+    assert "refusing to prune 1 object of app shop, more than --max-prune 0 allows" in over.stderr, over.stderr
+    assert await exists(kube, CONFIGMAPS, "web-config", namespace)  # over its budget: nothing deleted
 
     pruned = run_sync.json("-f", str(deploy), "-n", namespace, "--no-wait", "--prune")
     assert [name for name, verb in verbs(pruned).items() if verb == "prune"] == ["ConfigMap/web-config"]

@@ -16,7 +16,7 @@ from kubesteward.cli.output import escape
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import KubeClient
 from kubesteward.drift.normalise import IgnoreRule
-from kubesteward.drift.reconcile import AuditSink
+from kubesteward.drift.reconcile import DEFAULT_MAX_PRUNE, AuditSink
 from kubesteward.drift.self_heal import HealTick, self_heal
 from kubesteward.drift.source import DesiredSource
 from kubesteward.durations import parse_seconds
@@ -34,6 +34,7 @@ def interval_seconds(text: str) -> float:
 async def heal_until_stopped(
     client: KubeClient, source: DesiredSource, *, app: str, interval: float, namespace: str | None = None,
     prune: bool = False, ignore: Sequence[IgnoreRule] = (), audit: AuditSink | None = None, adopt: bool = False,
+    max_prune: int | None = DEFAULT_MAX_PRUNE,
 ) -> int:
     """Self-heal until SIGINT or SIGTERM; 0 then (what was reverted is on stderr and in the audit trail)."""
     stop = asyncio.Event()
@@ -59,7 +60,7 @@ async def heal_until_stopped(
     STATE.note(f"self-healing app {escape(app)} from {escape(source.label)} every {interval:g}s (Ctrl-C or SIGTERM stops)")
     try:
         await self_heal(client, source, app=app, interval=interval, stop=stop, namespace=namespace, prune=prune,
-                        ignore=ignore, audit=audit, on_tick=report, adopt=adopt)
+                        ignore=ignore, audit=audit, on_tick=report, adopt=adopt, max_prune=max_prune)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

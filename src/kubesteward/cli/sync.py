@@ -24,7 +24,7 @@ from kubesteward.cli.output import check_format, emit_machine, escape
 from kubesteward.cli.self_heal import heal_until_stopped, interval_seconds
 from kubesteward.cli.state import STATE
 from kubesteward.cluster import ClientFactory, KubeClient
-from kubesteward.drift.reconcile import AuditSink, SyncResult, sync
+from kubesteward.drift.reconcile import DEFAULT_MAX_PRUNE, AuditSink, SyncResult, sync
 from kubesteward.drift.source import DesiredSource
 from kubesteward.errors import Conflict, UsageError
 
@@ -50,6 +50,7 @@ class SyncOptions:
     force_conflicts: bool = False
     wait: bool = True
     timeout: float = 300.0
+    max_prune: int = DEFAULT_MAX_PRUNE
 
 
 def _positive(value: float) -> float:
@@ -81,6 +82,10 @@ def sync_command(
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="--prune: delete every object of the app when the manifests hold none.")
     ] = False,
+    max_prune: Annotated[
+        int, typer.Option("--max-prune", min=0, help="--prune: refuse to delete more objects than this in one sync "
+                          "(read the plan with --dry-run, then raise it).")
+    ] = DEFAULT_MAX_PRUNE,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan (server-side dry run of every write); change nothing.")
     ] = False,
@@ -110,6 +115,8 @@ def sync_command(
     fmt = check_format(output, FORMATS)
     if allow_empty and not prune:
         raise UsageError("--allow-empty is a --prune option")
+    if max_prune != DEFAULT_MAX_PRUNE and not prune:
+        raise UsageError("--max-prune is a --prune option")
     if self_heal and dry_run:
         raise UsageError("--self-heal writes: it cannot be a --dry-run")
     if interval != "1m" and not self_heal:
@@ -119,7 +126,7 @@ def sync_command(
     source = opt.desired_source(filename, git, ref, git_path, render)
     options = SyncOptions(
         source=source, app=opt.application(app, source), namespace=namespace, prune=prune, allow_empty=allow_empty,
-        dry_run=dry_run, force_conflicts=force_conflicts, wait=not no_wait, timeout=timeout,
+        dry_run=dry_run, force_conflicts=force_conflicts, wait=not no_wait, timeout=timeout, max_prune=max_prune,
     )
     kubeconfig = opt.resolve_targets(kubeconfig, None).kubeconfig
     # Imported here: SQLAlchemy costs startup time that the other commands would pay for nothing.
@@ -142,7 +149,7 @@ async def sync_once(client: KubeClient, options: SyncOptions, audit: AuditSink |
     return await sync(
         client, options.source, app=options.app, namespace=options.namespace, prune=options.prune,
         allow_empty=options.allow_empty, dry_run=options.dry_run, force_conflicts=options.force_conflicts,
-        wait=options.wait, wait_timeout=options.timeout, audit=audit,
+        wait=options.wait, wait_timeout=options.timeout, audit=audit, max_prune=options.max_prune,
     )
 
 
@@ -172,7 +179,7 @@ async def _heal(
     async with ClientFactory(kubeconfig, timeout=timeout) as factory:
         return await heal_until_stopped(factory.client(context), options.source, app=options.app, interval=interval,
                                         namespace=options.namespace, prune=options.prune, audit=store,
-                                        adopt=options.force_conflicts)
+                                        adopt=options.force_conflicts, max_prune=options.max_prune)
 
 
 def _table(result: SyncResult) -> None:

@@ -84,6 +84,9 @@ from kubesteward.state.audit import AuditEntry
 
 Verb = Literal["create", "update", "unchanged", "prune", "conflict", "error"]
 FAILED_VERBS: frozenset[str] = frozenset({"conflict", "error"})
+# Deletions one sync may make unasked: a manifest refactor that renames everything (a new kustomize prefix, a
+# chart's release name) would otherwise delete the whole running application in one go.
+DEFAULT_MAX_PRUNE = 20
 CRD_ESTABLISHED_TIMEOUT = 60.0  # seconds: a CRD the API server has not served by then is an error of its CRs
 
 
@@ -239,10 +242,12 @@ async def sync(
     wait_timeout: float = 300.0,
     audit: AuditSink | None = None,
     adopt: bool | None = None,
+    max_prune: int | None = DEFAULT_MAX_PRUNE,
 ) -> SyncResult:
     """Apply ``source`` to the cluster as application ``app`` (its ApplySet's name); ``namespace``: the
     parent's and that of objects naming none (default: the context's). ``adopt``: move objects of another
-    app's set into this one (default: as ``force_conflicts``; self-heal forces fields, never adopts unasked)."""
+    app's set into this one (default: as ``force_conflicts``; self-heal forces fields, never adopts unasked).
+    ``max_prune``: a prune of more members is refused before any write (None: no limit)."""
     check_app(app)
     async with source.reading() as opened:
         reader = await asyncio.to_thread(read_inputs, opened.paths, source.render, allow_empty=True)
@@ -261,6 +266,13 @@ async def sync(
             f"refusing to prune: the manifests hold no object and app {app} owns {len(members)} "
             f"(--allow-empty deletes them all)", context=client.context,
         )
+    doomed = [m for m in members if m.key not in wanted]
+    if max_prune is not None and len(doomed) > max_prune and not dry_run:  # a plan shows them all, to be read
+        raise PruneRefused(
+            f"refusing to prune {len(doomed)} object{'s' if len(doomed) != 1 else ''} of app {app}, more than "
+            f"--max-prune {max_prune} allows: "
+            f"read the plan (--dry-run --prune), then --max-prune {len(doomed)} deletes them", context=client.context,
+        )
     run = _Run(client, applyset, dry_run, force_conflicts, located, force_conflicts if adopt is None else adopt)
     result = SyncResult(app=app, context=client.context, namespace=home, applyset=applyset.id, source=opened.label,
                         revision=opened.revision, dry_run=dry_run, actions=())
@@ -276,7 +288,7 @@ async def sync(
             await _write_parent(client, applyset, old_record.union(new_record), dry_run)
         actions += await run.apply_all()
         if prune:
-            await _prune(client, applyset, [m for m in members if m.key not in wanted], dry_run, pruned)
+            await _prune(client, applyset, doomed, dry_run, pruned)
         left = record_of(((GroupKind(a.group, a.kind), a.namespace) for a in pruned if a.verb != "prune"), home)
         final = new_record.union(left) if prune else old_record.union(new_record)
         await _write_parent(client, applyset, final, dry_run)

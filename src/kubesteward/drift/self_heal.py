@@ -29,7 +29,7 @@ from kubesteward.cluster import KubeClient
 from kubesteward.drift.desired import drift, error_line
 from kubesteward.drift.namespaces import ObjectDrift
 from kubesteward.drift.normalise import IgnoreRule
-from kubesteward.drift.reconcile import AuditSink, SyncAction, SyncResult, audit_entries, sync
+from kubesteward.drift.reconcile import DEFAULT_MAX_PRUNE, AuditSink, SyncAction, SyncResult, audit_entries, sync
 from kubesteward.drift.source import DesiredSource
 from kubesteward.durations import sleep_unless
 from kubesteward.errors import KubestewardError
@@ -87,6 +87,7 @@ class HealTick:
 async def heal_once(
     client: KubeClient, source: DesiredSource, *, app: str, namespace: str | None = None, prune: bool = False,
     ignore: Sequence[IgnoreRule] = (), audit: AuditSink | None = None, adopt: bool = False,
+    max_prune: int | None = DEFAULT_MAX_PRUNE,
 ) -> HealTick:
     """Compare once and, when anything drifted, sync once (fields forced; objects of another app's set moved
     only with ``adopt``, else each is a conflict: two self-healing apps must not take one object in turns);
@@ -100,7 +101,7 @@ async def heal_once(
         if not drifted:
             return HealTick(now, label, revision)
         result = await sync(client, source, app=app, namespace=namespace, prune=prune, force_conflicts=True,
-                            wait=False, adopt=adopt)
+                            wait=False, adopt=adopt, max_prune=max_prune)
     except KubestewardError as exc:
         return HealTick(now, label, revision, error=error_line(exc))
     reverts = tuple(_revert(obj, result.actions) for obj in drifted)
@@ -114,6 +115,7 @@ async def self_heal(
     client: KubeClient, source: DesiredSource, *, app: str, interval: float, stop: asyncio.Event,
     namespace: str | None = None, prune: bool = False, ignore: Sequence[IgnoreRule] = (),
     audit: AuditSink | None = None, on_tick: Callable[[HealTick], None] | None = None, adopt: bool = False,
+    max_prune: int | None = DEFAULT_MAX_PRUNE,
 ) -> None:
     """Heal every ``interval`` (backing off after failures) until ``stop`` is set; the first tick after one
     interval (the caller has just synced)."""
@@ -122,7 +124,7 @@ async def self_heal(
     failures = 0
     while not await sleep_unless(stop, next_delay(interval, failures)):
         tick = await heal_once(client, source, app=app, namespace=namespace, prune=prune, ignore=ignore, audit=audit,
-                               adopt=adopt)
+                               adopt=adopt, max_prune=max_prune)
         failures = failures + 1 if tick.failed else 0
         if on_tick is not None:
             on_tick(replace(tick, next_in=next_delay(interval, failures)))
