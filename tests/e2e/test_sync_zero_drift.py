@@ -208,6 +208,7 @@ async def test_sync_from_git_records_each_commit_and_drift_at_the_first_reports_
     assert drift.returncode == 1, drift.stdout + drift.stderr
     document = json.loads(drift.stdout)
     assert document["revision"] == first
+    assert document["left"]["source"] == f"git:{repo}@{first}:deploy ({first[:12]})"
     changed = [(o["name"], c["path"], c["old"], c["new"]) for o in document["objects"] for c in o.get("changes", [])]
     assert changed == [("settings", "/data/mode", "blue", "green")]
     assert document["counts"] == {"in-sync": 1, "drifted": 1, "missing": 0, "extra": 0, "error": 0}

@@ -119,8 +119,8 @@ async def drift_desired(
     objects.sort(key=lambda obj: (obj.group, obj.kind, obj.namespace, obj.name))
     sources = label or ", ".join(str(path) for path in paths)
     return DriftResult(
-        left=Side(context="", namespace=sources, coverage=Coverage(namespace=None, gaps=(), not_served=()),
-                  objects_read=len(desired)),
+        left=Side(context="", namespace="", coverage=Coverage(namespace=None, gaps=(), not_served=()),
+                  objects_read=len(desired), source=sources),
         right=Side(context=client.context, namespace=namespace or "",
                    coverage=coverage_from([*store.skipped, *members.objects.skipped], loaded, namespace),
                    objects_read=len(store) + len(members.objects)),

@@ -86,14 +86,16 @@ class Side:
     namespace: str
     coverage: Coverage
     objects_read: int
+    source: str = ""  # manifests vs live: the manifests' side names its files or Git commit here
 
     @property
     def label(self) -> str:
-        return "/".join(part for part in (self.context, self.namespace) if part)
+        return self.source or "/".join(part for part in (self.context, self.namespace) if part)
 
     def document(self) -> dict[str, Any]:
-        return {"context": self.context, "namespace": self.namespace, "objectsRead": self.objects_read,
-                "coverage": self.coverage.document()}
+        out = {"context": self.context, "namespace": self.namespace, "objectsRead": self.objects_read,
+               "coverage": self.coverage.document()}
+        return {"source": self.source, **out} if self.source else out
 
 
 @dataclass(frozen=True)
