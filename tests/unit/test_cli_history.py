@@ -121,3 +121,16 @@ def test_an_unusable_store_is_one_line_exit_13(tmp_path: Path, capsys: pytest.Ca
     code, out, err = run_in_process(capsys, "history", "--state", str(tmp_path / "file" / "watch.db"))
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 13 and out == "" and len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def test_piped_rows_are_whole_lines_whatever_their_length(
+    state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("COLUMNS")  # a pipe: rich would assume 80 columns and fold every column
+    detail = "conflict (409): Apply failed with 1 conflict: conflict with \"kubectl-patch\" using v1: .data.a"
+    with StateStore.open(str(state)) as store:
+        store.record_audit([entry("a-deployment-with-a-long-name", 0, action="conflict", detail=detail)])
+    code, out, _ = run_in_process(capsys, "history", "--state", str(state))
+    assert code == 0
+    (row,) = rows(out)
+    assert "Deployment.apps/shop/a-deployment-with-a-long-name" in row and row.rstrip().endswith(detail)

@@ -48,17 +48,30 @@ def history(
         where = f" for app {escape(app, one_line=True)}" if app is not None else ""
         STATE.note(f"no entry in the audit trail{where} ({escape(store.url, one_line=True)})")
         return
-    STATE.out.print(_table(entries))
+    out = STATE.out
+    if out.is_terminal:
+        out.print(_table(entries))
+        return
+    # Piped, as kubectl's tables: every column whole on one line (a pipe has no width; rich would assume 80).
+    width, out.width = out.width, _PIPED_WIDTH
+    try:
+        out.print(_table(entries))
+    finally:
+        out.width = width
+
+
+_PIPED_WIDTH = 10_000
 
 
 def _table(entries: list[AuditEntry]) -> Table:
     table = Table(box=None, pad_edge=False)
-    # Times, names and revisions never wrap (they are copied and compared); the detail folds into what is left.
+    # Times, names, objects and revisions never wrap (they are copied and compared); the detail folds into what
+    # is left.
     table.add_column("TIME (UTC)", no_wrap=True)
     table.add_column("APP", no_wrap=True)
     table.add_column("CONTEXT", no_wrap=True)
     table.add_column("ACTION", no_wrap=True)
-    table.add_column("OBJECT", overflow="fold")
+    table.add_column("OBJECT", no_wrap=True)
     table.add_column("REVISION", no_wrap=True)
     table.add_column("OUTCOME", no_wrap=True)
     table.add_column("DETAIL", overflow="fold")
