@@ -185,7 +185,8 @@ def _table(result: DriftResult, *, show_diff: bool) -> None:
                       highlight=False, soft_wrap=True)
     for obj in result.objects:
         colour, word = _STATUS_LOOK[obj.status]
-        changes = f" ({len(obj.changes)} changes)" if obj.changes else f" ({escape(obj.reason)})" if obj.reason else ""
+        count = len(obj.changes)
+        changes = f" ({count} change{'s' if count != 1 else ''})" if count else f" ({escape(obj.reason)})" if obj.reason else ""
         out.print(f"  [{colour}]{word:<8}[/] {escape(obj.ref)}{changes}", highlight=False, soft_wrap=True)
     counts = result.counts()
     out.print(
