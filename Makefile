@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 KS     := $(VENV)/bin/kubesteward
 
-.PHONY: run test unit mypy sandbox-down clean bench-diagnose bench-watch bench-policy bytecode
+.PHONY: run test unit mypy sandbox-down clean bench-diagnose bench-watch bench-policy bench-drift bytecode
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-watch: bytecode
 
 bench-policy: bytecode
 	$(PY) bench/policy.py $(BENCH_ARGS)
+
+bench-drift: bytecode
+	$(PY) bench/drift.py $(BENCH_ARGS)
 
 sandbox-down: $(VENV)/.installed
 	$(KS) sandbox down
