@@ -116,3 +116,14 @@ def test_drift_refuses_contradictory_sources_and_unreadable_repositories_before_
         result = cli("drift", *args, *kubeconfig)
         assert result.returncode == code, (args, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_file_of_a_commit_is_named_in_the_repository_not_in_a_temporary_directory(repo: Path) -> None:
+    from kubesteward.model.render import read_inputs
+
+    commit = commit_file(repo, "deploy/bad.yaml", "a: [unclosed\n")
+    source = DesiredSource(git=GitSpec(str(repo), "main", "deploy"))
+    with pytest.raises(InputError) as caught, source.open() as opened:
+        read_inputs(opened.paths)
+    assert str(caught.value).startswith(f"{repo}@{commit[:12]}:deploy/bad.yaml:")
+    assert "kubesteward-git-" not in str(caught.value)

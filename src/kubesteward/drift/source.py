@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubesteward.errors import UsageError
+from kubesteward.errors import InputError, UsageError
 from kubesteward.model.git_source import checkout
 from kubesteward.model.render import RenderOptions
 
@@ -61,7 +61,12 @@ class DesiredSource:
             yield Opened(self.paths, None, self.label)
             return
         with checkout(self.git.repo, self.git.ref, self.git.path) as tree:
-            yield Opened((tree.directory,), tree.commit, tree.label)
+            try:
+                yield Opened((tree.directory,), tree.commit, tree.label)
+            except InputError as exc:  # named in the repository, not in a temporary directory gone by now
+                where = f"{self.git.repo}@{tree.short}:{tree.path}"
+                message = str(exc).removeprefix(f"[{exc.context}] ") if exc.context else str(exc)
+                raise InputError(message.replace(str(tree.directory), where), context=exc.context) from None
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Opened]:
