@@ -201,15 +201,25 @@ def _kubectl_binary() -> Path:
 async def test_uninstall_deletes_both_configurations(
         kube: KubeClient, namespace: str, server: Served, installed: list[str], sandbox_kubeconfig: Path) -> None:
     name = install(sandbox_kubeconfig, server, namespace, installed)
-    removed = cli("webhook", "uninstall", "--name", name, "--kubeconfig", str(sandbox_kubeconfig))
+    removed = cli("webhook", "uninstall", "--name", name, "--state", str(server.state),
+                  "--kubeconfig", str(sandbox_kubeconfig))
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.splitlines() == [f"deleted ValidatingWebhookConfiguration/{name}",
                                            f"deleted MutatingWebhookConfiguration/{name}"]
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         with pytest.raises(NotFound):
             await kube.get(await kube.resolve("admissionregistration.k8s.io/v1", kind), name)
-    again = cli("webhook", "uninstall", "--name", name, "--kubeconfig", str(sandbox_kubeconfig))
+    again = cli("webhook", "uninstall", "--name", name, "--state", str(server.state),
+                "--kubeconfig", str(sandbox_kubeconfig))
     assert again.returncode == 0 and again.stdout == "" and "nothing to delete" in again.stderr
+    # Both writes of each command are in the audit trail, newest first; the no-op uninstall wrote nothing.
+    trail = cli("history", "--app", f"webhook/{name}", "--state", str(server.state), "-o", "json")
+    assert trail.returncode == 0, trail.stderr
+    assert [(e["action"], e["kind"], e["name"], e["outcome"], e["source"]) for e in json.loads(trail.stdout)] == [
+        ("delete", kind, name, "ok", "webhook uninstall") for kind in ("MutatingWebhookConfiguration",
+                                                                          "ValidatingWebhookConfiguration")
+    ] + [("apply", kind, name, "ok", "webhook install") for kind in ("MutatingWebhookConfiguration",
+                                                                     "ValidatingWebhookConfiguration")]
 
 
 async def test_a_workload_made_before_the_webhook_is_held_to_it_at_its_next_real_change(

@@ -20,6 +20,11 @@ class Served:
     url: str
     cert_dir: Path
 
+    @property
+    def state(self) -> Path:
+        """The audit trail install and uninstall record their writes in."""
+        return self.cert_dir.parent / "audit.db"
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -49,7 +54,7 @@ def start_server(cert_dir: Path, *args: str) -> Served:
 def install(kubeconfig: Path, served: Served, namespace: str, names: list[str], *args: str) -> str:
     name = f"ks-e2e-{uuid.uuid4().hex[:8]}"
     names.append(name)
-    result = cli("webhook", "install", "--url", served.url, "--cert-dir", str(served.cert_dir), "--name", name,
+    result = cli("webhook", "install", "--url", served.url, "--cert-dir", str(served.cert_dir), "--name", name, "--state", str(served.state),
                  "-n", namespace, "--kubeconfig", str(kubeconfig), *args)
     assert result.returncode == 0, result.stderr
     assert f"applied ValidatingWebhookConfiguration/{name}" in result.stdout or "--no-validate" in args

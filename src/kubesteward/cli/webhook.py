@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -14,6 +15,9 @@ from kubesteward.cli import options as opt
 from kubesteward.cli import runner
 from kubesteward.cli.state import STATE
 from kubesteward.errors import UsageError
+
+if TYPE_CHECKING:
+    from kubesteward.state import AuditEntry
 
 app = typer.Typer(
     help="Admission webhook: the policy's rules deny (errors) and warn (the rest) at admission, and its safe "
@@ -143,6 +147,7 @@ def install(
     mutate: Annotated[bool, typer.Option("--mutate/--no-mutate", help="Install the mutation.")] = True,
     config: Config = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the configurations; apply nothing.")] = False,
+    state: opt.StateUrl = None,
     kubeconfig: opt.Kubeconfig = None,
     context: Context = None,
     request_timeout: opt.RequestTimeout = 30.0,
@@ -174,19 +179,20 @@ def install(
 
         print(yaml.safe_dump_all(manifests, sort_keys=False), end="")
         return
-    for line in _with_client(kubeconfig, context, request_timeout, "install", manifests, name):
+    for line in _with_client(kubeconfig, context, request_timeout, "install", manifests, name, state):
         print(line)
 
 
 @app.command()
 def uninstall(
     name: Name = "kubesteward",
+    state: opt.StateUrl = None,
     kubeconfig: opt.Kubeconfig = None,
     context: Context = None,
     request_timeout: opt.RequestTimeout = 30.0,
 ) -> None:
     """Delete the webhook configurations (admission goes on without the policy at once)."""
-    lines = _with_client(kubeconfig, context, request_timeout, "uninstall", [], name)
+    lines = _with_client(kubeconfig, context, request_timeout, "uninstall", [], name, state)
     for line in lines:
         print(line)
     if not lines:
@@ -194,18 +200,40 @@ def uninstall(
 
 
 def _with_client(kubeconfig: str | None, context: str | None, request_timeout: float, action: str,
-                 manifests: list[dict[str, Any]], name: str) -> list[str]:
+                 manifests: list[dict[str, Any]], name: str, state: str | None) -> list[str]:
     from kubesteward.cluster import ClientFactory
+    from kubesteward.cluster.identity import whoami
+    from kubesteward.state import StateStore
     from kubesteward.webhook.install import install as apply_configurations
     from kubesteward.webhook.install import uninstall as delete_configurations
 
     targets = opt.resolve_targets(kubeconfig, [context] if context else None)
+    verb = "apply" if action == "install" else "delete"
 
-    async def main() -> list[str]:
-        async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
-            client = factory.client(targets.contexts[0])
-            if action == "install":
-                return [f"applied {item}" for item in await apply_configurations(client, manifests)]
-            return [f"deleted {item}" for item in await delete_configurations(client, name)]
+    with StateStore.open(state) as store:  # opened first: a trail that cannot be written stops before any write
 
-    return runner.run(main())
+        async def main() -> list[str]:
+            async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
+                client = factory.client(targets.contexts[0])
+                if action == "install":
+                    done = await apply_configurations(client, manifests)
+                else:
+                    done = await delete_configurations(client, name)
+                store.record_audit(_audit(await whoami(client), client.context, f"webhook {action}", verb, name, done))
+                return done
+
+        done = runner.run(main())
+    return [f"{'applied' if verb == 'apply' else 'deleted'} {item}" for item in done]
+
+
+def _audit(actor: str, context: str, source: str, verb: str, name: str, done: list[str]) -> list[AuditEntry]:
+    """One entry per configuration written (``Kind/name``), under the app ``webhook/NAME``."""
+    from kubesteward.state import AuditEntry
+
+    now = dt.datetime.now(dt.UTC)
+    return [
+        AuditEntry(at=now, actor=actor, context=context, app=f"webhook/{name}", action=verb, kind=kind,
+                   group="admissionregistration.k8s.io", namespace="", name=object_name, source=source, revision="",
+                   dry_run=False, outcome="ok", detail="")
+        for kind, _, object_name in (item.partition("/") for item in done)
+    ]

@@ -42,6 +42,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from kubesteward.cluster import KubeClient, resources
+from kubesteward.cluster.identity import whoami
 from kubesteward.cluster.resources import ResourceType
 from kubesteward.cluster.writes import FIELD_MANAGER, Preconditions
 from kubesteward.drift.compare import compare
@@ -66,7 +67,6 @@ from kubesteward.drift.ownership import (
 )
 from kubesteward.drift.source import DesiredSource
 from kubesteward.errors import (
-    ClusterError,
     Conflict,
     Forbidden,
     Invalid,
@@ -608,16 +608,3 @@ async def audit_entries(client: KubeClient, result: SyncResult, action: str | No
         for outcome in result.unhealthy
     ]
     return entries
-
-
-async def whoami(client: KubeClient) -> str:
-    """Who the API server takes this client for (a SelfSubjectReview), else the context's name."""
-    body = msgspec.json.encode({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
-    try:
-        response = await client.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", content=body,
-                                        headers={"Content-Type": "application/json"}, idempotent=True)
-        review = msgspec.json.decode(response.content)
-    except ClusterError:  # an older server, or an identity that may not ask: the context still says who
-        return client.context
-    user = ((review.get("status") or {}).get("userInfo") or {}).get("username") if isinstance(review, dict) else None
-    return str(user) if user else client.context
