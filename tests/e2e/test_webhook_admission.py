@@ -222,6 +222,22 @@ async def test_uninstall_deletes_both_configurations(
                                                                      "ValidatingWebhookConfiguration")]
 
 
+async def test_a_server_dry_run_install_writes_nothing_and_is_recorded_as_one(
+        kube: KubeClient, namespace: str, server: Served, sandbox_kubeconfig: Path) -> None:
+    name = f"ks-e2e-{uuid.uuid4().hex[:8]}"
+    result = cli("webhook", "install", "--url", server.url, "--cert-dir", str(server.cert_dir), "--name", name,
+                 "-n", namespace, "--state", str(server.state), "--server-dry-run",
+                 "--kubeconfig", str(sandbox_kubeconfig))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"applied ValidatingWebhookConfiguration/{name} (server dry run)",
+                                          f"applied MutatingWebhookConfiguration/{name} (server dry run)"]
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        with pytest.raises(NotFound):
+            await kube.get(await kube.resolve("admissionregistration.k8s.io/v1", kind), name)
+    trail = cli("history", "--app", f"webhook/{name}", "--state", str(server.state), "-o", "json")
+    assert {(e["action"], e["dryRun"]) for e in json.loads(trail.stdout)} == {("apply", True)}
+
+
 async def test_a_workload_made_before_the_webhook_is_held_to_it_at_its_next_real_change(
         kube: KubeClient, namespace: str, server: Served, installed: list[str], sandbox_kubeconfig: Path) -> None:
     legacy = pod("legacy", namespace, resourced=False)

@@ -147,6 +147,10 @@ def install(
     mutate: Annotated[bool, typer.Option("--mutate/--no-mutate", help="Install the mutation.")] = True,
     config: Config = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the configurations; apply nothing.")] = False,
+    server_dry_run: Annotated[
+        bool, typer.Option("--server-dry-run", help="Send the applies as server-side dry runs (validation and "
+                           "admission answer as for real); write nothing.")
+    ] = False,
     state: opt.StateUrl = None,
     kubeconfig: opt.Kubeconfig = None,
     context: Context = None,
@@ -179,7 +183,10 @@ def install(
 
         print(yaml.safe_dump_all(manifests, sort_keys=False), end="")
         return
-    for line in _with_client(kubeconfig, context, request_timeout, "install", manifests, name, state):
+    if dry_run and server_dry_run:
+        raise UsageError("--dry-run prints, --server-dry-run asks the API server: give one")
+    for line in _with_client(kubeconfig, context, request_timeout, "install", manifests, name, state,
+                             dry_run=server_dry_run):
         print(line)
 
 
@@ -200,7 +207,7 @@ def uninstall(
 
 
 def _with_client(kubeconfig: str | None, context: str | None, request_timeout: float, action: str,
-                 manifests: list[dict[str, Any]], name: str, state: str | None) -> list[str]:
+                 manifests: list[dict[str, Any]], name: str, state: str | None, *, dry_run: bool = False) -> list[str]:
     from kubesteward.cluster import ClientFactory
     from kubesteward.cluster.identity import whoami
     from kubesteward.state import StateStore
@@ -216,17 +223,21 @@ def _with_client(kubeconfig: str | None, context: str | None, request_timeout: f
             async with ClientFactory(targets.kubeconfig, timeout=request_timeout) as factory:
                 client = factory.client(targets.contexts[0])
                 if action == "install":
-                    done = await apply_configurations(client, manifests)
+                    done = await apply_configurations(client, manifests, dry_run=dry_run)
                 else:
                     done = await delete_configurations(client, name)
-                store.record_audit(_audit(await whoami(client), client.context, f"webhook {action}", verb, name, done))
+                store.record_audit(_audit(await whoami(client), client.context, f"webhook {action}", verb, name, done,
+                                          dry_run))
                 return done
 
         done = runner.run(main())
-    return [f"{'applied' if verb == 'apply' else 'deleted'} {item}" for item in done]
+    suffix = " (server dry run)" if dry_run else ""
+    return [f"{'applied' if verb == 'apply' else 'deleted'} {item}{suffix}" for item in done]
 
 
-def _audit(actor: str, context: str, source: str, verb: str, name: str, done: list[str]) -> list[AuditEntry]:
+def _audit(
+    actor: str, context: str, source: str, verb: str, name: str, done: list[str], dry_run: bool,
+) -> list[AuditEntry]:
     """One entry per configuration written (``Kind/name``), under the app ``webhook/NAME``."""
     from kubesteward.state import AuditEntry
 
@@ -234,6 +245,6 @@ def _audit(actor: str, context: str, source: str, verb: str, name: str, done: li
     return [
         AuditEntry(at=now, actor=actor, context=context, app=f"webhook/{name}", action=verb, kind=kind,
                    group="admissionregistration.k8s.io", namespace="", name=object_name, source=source, revision="",
-                   dry_run=False, outcome="ok", detail="")
+                   dry_run=dry_run, outcome="ok", detail="")
         for kind, _, object_name in (item.partition("/") for item in done)
     ]

@@ -157,11 +157,11 @@ def _namespace_selector(registration: Registration) -> dict[str, Any]:
     return {"matchExpressions": [expression]}
 
 
-async def install(client: KubeClient, manifests: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Server-side apply each configuration; what was applied (``Kind/name``)."""
+async def install(client: KubeClient, manifests: Iterable[Mapping[str, Any]], *, dry_run: bool = False) -> list[str]:
+    """Server-side apply each configuration (as a server-side dry run when asked); what was applied (``Kind/name``)."""
     applied = []
     for manifest in manifests:
-        await client.apply(manifest)
+        await client.apply(manifest, dry_run=dry_run)
         applied.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
     return applied
 
