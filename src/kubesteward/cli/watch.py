@@ -66,10 +66,7 @@ def watch(
         typer.Option("--sink", help="Where notifications go (repeatable): console, jsonl=PATH, webhook=URL, "
                      "slack=URL, alertmanager=URL; options after commas. Default: console."),
     ] = None,
-    state: Annotated[
-        str | None, typer.Option("--state", help="State store: SQLite path or URL, or postgresql://… "
-                                 "(default: $KUBESTEWARD_STATE_URL, else ~/.local/state/kubesteward/watch.db).")
-    ] = None,
+    state: opt.StateUrl = None,
     threshold: Annotated[
         list[str] | None, typer.Option("--threshold", help="How long an incident must persist before it fires, "
                                        "per code or glob: KS501=60s (repeatable).")
