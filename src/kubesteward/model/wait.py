@@ -81,14 +81,19 @@ async def wait_healthy(
     client: KubeClient, refs: Sequence[WaitRef], timeout: float, poll: float = 1.0,
 ) -> list[WaitOutcome]:
     """Poll the workloads among ``refs`` until each is healthy or cannot become so, for at most ``timeout``
-    seconds; one outcome per workload, in the order given."""
+    seconds; one outcome per workload, in the order given. Each poll is one LIST per kind and namespace still
+    waited on, however many workloads they hold."""
     started = time.monotonic()
     pending = [ref for ref in refs if waits_for(ref)]
     outcomes: dict[int, WaitOutcome] = {}
+    last: dict[int, WaitOutcome] = {}
     while True:
-        checked = await asyncio.gather(*(_check(client, ref, started) for ref in pending))
-        last = {id(ref): outcome for ref, (outcome, _settled) in zip(pending, checked, strict=True)}
-        outcomes.update((id(ref), outcome) for ref, (outcome, settled) in zip(pending, checked, strict=True) if settled)
+        live = await _read(client, pending)
+        for ref in pending:
+            outcome, settled = _judge(ref, live.get(_key(ref)), time.monotonic() - started)
+            last[id(ref)] = outcome
+            if settled:
+                outcomes[id(ref)] = outcome
         pending = [ref for ref in pending if id(ref) not in outcomes]
         left = timeout - (time.monotonic() - started)
         if not pending or left <= 0:
@@ -102,19 +107,33 @@ async def wait_healthy(
     return [outcomes[id(ref)] for ref in refs if id(ref) in outcomes]
 
 
-async def _check(client: KubeClient, ref: WaitRef, started: float) -> tuple[WaitOutcome, bool]:
+_Workload = o.Deployment | o.StatefulSet | o.DaemonSet | o.Job
+
+
+def _key(ref: WaitRef) -> tuple[str, str, str, str]:
+    return ref.group, ref.kind, ref.namespace, ref.name
+
+
+async def _read(client: KubeClient, refs: Sequence[WaitRef]) -> dict[tuple[str, str, str, str], _Workload]:
+    """The workloads of the kinds and namespaces of ``refs`` as they are now, by group, kind, namespace, name."""
+
+    async def listed(group: str, kind: str, namespace: str) -> list[tuple[tuple[str, str, str, str], _Workload]]:
+        rt = resources.by_name(kind)
+        assert rt is not None  # every waited kind is a built-in
+        items = (await client.list(rt, namespace=namespace, type=_WAITED[(group, kind)])).items
+        return [((group, kind, namespace, item.metadata.name), item) for item in items]
+
+    places = sorted({(ref.group, ref.kind, ref.namespace) for ref in refs})
+    return {key: item for found in await asyncio.gather(*(listed(*place) for place in places)) for key, item in found}
+
+
+def _judge(ref: WaitRef, workload: _Workload | None, waited: float) -> tuple[WaitOutcome, bool]:
     """The workload's state now, and whether it is settled (healthy, or unable to become so by waiting)."""
-    struct = _WAITED[(ref.group, ref.kind)]
-    rt = resources.by_name(ref.kind)
-    assert rt is not None  # every waited kind is a built-in
 
     def outcome(healthy: bool, state: str, message: str) -> WaitOutcome:
-        return WaitOutcome(ref.kind, ref.group, ref.namespace, ref.name, healthy, state, message,
-                           time.monotonic() - started)
+        return WaitOutcome(ref.kind, ref.group, ref.namespace, ref.name, healthy, state, message, waited)
 
-    try:
-        workload = await client.get(rt, ref.name, ref.namespace, type=struct)
-    except NotFound:
+    if workload is None:
         return outcome(False, "gone", "deleted while waiting for it"), True
     if isinstance(workload, o.Job):
         result = job_outcome(workload)
