@@ -109,10 +109,11 @@ async def drift_desired(
         *(obj.decode(HorizontalPodAutoscaler) for obj in store.of_kind(HPA_KIND, group="autoscaling")),
     ]
     gate = asyncio.Semaphore(CONCURRENCY)
+    namespaces = NamespaceProbe(client)
 
     async def judged(item: DesiredObject) -> ObjectDrift:
         async with gate:
-            return await _judge(client, item, store, hpas, ignore)
+            return await _judge(client, item, store, hpas, ignore, namespaces)
 
     objects = await asyncio.gather(*(judged(item) for item in desired))
     objects.extend(_extra(app or "", members, {item.key for item in desired}, ignore))
@@ -182,7 +183,7 @@ def _extra(app: str, members: Members, desired: set[FullKey], ignore: Sequence[I
 
 async def _judge(
     client: KubeClient, item: DesiredObject, store: FullObjects, hpas: Sequence[HorizontalPodAutoscaler],
-    ignore: Sequence[IgnoreRule],
+    ignore: Sequence[IgnoreRule], namespaces: NamespaceProbe,
 ) -> ObjectDrift:
     if item.error:
         return _verdict(item, "error", reason=item.error)
@@ -191,7 +192,7 @@ async def _judge(
             item.manifest, namespace=item.namespace or None, force=True, dry_run=True, field_manager=FIELD_MANAGER,
         )
     except NotFound as exc:
-        if item.namespace and not await namespace_exists(client, item.namespace):
+        if item.namespace and not await namespaces.exists(item.namespace):
             return _verdict(item, "missing", reason=f"namespace {item.namespace} does not exist")
         return _verdict(item, "error", reason=error_line(exc, item.manifest))
     except (Invalid, Conflict, Forbidden) as exc:
@@ -229,6 +230,20 @@ async def namespace_exists(client: KubeClient, namespace: str) -> bool:
     except Forbidden:
         return True  # cannot tell: the dry run's own error is reported
     return True
+
+
+class NamespaceProbe:
+    """:func:`namespace_exists`, asked once per namespace in one run: a missing namespace refuses every object
+    of it, and a GET per object would ask the same question hundreds of times."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+        self._answers: dict[str, asyncio.Future[bool]] = {}
+
+    async def exists(self, namespace: str) -> bool:
+        if namespace not in self._answers:
+            self._answers[namespace] = asyncio.ensure_future(namespace_exists(self.client, namespace))
+        return await self._answers[namespace]
 
 
 def error_line(exc: Exception, manifest: Mapping[str, Any] | None = None) -> str:

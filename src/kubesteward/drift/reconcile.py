@@ -50,6 +50,7 @@ from kubesteward.drift.desired import (
     CONCURRENCY,
     HPA_KIND,
     DesiredObject,
+    NamespaceProbe,
     error_line,
     load_live,
     locate,
@@ -348,6 +349,7 @@ class _Run:
         self.namespaces = {item.key.name for item in located if item.key[:2] == ("", "Namespace")}
         self.custom_kinds = {_crd_kind(item.manifest) for item in located if item.key[:2] == (CRD.group, CRD.kind)}
         self.applied: set[FullKey] = set()
+        self.probe = NamespaceProbe(client)
         self.done: list[SyncAction] = []  # every action as it completes: what a run cut short had done
         self.manifest_hpas = [msgspec.convert(item.manifest, o.HorizontalPodAutoscaler, strict=False)
                               for item in located if item.key[:2] == ("autoscaling", HPA_KIND)]
@@ -430,7 +432,7 @@ class _Run:
             line = error_line(exc, item.manifest)
             return action("conflict", line, tuple(dict.fromkeys(_CONFLICT_MANAGER.findall(line))))
         except NotFound as exc:
-            if ns and not await namespace_exists(client, ns):
+            if ns and not await self.probe.exists(ns):
                 if self.dry_run and ns in self.namespaces:
                     return action("create", f"in namespace {ns}, which this sync creates")
                 return action("error", f"namespace {ns} does not exist (the manifests do not create it)")
