@@ -7,15 +7,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubesteward.cluster import KubeClient, RetryPolicy, load_config, resources
-from kubesteward.errors import NotFound
+from kubesteward.cluster import KubeClient, RetryPolicy, load_config
 
 E2E_DIR = Path(__file__).parent / "e2e"
 
@@ -93,14 +91,9 @@ async def kube(sandbox_kubeconfig: Path) -> AsyncIterator[KubeClient]:
 @pytest.fixture
 async def namespace(kube: KubeClient) -> AsyncIterator[str]:
     """A fresh namespace per test, deleted afterwards."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    try:
+    from tests.support.kinds import fresh_namespace
+
+    async with fresh_namespace(kube) as name:
         yield name
-    finally:
-        try:
-            await kube.delete(resources.NAMESPACE, name)
-        except NotFound:
-            pass
 from tests.support.nodes import make_node  # noqa: E402,F401  (extra KWOK nodes a test may break)
 from tests.support.postgres import postgres_url  # noqa: E402,F401  (a real PostgreSQL server, session scope)

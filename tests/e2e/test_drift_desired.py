@@ -30,6 +30,7 @@ from kubesteward.webhook.admission import MUTATED_ANNOTATION as MUTATED
 from kubesteward.webhook.install import uninstall
 from tests.support.cli import assert_one_clear_line, cli, variant
 from tests.support.identities import service_account_token
+from tests.support.kinds import fresh_namespace
 from tests.support.wait import eventually
 from tests.support.webhook import install, start_server
 
@@ -292,12 +293,8 @@ async def test_a_chart_rendered_by_helm_with_values(kube: KubeClient, namespace:
 @pytest.fixture
 async def elsewhere(kube: KubeClient) -> AsyncIterator[str]:
     """A second namespace, where the app owns a Service."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    try:
+    async with fresh_namespace(kube) as name:
         yield name
-    finally:
-        await kube.delete(resources.NAMESPACE, name)
 
 
 async def owned_app(kube: KubeClient, namespace: str, elsewhere: str, *, parent: bool = True) -> list[dict[str, Any]]:

@@ -148,6 +148,14 @@ async def test_sync_creates_labelled_members_then_changes_nothing(
     changed = next(a for a in updated["actions"] if a["name"] == "web-config")
     assert (changed["action"], changed["detail"]) == ("update", "changed /data/mode")
     assert (await kube.get(CONFIGMAPS, "web-config", namespace))["data"] == {"mode": "green"}
+    # Every other way out: YAML, the history table, -vv's request log, the audit trail's database file.
+    run_sync("-f", str(deploy), "-n", namespace, "-o", "yaml")
+    verbose = cli("-vv", "sync", "-f", str(deploy), "-n", namespace, *run_sync.base, timeout=120)
+    table = cli("history", "--state", run_sync.base[3])
+    assert verbose.returncode == 0 and table.returncode == 0, verbose.stderr + table.stderr
+    assert "PATCH" in verbose.stderr  # the request log is there, and the Secret's apply in it
+    run_sync.outputs += [verbose.stdout, verbose.stderr, table.stdout, Path(run_sync.base[3]).read_bytes().decode(
+        errors="replace")]
     run_sync.assert_no_secret()
 
 

@@ -1,8 +1,11 @@
 """Built-in resource types for tests, by apiVersion and kind (a typo fails at import, not mid-test); whether
-an object exists; a custom resource definition of a test's own."""
+an object exists; a namespace and a custom resource definition of a test's own."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from kubesteward.cluster import KubeClient, resources
@@ -14,6 +17,20 @@ def builtin(api_version: str, kind: str) -> ResourceType:
     found = resources.builtin(api_version, kind)
     assert found is not None, kind
     return found
+
+
+@asynccontextmanager
+async def fresh_namespace(kube: KubeClient) -> AsyncIterator[str]:
+    """A namespace of a random name, deleted on exit (already gone is fine)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        try:
+            await kube.delete(resources.NAMESPACE, name)
+        except NotFound:
+            pass
 
 
 async def exists(kube: KubeClient, rt: ResourceType, name: str, namespace: str) -> bool:
